@@ -1,0 +1,121 @@
+"""Every exception ``ingest`` raises, and which Clarifai status codes are retried.
+
+The tree::
+
+    IngestError                      anything this package raises on purpose
+    ├── ConfigError                  an option or credential is missing or malformed
+    ├── SourceError                  the data file as a whole cannot be used
+    │   ├── MissingColumnError       a required column is not in the header
+    │   └── InvalidRowsError         ``strict`` is on and some rows are invalid
+    ├── JournalError                 the resume journal is unusable or belongs to other data
+    └── ClarifaiError                the service refused or could not be reached
+        ├── AuthError                credentials rejected, scopes missing, app unknown:
+        │                            the run stops at once
+        ├── RetriesExhaustedError    a retryable failure outlasted the retry budget
+        └── TransportError           a gRPC failure that is not retryable
+
+Row-level problems (a bad box, a broken URL) are never raised: each becomes a failed
+outcome carrying its line number and reason, and the run goes on.
+"""
+
+from __future__ import annotations
+
+from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
+
+__all__ = [
+    "FATAL_CODES",
+    "RETRYABLE_CODES",
+    "AuthError",
+    "ClarifaiError",
+    "ConfigError",
+    "IngestError",
+    "InvalidRowsError",
+    "JournalError",
+    "MissingColumnError",
+    "RetriesExhaustedError",
+    "SourceError",
+    "TransportError",
+]
+
+#: Status codes (top-level or per item) worth sending again after a pause.
+RETRYABLE_CODES: frozenset[int] = frozenset(
+    {
+        sc.CONN_THROTTLED,
+        sc.TRY_AGAIN,
+        sc.RPC_SERVER_UNAVAILABLE,
+        sc.RPC_REQUEST_QUEUE_FULL,
+        sc.RPC_REQUEST_TIMEOUT,
+    }
+)
+
+#: Status codes that no retry can fix: the whole run stops with one message.
+FATAL_CODES: dict[int, str] = {
+    sc.CONN_KEY_INVALID: "the API key or personal access token was rejected; check --pat/--api-key",
+    sc.CONN_KEY_NOT_FOUND: "the API key or personal access token does not exist; check --pat/--api-key",
+    sc.CONN_INSUFFICIENT_SCOPES: (
+        "the key lacks the scopes this upload needs (Inputs:Add, Inputs:Get, Annotations:Add); "
+        "create a key with those scopes"
+    ),
+    sc.CONN_EXCEED_HOURLY_LIMIT: "the key's hourly request limit is used up; try again later",
+    sc.CONN_DOES_NOT_EXIST: "the app or user does not exist; check --user-id/--app-id",
+    sc.CONN_AUTH_METHOD_DISABLED: "this authentication method is disabled for the app",
+    sc.CONN_INVALID_REQUEST: "the request was refused as invalid; check --user-id/--app-id",
+}
+
+
+class IngestError(Exception):
+    """Base of every exception raised on purpose by ``ingest``."""
+
+
+class ConfigError(IngestError):
+    """An option or credential is missing, malformed or contradictory."""
+
+
+class SourceError(IngestError):
+    """The data file as a whole cannot be used (unreadable, no header, not CSV)."""
+
+
+class MissingColumnError(SourceError):
+    """A required column is missing from the header."""
+
+    def __init__(self, column: str, *, path: str | None = None) -> None:
+        where = f"{path}: " if path else ""
+        super().__init__(f"{where}line 1: required column {column!r} is missing from the header")
+        self.column = column
+
+
+class InvalidRowsError(SourceError):
+    """``strict`` is on and at least one row is invalid; nothing was sent."""
+
+    def __init__(self, count: int, first: str) -> None:
+        super().__init__(f"{count} invalid row(s), nothing sent (strict mode); first: {first}")
+        self.count = count
+
+
+class JournalError(IngestError):
+    """The resume journal cannot be used, or was written for different data."""
+
+
+class ClarifaiError(IngestError):
+    """The service refused a call or could not be reached.
+
+    ``code`` is the Clarifai status code (or 0 for a transport failure) and
+    ``description`` the service's own words.
+    """
+
+    def __init__(self, message: str, *, code: int = 0, description: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.description = description
+
+
+class AuthError(ClarifaiError):
+    """Credentials rejected, scopes missing or app unknown: nothing more can be sent."""
+
+
+class RetriesExhaustedError(ClarifaiError):
+    """A retryable failure lasted longer than the retry budget allowed."""
+
+
+class TransportError(ClarifaiError):
+    """A gRPC-level failure that is not worth retrying (bad address, protocol error)."""
