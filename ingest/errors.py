@@ -51,7 +51,9 @@ RETRYABLE_CODES: frozenset[int] = frozenset(
 #: Status codes that no retry can fix: the whole run stops with one message.
 FATAL_CODES: dict[int, str] = {
     sc.CONN_KEY_INVALID: "the API key or personal access token was rejected; check --pat/--api-key",
-    sc.CONN_KEY_NOT_FOUND: "the API key or personal access token does not exist; check --pat/--api-key",
+    sc.CONN_KEY_NOT_FOUND: (
+        "the API key or personal access token does not exist; check --pat/--api-key"
+    ),
     sc.CONN_INSUFFICIENT_SCOPES: (
         "the key lacks the scopes this upload needs (Inputs:Add, Inputs:Get, Annotations:Add); "
         "create a key with those scopes"

@@ -69,6 +69,10 @@ class Image:
 
     input_id: str
     rows: list[Row]
+    weight: int = 1
+    """Share of a create batch: 1, or more for a large local file."""
+    existed: bool = False
+    """Set by the create stage when the service already had this input."""
 
     @property
     def first(self) -> Row:

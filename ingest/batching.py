@@ -1,0 +1,109 @@
+"""Gather a stage's items into full batches, so no request carries less than it could.
+
+A pump reads the stage's inbound memory stream into a bounded buffer (so a slow
+stage still holds back the one above it); senders ask for a batch only when a full
+one is ready, when the oldest item has lingered long enough, or when the stream
+has ended. A sender that waited for the rate limiter tops its batch up just before
+sending.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream
+
+__all__ = ["Batcher"]
+
+T = TypeVar("T")
+
+
+class Batcher(Generic[T]):
+    """Batches of up to ``size`` weight from ``receive``.
+
+    ``weight(item)`` is the item's share of a batch (1 by default). Run
+    :meth:`pump` in the stage's task group; call :meth:`next_batch` from each
+    sender; it returns ``None`` once the stream has ended and the buffer is empty.
+    """
+
+    def __init__(
+        self,
+        receive: MemoryObjectReceiveStream[T],
+        *,
+        size: int,
+        linger: float,
+        capacity: int | None = None,
+        weight: Callable[[T], int] | None = None,
+    ) -> None:
+        self._receive = receive
+        self.size = size
+        self.linger = linger
+        self.capacity = capacity or size * 4
+        self._weight = weight or (lambda _item: 1)
+        self._items: deque[tuple[float, T]] = deque()
+        self._load = 0
+        self._closed = False
+        self._changed = anyio.Event()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    @property
+    def buffered(self) -> int:
+        return self._load
+
+    async def pump(self) -> None:
+        """Move items from the stream into the buffer until the stream ends."""
+        try:
+            async with self._receive:
+                while True:
+                    while self._load >= self.capacity:
+                        await self._changed.wait()
+                    try:
+                        item = await self._receive.receive()
+                    except anyio.EndOfStream:
+                        return
+                    self._items.append((time.monotonic(), item))
+                    self._load += self._weight(item)
+                    if self._load >= self.size or len(self._items) == 1:
+                        self._notify()
+        finally:
+            self._closed = True
+            self._notify()
+
+    def _take(self, batch: list[T], load: int) -> int:
+        while self._items:
+            w = self._weight(self._items[0][1])
+            if batch and load + w > self.size:
+                break
+            batch.append(self._items.popleft()[1])
+            self._load -= w
+            load += w
+        self._notify()
+        return load
+
+    async def next_batch(self) -> list[T] | None:
+        """Wait for a batch worth sending; ``None`` when nothing more will come."""
+        while True:
+            if self._items:
+                age = time.monotonic() - self._items[0][0]
+                if self._load >= self.size or self._closed or age >= self.linger:
+                    batch: list[T] = []
+                    self._take(batch, 0)
+                    return batch
+                with anyio.move_on_after(self.linger - age):
+                    await self._changed.wait()
+                continue
+            if self._closed:
+                return None
+            await self._changed.wait()
+
+    def top_up(self, batch: list[T]) -> None:
+        """Add whatever arrived meanwhile, up to a full batch."""
+        if self._items:
+            self._take(batch, sum(self._weight(i) for i in batch))

@@ -1,0 +1,205 @@
+"""The one client layer every call goes through.
+
+It owns the gRPC aio channel (made by the ClarifaiChannel helpers), the auth
+metadata, a deadline on every call, the shared rate limiter and the retry policy:
+exponential backoff with full jitter on retryable codes and transport failures,
+bounded in attempts and in time. Fatal codes (bad key, missing scopes, unknown
+app) raise :class:`~ingest.errors.AuthError` at once.
+
+Per-item retries inside a MIXED_STATUS reply belong to the stages, which know
+their items; they use :meth:`Client.backoff` and :func:`is_retryable`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import anyio
+import grpc
+from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
+from clarifai_grpc.grpc.api import resources_pb2, service_pb2_grpc
+from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
+
+from ingest.config import Config
+from ingest.errors import (
+    FATAL_CODES,
+    RETRYABLE_CODES,
+    AuthError,
+    RetriesExhaustedError,
+    TransportError,
+)
+from ingest.ratelimit import Priority, RateLimiter
+
+__all__ = ["CallStats", "Client", "describe", "is_retryable"]
+
+_RETRYABLE_GRPC = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
+)
+_FATAL_GRPC = frozenset({grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED})
+
+
+def is_retryable(code: int) -> bool:
+    """True for Clarifai status codes worth sending again after a pause."""
+    return code in RETRYABLE_CODES
+
+
+@dataclass(slots=True)
+class CallStats:
+    """What the client did: calls sent, throttled replies, retries."""
+
+    requests: int = 0
+    throttled: int = 0
+    retries: int = 0
+    transport_errors: int = 0
+    by_method: dict[str, int] = field(default_factory=dict)
+
+
+class Client:
+    """A channel to Clarifai with auth, deadlines, pacing and retries.
+
+    Use as an async context manager; :meth:`call` sends one request.
+    """
+
+    def __init__(self, config: Config, *, limiter: RateLimiter | None = None) -> None:
+        self.config = config
+        self.limiter = limiter or RateLimiter(config.rps)
+        self.stats = CallStats()
+        self._channel: Any = None
+        self._stub: Any = None
+        token = config.token or ""
+        self._metadata = (("authorization", f"Key {token}"),)
+        self._user_app_id = (
+            resources_pb2.UserAppIDSet(user_id=config.user_id or "", app_id=config.app_id or "")
+            if config.user_id or config.app_id
+            else None
+        )
+        self._rng = random.Random()
+
+    async def __aenter__(self) -> Client:
+        host, port, secure = self.config.endpoint
+        if secure:
+            base = host if port == 443 else f"{host}:{port}"
+            self._channel = ClarifaiChannel.get_aio_grpc_channel(base)
+        else:
+            self._channel = ClarifaiChannel.get_aio_insecure_grpc_channel(host, port)
+        self._stub = service_pb2_grpc.V2Stub(self._channel)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the channel, cancelling any call still in flight."""
+        if self._channel is not None:
+            channel, self._channel = self._channel, None
+            with anyio.CancelScope(shield=True):
+                await channel.close(grace=None)
+
+    def prepare(self, request: Any) -> Any:
+        """Put the app on a request when a PAT (user and app ids) is used."""
+        if self._user_app_id is not None:
+            request.user_app_id.CopyFrom(self._user_app_id)
+        return request
+
+    async def backoff(self, attempt: int) -> None:
+        """Sleep before attempt ``attempt + 1``: exponential with full jitter."""
+        cap = min(self.config.backoff_max, self.config.backoff * (2**attempt))
+        await anyio.sleep(self._rng.uniform(0, cap))
+
+    async def _invoke(self, method: str, request: Any) -> Any:
+        """One gRPC call with a deadline; cancellation cancels the call cleanly."""
+        rpc = getattr(self._stub, method)
+        call = rpc(request, metadata=self._metadata, timeout=self.config.call_timeout)
+        try:
+            return await call
+        except asyncio.CancelledError:
+            call.cancel()
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # our own cancellation: let the cancel scope see it
+            # grpc cancelled the call itself (channel closing): a transport failure
+            raise TransportError(f"{method}: call cancelled by the channel") from None
+
+    async def call(self, method: str, request: Any, *, priority: Priority = Priority.DRAIN) -> Any:
+        """Send ``request`` through ``method`` and return the reply.
+
+        Whole-call failures that can pass (throttling, server busy, transport
+        unavailable, deadline) are retried with backoff; the reply returned may
+        still be MIXED_STATUS or FAILURE, with per-item statuses for the caller.
+        """
+        if self._stub is None:
+            raise RuntimeError("Client is not open; use 'async with Client(config)'")
+        self.prepare(request)
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            await self.limiter.acquire(priority)
+            self.stats.requests += 1
+            self.stats.by_method[method] = self.stats.by_method.get(method, 0) + 1
+            try:
+                reply = await self._invoke(method, request)
+            except grpc.aio.AioRpcError as exc:
+                code = exc.code()
+                self.stats.transport_errors += 1
+                if code in _FATAL_GRPC:
+                    raise AuthError(
+                        f"{method}: the server refused the credentials ({code.name})",
+                        code=0,
+                        description=exc.details() or "",
+                    ) from None
+                if code not in _RETRYABLE_GRPC:
+                    raise TransportError(
+                        f"{method}: {code.name}: {exc.details()}", description=exc.details() or ""
+                    ) from None
+                reason = f"{code.name}: {exc.details()}"
+            except TransportError as exc:
+                self.stats.transport_errors += 1
+                reason = str(exc)
+            else:
+                status = reply.status
+                if status.code in FATAL_CODES:
+                    raise AuthError(
+                        f"{FATAL_CODES[status.code]} "
+                        f"(Clarifai {sc.StatusCode.Name(status.code)}: {status.description})",
+                        code=status.code,
+                        description=status.description,
+                    )
+                if status.code == sc.CONN_THROTTLED:
+                    self.stats.throttled += 1
+                    self.limiter.throttled()
+                elif status.code not in RETRYABLE_CODES:
+                    return reply
+                reason = f"{sc.StatusCode.Name(status.code)}: {status.description}"
+            attempt += 1
+            if (
+                attempt >= self.config.max_attempts
+                or time.monotonic() - started > self.config.retry_time
+            ):
+                raise RetriesExhaustedError(
+                    f"{method}: gave up after {attempt} attempts ({reason})"
+                )
+            self.stats.retries += 1
+            if not reason.startswith("CONN_THROTTLED"):
+                await self.backoff(attempt - 1)
+
+
+def describe(status: Any) -> str:
+    """``CODE_NAME (number): description`` for a Clarifai status."""
+    try:
+        name = sc.StatusCode.Name(status.code)
+    except ValueError:
+        name = "UNKNOWN"
+    text = status.description or ""
+    if status.details:
+        text = f"{text}: {status.details}" if text else status.details
+    return f"{name} ({status.code}): {text}" if text else f"{name} ({status.code})"

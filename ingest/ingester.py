@@ -1,0 +1,165 @@
+"""The entry points: :class:`Ingester` for async services, :func:`run` for scripts."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any, TypeAlias
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream
+
+from ingest.client import Client
+from ingest.config import Config
+from ingest.errors import ConfigError, IngestError, InvalidRowsError
+from ingest.model import Outcome
+from ingest.pipeline import run_pipeline
+from ingest.report import Report
+from ingest.source import open_rows, validate_file
+
+__all__ = ["Ingester", "Source", "run"]
+
+Source: TypeAlias = (
+    "str | os.PathLike[str] | Iterable[Mapping[str, str]] | AsyncIterable[Mapping[str, str]]"
+)
+
+
+class Ingester:
+    """Uploads rows into one Clarifai app over one channel.
+
+    ::
+
+        async with Ingester(Config.from_env(app_id="my-app")) as ing:
+            report = await ing.run("boxes.csv")
+
+    or, to see each row's outcome as it lands::
+
+        async with Ingester(config) as ing, ing.stream(rows) as outcomes:
+            async for outcome in outcomes:
+                ...
+
+    Installs no signal handlers: cancel the surrounding task to stop it.
+    """
+
+    def __init__(self, config: Config | None = None) -> None:
+        self.config = config if config is not None else Config.from_env()
+        self.client = Client(self.config)
+        self.report = Report()
+        self._open = False
+
+    async def __aenter__(self) -> Ingester:
+        await self.client.__aenter__()
+        self._open = True
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._open = False
+        await self.client.aclose()
+
+    async def run(self, source: Source, *, skip: Callable[[int], bool] | None = None) -> Report:
+        """Upload every row of ``source`` and return the report."""
+        async with self.stream(source, skip=skip) as outcomes:
+            async for _ in outcomes:
+                pass
+        return self.report
+
+    @asynccontextmanager
+    async def stream(
+        self, source: Source, *, skip: Callable[[int], bool] | None = None
+    ) -> AsyncIterator[MemoryObjectReceiveStream[Outcome]]:
+        """Start uploading ``source``; yield a stream of per-row outcomes as they land.
+
+        The upload runs while the block runs; leaving the block early cancels it.
+        ``self.report`` is complete once the stream has ended. A missing column or
+        an unreadable file raises before any request; ``skip(line)`` leaves out rows
+        an earlier run already finished.
+        """
+        if not self._open:
+            raise RuntimeError("use 'async with Ingester(config)' before stream() or run()")
+        config = self.config
+        if config.strict:
+            if not isinstance(source, (str, os.PathLike)):
+                raise ConfigError("strict mode needs a file path: it reads the file twice")
+            summary = await validate_file(source)
+            if summary.invalid:
+                raise InvalidRowsError(len(summary.invalid), summary.invalid[0].message())
+        report = self.report = Report()
+        before = _snapshot(self.client)
+        send, receive = anyio.create_memory_object_stream[Outcome](config.queue_size)
+        rows = open_rows(source)
+        try:
+            async with rows, anyio.create_task_group() as tg, receive:
+                tg.start_soon(run_pipeline, self.client, config, rows, report, send, skip=skip)
+                try:
+                    yield receive
+                finally:
+                    if not _drained(receive):
+                        tg.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            raise _unwrap(group) from None
+        finally:
+            _finish(report, self.client, before)
+
+
+def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one error worth showing from a task group: ours first, then any other."""
+    leaves: list[BaseException] = []
+
+    def walk(g: BaseExceptionGroup[BaseException]) -> None:
+        for exc in g.exceptions:
+            if isinstance(exc, BaseExceptionGroup):
+                walk(exc)
+            else:
+                leaves.append(exc)
+
+    walk(group)
+    for exc in leaves:
+        if isinstance(exc, IngestError):
+            return exc
+    for exc in leaves:
+        if not isinstance(exc, anyio.get_cancelled_exc_class()):
+            return exc
+    return group
+
+
+def _drained(receive: MemoryObjectReceiveStream[Outcome]) -> bool:
+    stats = receive.statistics()
+    return stats.open_send_streams == 0 and stats.current_buffer_used == 0
+
+
+def _snapshot(client: Client) -> tuple[int, int, int, dict[str, int]]:
+    s = client.stats
+    return s.requests, s.throttled, s.retries, dict(s.by_method)
+
+
+def _finish(report: Report, client: Client, before: tuple[int, int, int, dict[str, int]]) -> None:
+    s = client.stats
+    report.requests = s.requests - before[0]
+    report.throttled = s.throttled - before[1]
+    report.retries = s.retries - before[2]
+    report.requests_by_method = {
+        k: v - before[3].get(k, 0) for k, v in s.by_method.items() if v - before[3].get(k, 0)
+    }
+    report.elapsed_s = time.monotonic() - report.started
+
+
+def run(source: Source, config: Config | None = None, **options: Any) -> Report:
+    """Upload ``source`` and return the report; blocks (for scripts and the CLI).
+
+    ``options`` are :class:`Config` fields, filled from the environment otherwise.
+    """
+    cfg = config if config is not None else Config.from_env(**options)
+
+    async def main() -> Report:
+        async with Ingester(cfg) as ing:
+            return await ing.run(source)
+
+    return anyio.run(main, backend="asyncio")

@@ -1,0 +1,111 @@
+"""One request budget shared by every stage: paced, prioritised, adaptive.
+
+Requests are spaced evenly at the current rate (no bursts, so a server counting
+per second never sees more than its limit). Waiters are served by priority, then
+in arrival order: the draining stages (processing checks, annotations) go before
+new inputs, which keeps the backlog short. When the server still answers
+CONN_THROTTLED the rate drops multiplicatively; after a quiet spell it climbs back
+towards the configured rate.
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+import itertools
+import time
+
+import anyio
+
+__all__ = ["Priority", "RateLimiter"]
+
+
+class Priority(enum.IntEnum):
+    """Lower values are served first."""
+
+    DRAIN = 0
+    """Checks and annotations: they finish work already started."""
+    CREATE = 1
+    """New inputs: they start more work."""
+
+
+class RateLimiter:
+    """Paces requests at ``rate`` per second, adapting to throttling.
+
+    ``decrease`` is the factor applied on a throttled reply (at most once per
+    ``1 / rate`` second burst of them), ``recover`` the fraction of the target rate
+    regained per quiet second. ``floor`` bounds how low the rate may fall.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        decrease: float = 0.7,
+        recover: float = 0.05,
+        floor: float = 0.2,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.target = rate
+        self.rate = rate
+        self._decrease = decrease
+        self._recover = recover
+        self._floor = min(floor, rate)
+        self._next = 0.0
+        self._last_throttle = -1e9
+        self._last_recover = time.monotonic()
+        self._waiters: list[tuple[int, int]] = []
+        self._ticket = itertools.count()
+        self._changed = anyio.Event()
+        self.granted = 0
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    def _maybe_recover(self, now: float) -> None:
+        if self.rate >= self.target:
+            self._last_recover = now
+            return
+        quiet = now - max(self._last_throttle, self._last_recover)
+        if quiet >= 1.0:
+            self.rate = min(self.target, self.rate + self.target * self._recover * quiet)
+            self._last_recover = now
+
+    async def acquire(self, priority: Priority = Priority.CREATE) -> None:
+        """Wait for this request's turn."""
+        ticket = (int(priority), next(self._ticket))
+        heapq.heappush(self._waiters, ticket)
+        try:
+            while True:
+                if self._waiters[0] == ticket:
+                    now = time.monotonic()
+                    self._maybe_recover(now)
+                    if now >= self._next:
+                        heapq.heappop(self._waiters)
+                        self._next = max(self._next, now - 0.5 / self.rate) + 1.0 / self.rate
+                        self.granted += 1
+                        self._notify()
+                        return
+                    with anyio.move_on_after(self._next - now):
+                        await self._changed.wait()
+                else:
+                    await self._changed.wait()
+        except BaseException:
+            if ticket in self._waiters:
+                self._waiters.remove(ticket)
+                heapq.heapify(self._waiters)
+                self._notify()
+            raise
+
+    def throttled(self) -> None:
+        """The server refused a request for its rate: slow down (once per burst)."""
+        now = time.monotonic()
+        if now - self._last_throttle < 1.0 / self.rate:
+            return
+        self._last_throttle = now
+        self.rate = max(self._floor, self.rate * self._decrease)
+        # leave a gap so the server's window can drain before the next request
+        self._next = max(self._next, now + 1.0 / self.rate)
+        self._notify()

@@ -1,0 +1,104 @@
+"""Stage 3: post the boxes, up to 128 per PostAnnotations, several calls in flight.
+
+Each annotation carries its deterministic id, so a call sent again after a lost
+reply (or a re-run) finds its boxes already there instead of adding copies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clarifai_grpc.grpc.api import service_pb2
+from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
+
+from ingest.batching import Batcher
+from ingest.client import describe, is_retryable
+from ingest.model import Row, Status
+from ingest.ratelimit import Priority
+from ingest.stages.base import Stage, is_duplicate
+
+__all__ = ["annotate_worker", "build_annotation"]
+
+_STORED = frozenset({sc.SUCCESS, sc.ANNOTATION_SUCCESS, sc.ANNOTATION_PENDING})
+
+
+def build_annotation(target: Any, row: Row) -> None:
+    """Fill ``target`` (an Annotation being added to a request) from a box row."""
+    box = row.box
+    assert box is not None
+    target.id = row.annotation_id
+    target.input_id = row.input_id
+    region = target.data.regions.add()
+    bb = region.region_info.bounding_box
+    bb.left_col = box.left
+    bb.top_row = box.top
+    bb.right_col = box.right
+    bb.bottom_row = box.bottom
+    concepts = region.data.concepts
+    for names, value in ((row.pos_concepts, 1.0), (row.neg_concepts, 0.0)):
+        for name in names:
+            c = concepts.add()
+            c.id = name
+            c.name = name
+            c.value = value
+
+
+async def annotate_worker(stage: Stage, batcher: Batcher[Row]) -> None:
+    """Send batches of boxes until the stage's stream ends."""
+    async with stage.outcomes:
+        while (batch := await batcher.next_batch()) is not None:
+            await _send(stage, batch)
+
+
+async def _send(stage: Stage, rows: list[Row]) -> None:
+    attempt = 0
+    while rows:
+        # the same box twice in one call: send it once, report both rows
+        first: dict[str, Row] = {}
+        for row in rows:
+            first.setdefault(row.annotation_id, row)
+        unique = list(first.values())
+        request = service_pb2.PostAnnotationsRequest()
+        for row in unique:
+            build_annotation(request.annotations.add(), row)
+        reply = await stage.client.call("PostAnnotations", request, priority=Priority.DRAIN)
+        statuses = {a.id: a.status for a in reply.annotations}
+        retry: list[Row] = []
+        done: dict[str, tuple[Status, str]] = {}
+        for row in unique:
+            status = statuses.get(row.annotation_id)
+            if reply.status.code == sc.SUCCESS:
+                code = sc.SUCCESS
+            elif status is None:
+                status, code = reply.status, reply.status.code
+            else:
+                code = status.code
+            if code in _STORED:
+                stage.report.annotations_created += 1
+                done[row.annotation_id] = (Status.LANDED, "")
+            elif is_duplicate(status):
+                stage.report.annotations_existing += 1
+                done[row.annotation_id] = (Status.PRESENT, "")
+            elif is_retryable(code) and attempt + 1 < stage.config.max_attempts:
+                retry.append(row)
+            else:
+                stage.report.annotations_failed += 1
+                done[row.annotation_id] = (
+                    Status.FAILED,
+                    f"annotation not created: {describe(status)}",
+                )
+        waiting: list[Row] = []
+        for row in rows:
+            result = done.get(row.annotation_id)
+            if result is None:
+                waiting.append(row)
+            elif row is first[row.annotation_id] or result[0] is Status.FAILED:
+                await stage.finish(row, *result)
+            else:
+                # a second row with the same box and labels: it is there already
+                await stage.finish(row, Status.PRESENT)
+        rows = waiting
+        if rows:
+            attempt += 1
+            stage.client.stats.retries += 1
+            await stage.client.backoff(attempt)

@@ -1,0 +1,63 @@
+"""What every stage shares: the client, the options, the report, the outcome stream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from anyio.streams.memory import MemoryObjectSendStream
+from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
+
+from ingest.client import Client
+from ingest.config import Config
+from ingest.model import Outcome, Row, Status
+from ingest.report import Report
+
+__all__ = ["DUPLICATE_CODES", "Stage", "is_duplicate"]
+
+#: Per-item codes meaning "an item with this id is already stored".
+DUPLICATE_CODES = frozenset({sc.INPUT_DUPLICATE, sc.DATABASE_DUPLICATE_KEY})
+
+
+def is_duplicate(status: Any) -> bool:
+    """True when a per-item status says the id already exists."""
+    if status.code in DUPLICATE_CODES:
+        return True
+    text = f"{status.description} {status.details}".lower()
+    return "already exist" in text or "duplicate" in text
+
+
+@dataclass(slots=True)
+class Stage:
+    """Context handed to each stage's workers."""
+
+    client: Client
+    config: Config
+    report: Report
+    outcomes: MemoryObjectSendStream[Outcome]
+
+    def clone(self) -> Stage:
+        """The same context with its own handle on the outcome stream (one per worker)."""
+        return Stage(self.client, self.config, self.report, self.outcomes.clone())
+
+    async def emit(self, outcome: Outcome) -> None:
+        """Count one row's outcome and pass it on."""
+        self.report.record(outcome)
+        await self.outcomes.send(outcome)
+
+    async def finish(self, row: Row, status: Status, error: str = "") -> None:
+        """End one row."""
+        await self.emit(
+            Outcome(
+                line=row.line,
+                status=status,
+                input_id=row.input_id,
+                annotation_id=row.annotation_id,
+                error=error,
+                raw=row.raw,
+            )
+        )
+
+    async def fail_rows(self, rows: list[Row], error: str) -> None:
+        for row in rows:
+            await self.finish(row, Status.FAILED, error)

@@ -1,0 +1,128 @@
+"""Stage 1: create inputs, up to 128 per PostInputs, several calls in flight."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiofiles
+from anyio.streams.memory import MemoryObjectSendStream
+from clarifai_grpc.grpc.api import service_pb2
+from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
+
+from ingest.batching import Batcher
+from ingest.client import describe, is_retryable
+from ingest.model import Image
+from ingest.ratelimit import Priority
+from ingest.stages.base import Stage, is_duplicate
+
+__all__ = ["CREATED_CODES", "create_worker"]
+
+#: Per-input codes meaning "stored, processing under way or done".
+CREATED_CODES = frozenset(
+    {
+        sc.SUCCESS,
+        sc.INPUT_DOWNLOAD_PENDING,
+        sc.INPUT_DOWNLOAD_IN_PROGRESS,
+        sc.INPUT_DOWNLOAD_SUCCESS,
+    }
+)
+
+
+def merge(batch: list[Image]) -> list[Image]:
+    """One image per input id: rows of a URL that came back within the batch join it."""
+    merged: dict[str, Image] = {}
+    for image in batch:
+        seen = merged.get(image.input_id)
+        if seen is None:
+            merged[image.input_id] = Image(image.input_id, list(image.rows), image.weight)
+        else:
+            seen.rows.extend(image.rows)
+    return list(merged.values())
+
+
+async def build_input(target: Any, image: Image, dataset_id: str | None) -> None:
+    """Fill ``target`` (an Input being added to a request) from an image's rows."""
+    first = image.first
+    target.id = image.input_id
+    data = target.data
+    if first.path:
+        async with aiofiles.open(first.path, "rb") as fh:
+            data.image.base64 = await fh.read()
+    else:
+        data.image.url = first.url
+    metadata: dict[str, Any] = {}
+    seen: set[str] = set()
+    for row in image.rows:
+        if row.metadata:
+            metadata.update(row.metadata)
+        if row.box is None:
+            for concepts, value in ((row.pos_concepts, 1.0), (row.neg_concepts, 0.0)):
+                for concept in concepts:
+                    if concept not in seen:
+                        seen.add(concept)
+                        c = data.concepts.add()
+                        c.id = concept
+                        c.name = concept
+                        c.value = value
+    if metadata:
+        data.metadata.update(metadata)
+    if dataset_id:
+        target.dataset_ids.append(dataset_id)
+
+
+async def create_worker(
+    stage: Stage, batcher: Batcher[Image], created: MemoryObjectSendStream[Image]
+) -> None:
+    """Send batches of new inputs; pass each stored input on to the processing tracker."""
+    async with created, stage.outcomes:
+        while (batch := await batcher.next_batch()) is not None:
+            await _send(stage, merge(batch), created)
+
+
+async def _send(stage: Stage, images: list[Image], created: MemoryObjectSendStream[Image]) -> None:
+    client = stage.client
+    attempt = 0
+    while images:
+        request = service_pb2.PostInputsRequest()
+        kept: list[Image] = []
+        for image in images:
+            try:
+                await build_input(request.inputs.add(), image, stage.config.dataset_id)
+            except OSError as exc:
+                del request.inputs[-1]
+                stage.report.inputs_failed += 1
+                await stage.fail_rows(image.rows, f"cannot read {image.first.path}: {exc.strerror}")
+                continue
+            kept.append(image)
+        images = kept
+        if not images:
+            return
+        reply = await client.call("PostInputs", request, priority=Priority.CREATE)
+        statuses = {inp.id: inp.status for inp in reply.inputs}
+        retry: list[Image] = []
+        for image in images:
+            status = statuses.get(image.input_id)
+            if reply.status.code == sc.SUCCESS:
+                code = sc.SUCCESS
+            elif status is None:
+                code = reply.status.code
+                status = reply.status
+            else:
+                code = status.code
+            if code in CREATED_CODES:
+                stage.report.inputs_created += 1
+                await created.send(image)
+            elif is_duplicate(status):
+                stage.report.inputs_existing += 1
+                image.existed = True
+                await created.send(image)
+            elif is_retryable(code) and attempt + 1 < stage.config.max_attempts:
+                retry.append(image)
+            else:
+                stage.report.inputs_failed += 1
+                await stage.fail_rows(image.rows, f"input not created: {describe(status)}")
+        images = retry
+        if images:
+            attempt += 1
+            stage.client.stats.retries += 1
+            await client.backoff(attempt)

@@ -1,0 +1,222 @@
+"""Stage 2: wait for Clarifai to process the new inputs.
+
+One tracker holds every pending input and checks them in batched
+``ListInputs(ids=...)`` calls. It asks only once an input has had about as long as
+processing usually takes (an estimate it adapts to what the checks find), so that
+nearly every check finds its inputs done and no request is wasted. An input still
+pending at its deadline fails with "processing timeout"; DOWNLOAD_FAILED fails with
+Clarifai's description; a successful input's boxes go on to the annotation stage.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from dataclasses import dataclass
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from clarifai_grpc.grpc.api import service_pb2
+from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
+
+from ingest.client import describe
+from ingest.model import Image, Row, Status
+from ingest.ratelimit import Priority
+from ingest.stages.base import Stage
+
+__all__ = ["Tracker"]
+
+_MISSING_LIMIT = 3
+
+
+@dataclass(slots=True)
+class _Entry:
+    image: Image
+    deadline: float
+    checks: int = 0
+    missing: int = 0
+
+
+class Tracker:
+    """Tracks pending inputs until each succeeds, fails or times out."""
+
+    def __init__(self, stage: Stage) -> None:
+        self.config = stage.config
+        self.estimate = self.config.processing_estimate
+        self._due: list[tuple[float, int]] = []
+        self._entries: dict[int, _Entry] = {}
+        self._seq = itertools.count()
+        self._closed = False
+        self._changed = anyio.Event()
+
+    @property
+    def pending(self) -> int:
+        return len(self._entries)
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    def _schedule(self, entry_id: int, due: float) -> None:
+        entry = self._entries[entry_id]
+        heapq.heappush(self._due, (min(due, entry.deadline), entry_id))
+
+    async def receive(self, images: MemoryObjectReceiveStream[Image]) -> None:
+        """Take stored inputs from the create stage, holding back when too many wait."""
+        try:
+            async with images:
+                async for image in images:
+                    while len(self._entries) >= self.config.max_pending:
+                        await self._changed.wait()
+                    now = time.monotonic()
+                    entry_id = next(self._seq)
+                    self._entries[entry_id] = _Entry(image, now + self.config.processing_timeout)
+                    # an input that existed before is probably processed already
+                    due = now if image.existed else now + self.estimate
+                    wake = not self._due or due < self._due[0][0]
+                    self._schedule(entry_id, due)
+                    if wake:
+                        self._notify()
+        finally:
+            self._closed = True
+            self._notify()
+
+    def _count_due(self, until: float, cap: int) -> int:
+        """Entries due by ``until``, counting no further than ``cap``.
+
+        Walks only the heap's nodes that are due (a child is never due before its
+        parent), so the cost is the answer's size, not the heap's.
+        """
+        heap = self._due
+        count = 0
+        stack = [0] if heap else []
+        while stack and count < cap:
+            i = stack.pop()
+            if heap[i][0] <= until:
+                count += 1
+                stack.extend(c for c in (2 * i + 1, 2 * i + 2) if c < len(heap))
+        return count
+
+    async def _next_batch(self) -> list[int] | None:
+        """Entry ids to check next: a full batch of due ones, or the due rest when it is time."""
+        size = self.config.check_batch_size
+        while True:
+            if not self._entries:
+                if self._closed:
+                    return None
+                await self._changed.wait()
+                continue
+            now = time.monotonic()
+            earliest = self._due[0][0] if self._due else now + 1.0
+            if earliest <= now:
+                quiet = self._closed or self._count_due(now, size) >= size
+                # a partial batch goes once its oldest has lingered, or when nothing
+                # else will come due soon
+                soon = self._count_due(now + self.config.linger, size + 1) - self._count_due(
+                    now, size + 1
+                )
+                if quiet or now - earliest >= self.config.linger or soon <= 0:
+                    return self._pop(now, size)
+                wait = min(self.config.linger - (now - earliest), 0.25)
+            else:
+                wait = earliest - now
+            with anyio.move_on_after(wait):
+                await self._changed.wait()
+
+    def _pop(self, now: float, size: int) -> list[int]:
+        batch: list[int] = []
+        ids: set[str] = set()
+        while self._due and self._due[0][0] <= now and len(ids) < size:
+            _, entry_id = heapq.heappop(self._due)
+            entry = self._entries.get(entry_id)
+            if entry is None:
+                continue
+            batch.append(entry_id)
+            ids.add(entry.image.input_id)
+        return batch
+
+    async def checker(self, stage: Stage, annotate: MemoryObjectSendStream[Row]) -> None:
+        """Run checks until every input has ended (one of several in parallel).
+
+        ``stage`` and ``annotate`` are this checker's own clones; they close with it.
+        """
+        async with annotate, stage.outcomes:
+            while (batch := await self._next_batch()) is not None:
+                if batch:
+                    await self._check(stage, annotate, batch)
+
+    async def _check(
+        self, stage: Stage, annotate: MemoryObjectSendStream[Row], batch: list[int]
+    ) -> None:
+        entries = [(i, self._entries[i]) for i in batch]
+        ids = list(dict.fromkeys(e.image.input_id for _, e in entries))
+        request = service_pb2.ListInputsRequest(ids=ids, per_page=len(ids))
+        reply = await stage.client.call("ListInputs", request, priority=Priority.DRAIN)
+        now = time.monotonic()
+        if reply.status.code != sc.SUCCESS:
+            # the check itself failed for a reason retries could not cure: ask again later
+            for entry_id, _ in entries:
+                self._schedule(entry_id, now + max(1.0, self.estimate))
+            self._notify()
+            return
+        found = {inp.id: inp.status for inp in reply.inputs}
+        first_checks = done_first = 0
+        for entry_id, entry in entries:
+            entry.checks += 1
+            status = found.get(entry.image.input_id)
+            if entry.checks == 1 and not entry.image.existed:
+                first_checks += 1
+            if status is None:
+                entry.missing += 1
+                if entry.missing >= _MISSING_LIMIT:
+                    await self._end(stage, entry_id, "input not found when checking its processing")
+                else:
+                    self._schedule(entry_id, now + max(1.0, self.estimate))
+                continue
+            if status.code == sc.INPUT_DOWNLOAD_SUCCESS:
+                if entry.checks == 1 and not entry.image.existed:
+                    done_first += 1
+                await self._succeed(stage, annotate, entry_id)
+            elif status.code == sc.INPUT_DOWNLOAD_FAILED:
+                if entry.checks == 1:
+                    done_first += 1
+                await self._end(stage, entry_id, f"download failed: {describe(status)}")
+            elif now >= entry.deadline:
+                await self._end(
+                    stage,
+                    entry_id,
+                    f"processing timeout: still {sc.StatusCode.Name(status.code)} after "
+                    f"{self.config.processing_timeout:g} s",
+                )
+            else:
+                self._schedule(entry_id, now + max(0.5, self.estimate / 2))
+        self._adapt(first_checks, done_first)
+        self._notify()
+
+    def _adapt(self, checked: int, done: int) -> None:
+        """Wait longer before first checks when they find work unfinished, shorter when not."""
+        if not checked:
+            return
+        if done < 0.9 * checked:
+            self.estimate = min(self.estimate * 1.25, 60.0)
+        elif done == checked:
+            self.estimate = max(self.estimate * 0.97, 0.2)
+
+    async def _succeed(
+        self, stage: Stage, annotate: MemoryObjectSendStream[Row], entry_id: int
+    ) -> None:
+        entry = self._entries.pop(entry_id)
+        image = entry.image
+        stage.report.inputs_processed += 1
+        status = Status.PRESENT if image.existed else Status.LANDED
+        for row in image.rows:
+            if row.box is None:
+                await stage.finish(row, status)
+            else:
+                await annotate.send(row)
+
+    async def _end(self, stage: Stage, entry_id: int, error: str) -> None:
+        entry = self._entries.pop(entry_id)
+        stage.report.inputs_failed += 1
+        await stage.fail_rows(entry.image.rows, error)
