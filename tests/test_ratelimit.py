@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import time
+
+import anyio
+import pytest
+
+from ingest.ratelimit import Priority, RateLimiter
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_requests_are_spaced_at_the_rate() -> None:
+    limiter = RateLimiter(50.0)
+    started = time.monotonic()
+    with anyio.fail_after(5):
+        for _ in range(11):
+            await limiter.acquire()
+    # eleven requests at 50/s need at least ten intervals of 20 ms
+    assert time.monotonic() - started >= 10 / 50 * 0.95
+    assert limiter.granted == 11
+
+
+async def test_draining_work_goes_before_new_work() -> None:
+    limiter = RateLimiter(20.0)
+    order: list[str] = []
+    await limiter.acquire()  # the next permit is now 50 ms away: everyone below queues
+
+    async def take(name: str, priority: Priority) -> None:
+        await limiter.acquire(priority)
+        order.append(name)
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            for i in range(3):
+                tg.start_soon(take, f"create{i}", Priority.CREATE)
+            await anyio.wait_all_tasks_blocked()
+            for i in range(2):
+                tg.start_soon(take, f"drain{i}", Priority.DRAIN)
+    assert order == ["drain0", "drain1", "create0", "create1", "create2"]
+
+
+async def test_throttling_lowers_the_rate_once_per_burst_and_it_recovers() -> None:
+    limiter = RateLimiter(10.0)
+    limiter.throttled()
+    lowered = limiter.rate
+    assert lowered == pytest.approx(7.0)
+    limiter.throttled()  # same burst: no second cut
+    assert limiter.rate == lowered
+    # recovery happens on later acquisitions after a quiet second
+    limiter._last_throttle -= 10.0
+    limiter._last_recover -= 10.0
+    limiter._next = 0.0
+    with anyio.fail_after(5):
+        await limiter.acquire()
+    assert limiter.rate == pytest.approx(10.0)
+
+
+async def test_a_cancelled_waiter_leaves_the_queue() -> None:
+    limiter = RateLimiter(5.0)
+    await limiter.acquire()
+    with anyio.move_on_after(0.01):
+        await limiter.acquire()
+    assert limiter._waiters == []
+    with anyio.fail_after(5):
+        await limiter.acquire()
+    assert limiter.granted == 2
