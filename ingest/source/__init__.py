@@ -1,0 +1,45 @@
+"""Readers that yield validated rows: a CSV file, or any (async) iterable of mappings.
+
+::
+
+    async with open_rows("boxes.csv") as src:       # header read and checked here
+        async for item in src:                      # Row or InvalidRow, in file order
+            ...
+
+The file is streamed in 256 KiB chunks (:mod:`ingest.source.csvstream`), never held
+in memory. Decisions, for users and the other stages:
+
+* Header: ``url`` or ``file`` (exactly one) and ``left_col``, ``top_row``,
+  ``right_col``, ``bottom_row`` are required; ``pos_concepts``, ``neg_concepts``,
+  ``metadata``, ``input_id`` are optional; other columns are kept in ``Row.raw`` and
+  otherwise ignored. Names are matched exactly (case matters) after stripping
+  surrounding spaces. A missing column raises :class:`~ingest.errors.MissingColumnError`.
+* A column name given twice, both ``url`` and ``file``, an empty file, a UTF-16 file
+  or a header that is not UTF-8 text raise :class:`~ingest.errors.SourceError`.
+  A header with no rows is not an error: zero rows. Blank lines are skipped.
+* Each row problem becomes an :class:`~ingest.model.InvalidRow` (line, column,
+  reason; ``message()`` gives ``line N, column 'c': reason``) and the run goes on.
+  A row whose number of cells differs from the header is invalid.
+* Limits: at most :data:`MAX_CONCEPTS` (200) concepts per cell; metadata JSON of at
+  most :data:`MAX_METADATA_CHARS` (65,536) characters, an object, no NaN/Infinity;
+  local files at most 20 MiB; a record over 64 MiB makes the file unreadable
+  (almost always a missing closing quote).
+"""
+
+from __future__ import annotations
+
+from .reader import RowSource, SourceLike, open_rows
+from .summary import ValidationSummary, count_records, validate_file
+from .validate import MAX_CONCEPTS, MAX_FILE_BYTES, MAX_METADATA_CHARS
+
+__all__ = [
+    "MAX_CONCEPTS",
+    "MAX_FILE_BYTES",
+    "MAX_METADATA_CHARS",
+    "RowSource",
+    "SourceLike",
+    "ValidationSummary",
+    "count_records",
+    "open_rows",
+    "validate_file",
+]

@@ -1,0 +1,260 @@
+"""``open_rows``: the validated rows of a CSV file or of any (async) iterable of mappings."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import TypeAlias, cast
+
+from ingest import ids
+from ingest.errors import ConfigError, SourceError
+from ingest.model import InvalidRow, Row
+
+from .csvstream import Chunk, Record, bad_text, read_chunks
+from .validate import Validator
+
+__all__ = ["RowSource", "SourceLike", "open_rows"]
+
+Check: TypeAlias = Callable[[int, list[str], bool], "Row | InvalidRow"]
+
+SourceLike: TypeAlias = (
+    "str | os.PathLike[str] | Iterable[Mapping[str, str]] | AsyncIterable[Mapping[str, str]]"
+)
+
+
+def open_rows(
+    source: SourceLike,
+    *,
+    dataset_id: str | None = None,
+    base_dir: str | os.PathLike[str] | None = None,
+) -> RowSource:
+    """The rows of ``source``, validated, in order; use as ``async with`` then ``async for``.
+
+    ``source`` is a CSV path, or an iterable or async iterable of mappings with the
+    CSV's column names (values ``str``; ``None`` counts as empty, other values are
+    converted with ``str``). For a CSV, ``file`` paths are relative to its folder; for
+    an iterable, to ``base_dir`` (default: the current folder). Iterable rows are
+    numbered as if written below a header: the first row is line 2.
+
+    ``dataset_id`` is checked here and kept as ``RowSource.dataset_id`` for the stages.
+    """
+    return RowSource(source, dataset_id=dataset_id, base_dir=base_dir)
+
+
+class RowSource:
+    """An open source of rows: header first (on ``async with``), then each row.
+
+    Yields :class:`~ingest.model.Row` for a valid row and
+    :class:`~ingest.model.InvalidRow` for an invalid one, in file order. Opening
+    raises :class:`~ingest.errors.MissingColumnError` or
+    :class:`~ingest.errors.SourceError` before any row is read.
+    """
+
+    columns: list[str]
+    """The header as read (names stripped of surrounding spaces)."""
+    path: Path | None
+    """The CSV file, or ``None`` for an iterable source."""
+    dataset_id: str | None
+
+    def __init__(
+        self,
+        source: SourceLike,
+        *,
+        dataset_id: str | None = None,
+        base_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if dataset_id is not None and not ids.is_valid_id(dataset_id):
+            raise ConfigError(
+                f"dataset id {dataset_id!r} is not valid: "
+                "use only A-Z, a-z, 0-9, '_' and '-', 1 to 128 characters"
+            )
+        self.dataset_id = dataset_id
+        self.columns = []
+        self._source = source
+        self._validator: Validator | None = None
+        self._chunks: AsyncIterator[Chunk] | None = None
+        self._pending: list[Record] = []
+        self._pending_dirty = False
+        self._sync: Iterator[Mapping[str, object]] | None = None
+        self._async: AsyncIterator[Mapping[str, object]] | None = None
+        self._first: Mapping[str, object] | None = None
+        self._opened = False
+        self._used = False
+        if isinstance(source, (str, os.PathLike)):
+            self.path = Path(source)
+            self._base = Path(base_dir) if base_dir is not None else self.path.parent
+        else:
+            self.path = None
+            self._base = Path(base_dir) if base_dir is not None else Path(".")
+
+    # -- opening ---------------------------------------------------------------
+
+    async def __aenter__(self) -> RowSource:
+        if self._opened:
+            raise RuntimeError("a RowSource can be opened only once")
+        self._opened = True
+        try:
+            if self.path is not None:
+                await self._open_file(self.path)
+            else:
+                await self._open_iterable()
+        except BaseException:
+            await self.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the file (idempotent)."""
+        chunks, self._chunks = self._chunks, None
+        if chunks is not None:
+            await chunks.aclose()  # type: ignore[attr-defined]
+        agen, self._async = self._async, None
+        if agen is not None and hasattr(agen, "aclose"):
+            await agen.aclose()
+
+    async def _open_file(self, path: Path) -> None:
+        shown = str(path)
+        chunks = self._chunks = read_chunks(path)
+        async for chunk in chunks:
+            records = chunk.records
+            for i, (line, cells, problem) in enumerate(records):
+                if not cells and not problem:
+                    continue  # blank lines before the header
+                if problem:
+                    raise SourceError(f"{shown}: line {line}: the header cannot be read: {problem}")
+                if chunk.dirty:
+                    for cell in cells:
+                        why = bad_text(cell)
+                        if why:
+                            raise SourceError(
+                                f"{shown}: line {line}: the header {why}; "
+                                "is this a CSV file saved as UTF-8?"
+                            )
+                self.columns = [c.strip() for c in cells]
+                self._validator = Validator(self.columns, path=shown, base_dir=self._base)
+                self._pending = records[i + 1 :]
+                self._pending_dirty = chunk.dirty
+                return
+        raise SourceError(
+            f"{shown}: the file is empty; expected a header line naming the columns "
+            "url (or file), left_col, top_row, right_col, bottom_row"
+        )
+
+    async def _open_iterable(self) -> None:
+        source = self._source
+        first: Mapping[str, object] | None = None
+        if isinstance(source, AsyncIterable):
+            self._async = aiter(source)
+            try:
+                first = await anext(self._async)
+            except StopAsyncIteration:
+                first = None
+        elif isinstance(source, Iterable):
+            sync = iter(cast("Iterable[Mapping[str, object]]", source))
+            self._sync = sync
+            first = next(sync, None)
+        else:
+            raise SourceError(
+                f"cannot read rows from a {type(source).__name__}: "
+                "give a CSV path or an iterable of mappings"
+            )
+        if first is None:
+            return  # no rows: nothing to check, nothing to send
+        if not isinstance(first, Mapping):
+            raise SourceError(
+                f"rows must be mappings of column name to value, not {type(first).__name__}"
+            )
+        self._first = first
+        self.columns = [str(k) for k in first]
+        self._validator = Validator(self.columns, path=None, base_dir=self._base)
+
+    # -- rows ------------------------------------------------------------------
+
+    def __aiter__(self) -> AsyncIterator[Row | InvalidRow]:
+        if self._used:
+            raise RuntimeError("a RowSource can be iterated only once")
+        self._used = True
+        return self._rows()
+
+    async def _rows(self) -> AsyncIterator[Row | InvalidRow]:
+        if not self._opened:
+            async with self:
+                async for item in self._iterate():
+                    yield item
+        else:
+            async for item in self._iterate():
+                yield item
+
+    async def _iterate(self) -> AsyncIterator[Row | InvalidRow]:
+        if self.path is not None:
+            async for batch in self.batches():
+                for item in batch:
+                    yield item
+            return
+        validator = self._validator
+        if validator is None:
+            return
+        columns = validator.columns
+        check = validator.check
+        line = 2
+        if self._first is not None:
+            first, self._first = self._first, None
+            yield _check_mapping(check, line, first, columns)
+        if self._sync is not None:
+            for row in self._sync:
+                line += 1
+                yield _check_mapping(check, line, row, columns)
+        elif self._async is not None:
+            async for row in self._async:
+                line += 1
+                yield _check_mapping(check, line, row, columns)
+
+    async def batches(self) -> AsyncIterator[list[Row | InvalidRow]]:
+        """The rows of a CSV source, one list per chunk read (faster than one by one)."""
+        validator = self._validator
+        if validator is None or self._chunks is None:
+            return
+        columns = validator.columns
+        check = validator.check
+        pending, self._pending = self._pending, []
+        if pending:
+            yield _validate(pending, self._pending_dirty, check, columns)
+        async for chunk in self._chunks:
+            yield _validate(chunk.records, chunk.dirty, check, columns)
+
+
+def _validate(
+    records: list[Record],
+    dirty: bool,
+    check: Check,
+    columns: list[str],
+) -> list[Row | InvalidRow]:
+    out: list[Row | InvalidRow] = []
+    append = out.append
+    for line, cells, problem in records:
+        if problem:
+            append(InvalidRow(line, "", problem, dict(zip(columns, cells, strict=False))))
+        elif cells:
+            append(check(line, cells, dirty))
+    return out
+
+
+def _check_mapping(check: Check, line: int, row: object, columns: list[str]) -> Row | InvalidRow:
+    if not isinstance(row, Mapping):
+        reason = f"the row is a {type(row).__name__}, not a mapping of column name to value"
+        return InvalidRow(line, "", reason, {})
+    cells = []
+    for name in columns:
+        v = row.get(name)
+        cells.append(v if isinstance(v, str) else "" if v is None else str(v))
+    return check(line, cells, True)

@@ -1,0 +1,375 @@
+"""Check one row of cells and turn it into a :class:`Row` or an :class:`InvalidRow`.
+
+Every problem becomes one message naming the column and saying what is wrong and
+what is allowed; the first problem of a row is the one reported.
+
+Limits (documented in :mod:`ingest.source`):
+
+* :data:`MAX_CONCEPTS` concepts per cell (``pos_concepts`` or ``neg_concepts``);
+* :data:`MAX_METADATA_CHARS` characters of metadata JSON;
+* local files (``file`` column) of at most :data:`MAX_FILE_BYTES`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import posixpath
+import re
+import stat
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ingest import ids
+from ingest.errors import MissingColumnError, SourceError
+from ingest.model import Box, InvalidRow, Row
+
+from .csvstream import bad_text
+
+__all__ = [
+    "BOX_COLUMNS",
+    "MAX_CONCEPTS",
+    "MAX_FILE_BYTES",
+    "MAX_METADATA_CHARS",
+    "OPTIONAL_COLUMNS",
+    "Validator",
+    "check_header",
+]
+
+BOX_COLUMNS = ("left_col", "top_row", "right_col", "bottom_row")
+OPTIONAL_COLUMNS = ("pos_concepts", "neg_concepts", "metadata", "input_id")
+
+MAX_CONCEPTS = 200
+"""Concepts per cell, after dropping empty pieces and duplicates."""
+
+MAX_METADATA_CHARS = 64 * 1024
+"""Characters of metadata JSON per row (64 KiB)."""
+
+MAX_FILE_BYTES = 20 * 1024 * 1024
+"""Largest local image (``file`` column) Clarifai accepts in one request."""
+
+_ID_RULE = "ids may use only A-Z, a-z, 0-9, '_' and '-', 1 to 128 characters"
+_KNOWN_CACHE = 100_000
+_DRIVE = re.compile(r"[A-Za-z]:[\\/]")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def _show(value: str, limit: int = 40) -> str:
+    """``value`` quoted for a message, shortened when long."""
+    if len(value) > limit:
+        value = value[: limit - 3] + "..."
+    return repr(value)
+
+
+def id_problem(value: str) -> str:
+    """Why ``value`` is not a valid Clarifai id (for a message)."""
+    if len(value) > 128:
+        return f"is {len(value)} characters long; {_ID_RULE}"
+    for ch in value:
+        if not (ch.isascii() and (ch.isalnum() or ch in "_-")):
+            name = "a space" if ch == " " else f"{ch!r} (U+{ord(ch):04X})"
+            return f"contains {name}; {_ID_RULE}"
+    return f"is not a valid id; {_ID_RULE}"  # pragma: no cover - is_valid_id said no
+
+
+def check_header(columns: Sequence[str], path: str | None) -> tuple[str, dict[str, int]]:
+    """Check the header; return the image column (``url`` or ``file``) and name -> index.
+
+    Raises :class:`MissingColumnError` for a missing column and :class:`SourceError`
+    for duplicate names or both ``url`` and ``file``.
+    """
+    where = f"{path}: " if path else ""
+    index: dict[str, int] = {}
+    for i, name in enumerate(columns):
+        if name in index:
+            raise SourceError(
+                f"{where}line 1: column {name!r} appears twice in the header "
+                f"(columns {index[name] + 1} and {i + 1}); rename or remove one"
+            )
+        index[name] = i
+    if "url" in index and "file" in index:
+        raise SourceError(f"{where}line 1: the header has both 'url' and 'file'; use one per file")
+    image = "file" if "file" in index else "url"
+    for name in (image, *BOX_COLUMNS):
+        if name not in index:
+            raise MissingColumnError(name, path=path)
+    return image, index
+
+
+class Validator:
+    """Turns cells into rows for one header.
+
+    ``base_dir`` is the folder ``file`` paths are relative to (the CSV's folder).
+    """
+
+    def __init__(self, columns: Sequence[str], *, path: str | None, base_dir: Path) -> None:
+        self.columns = list(columns)
+        self.image, index = check_header(self.columns, path)
+        self._image_i = index[self.image]
+        self._box_i = tuple(index[c] for c in BOX_COLUMNS)
+        self._pos_i = index.get("pos_concepts", -1)
+        self._neg_i = index.get("neg_concepts", -1)
+        self._meta_i = index.get("metadata", -1)
+        self._id_i = index.get("input_id", -1)
+        self._n = len(self.columns)
+        self._base = base_dir
+        self._base_resolved: Path | None = None
+        self._known: set[str] = set()
+        self._last_file: tuple[str, str, str, str] = ("", "", "", "")
+        self.check: Callable[[int, list[str], bool], Row | InvalidRow] = self._check
+
+    # -- one row ---------------------------------------------------------------
+
+    def _check(self, line: int, cells: list[str], dirty: bool) -> Row | InvalidRow:
+        """Validate one record (``dirty``: it may hold NUL bytes or invalid UTF-8)."""
+        columns = self.columns
+        if len(cells) != self._n:
+            raw = dict(zip(columns, cells, strict=False))
+            return InvalidRow(
+                line,
+                "",
+                f"the row has {len(cells)} cells but the header has {self._n} columns",
+                raw,
+            )
+        raw = dict(zip(columns, cells, strict=True))
+        if dirty:
+            for name, cell in raw.items():
+                problem = bad_text(cell)
+                if problem:
+                    return InvalidRow(line, name, f"the cell {problem}", raw)
+
+        # The image: a URL or a local file.
+        path = ""
+        cell = cells[self._image_i].strip()
+        if self.image == "url":
+            if not cell:
+                return InvalidRow(line, "url", "the url is empty", raw)
+            if not cell.startswith(("https://", "http://")):
+                problem = _url_problem(cell)
+                if problem:
+                    return InvalidRow(line, "url", problem, raw)
+            if " " in cell or not cell.isprintable():
+                return InvalidRow(
+                    line, "url", "the url contains a space or control character; encode it", raw
+                )
+            source = cell
+        else:
+            if not cell:
+                return InvalidRow(line, "file", "the file path is empty", raw)
+            problem, path, source = self._file(cell)
+            if problem:
+                return InvalidRow(line, "file", problem, raw)
+
+        # The box: four empty cells, or four numbers in [0, 1] in order.
+        bi = self._box_i
+        a, b, c, d = cells[bi[0]], cells[bi[1]], cells[bi[2]], cells[bi[3]]
+        box: Box | None = None
+        try:
+            left, top, right, bottom = float(a), float(b), float(c), float(d)
+        except ValueError:
+            left = top = right = bottom = math.nan
+        if 0.0 <= left < right <= 1.0 and 0.0 <= top < bottom <= 1.0:  # False for NaN
+            box = Box(left, top, right, bottom)
+        elif (a or b or c or d) and (a.strip() or b.strip() or c.strip() or d.strip()):
+            return _box_problem(line, (a, b, c, d), raw)
+
+        # Concepts.
+        pos: tuple[str, ...] = ()
+        neg: tuple[str, ...] = ()
+        if self._pos_i >= 0:
+            text = cells[self._pos_i]
+            if text:
+                got = self._concepts(text)
+                if isinstance(got, str):
+                    return InvalidRow(line, "pos_concepts", got, raw)
+                pos = got
+        if self._neg_i >= 0:
+            text = cells[self._neg_i]
+            if text:
+                got = self._concepts(text)
+                if isinstance(got, str):
+                    return InvalidRow(line, "neg_concepts", got, raw)
+                neg = got
+                if pos:
+                    both = set(pos).intersection(neg)
+                    if both:
+                        first = next(x for x in neg if x in both)
+                        return InvalidRow(
+                            line,
+                            "neg_concepts",
+                            f"concept {first!r} is both positive (pos_concepts) and negative",
+                            raw,
+                        )
+
+        # Metadata.
+        metadata: dict[str, Any] | None = None
+        if self._meta_i >= 0:
+            text = cells[self._meta_i]
+            if text and not text.isspace():
+                got_meta = _metadata(text)
+                if isinstance(got_meta, str):
+                    return InvalidRow(line, "metadata", got_meta, raw)
+                metadata = got_meta
+
+        # Identity.
+        iid = ""
+        if self._id_i >= 0:
+            iid = cells[self._id_i].strip()
+            if iid and not ids.is_valid_id(iid):
+                return InvalidRow(line, "input_id", f"input_id {_show(iid)} {id_problem(iid)}", raw)
+        if not iid:
+            iid = ids.input_id(source)
+        aid = ids.annotation_id(iid, (left, top, right, bottom), pos, neg) if box else ""
+        url = source if not path else ""
+        return Row(line, iid, url, path, box, aid, pos, neg, metadata, raw)
+
+    # -- parts -----------------------------------------------------------------
+
+    def _concepts(self, text: str) -> tuple[str, ...] | str:
+        """The concepts of one cell, or why they are invalid."""
+        pieces = [p.strip() for p in text.split("|")]
+        concepts = tuple(dict.fromkeys(p for p in pieces if p))
+        if len(concepts) > MAX_CONCEPTS:
+            return f"{len(concepts)} concepts in one cell; at most {MAX_CONCEPTS} are allowed"
+        known = self._known
+        for concept in concepts:
+            if concept not in known:
+                if not ids.is_valid_id(concept):
+                    return f"concept {_show(concept)} {id_problem(concept)}"
+                if len(known) < _KNOWN_CACHE:
+                    known.add(concept)
+        return concepts
+
+    def _file(self, cell: str) -> tuple[str, str, str]:
+        """Check a ``file`` cell: (problem or "", absolute path, id source)."""
+        last = self._last_file
+        if last[0] == cell:
+            return last[1], last[2], last[3]
+        result = self._check_file(cell)
+        self._last_file = (cell, *result)
+        return result
+
+    def _check_file(self, cell: str) -> tuple[str, str, str]:
+        rel = posixpath.normpath(cell)
+        if os.path.isabs(cell) or cell.startswith("\\") or _DRIVE.match(cell):
+            return (
+                f"file path {_show(cell)} is absolute; give it relative to the CSV's folder",
+                "",
+                "",
+            )
+        if self._base_resolved is None:
+            self._base_resolved = self._base.resolve()
+        base = self._base_resolved
+        try:
+            full = (base / rel).resolve()
+        except (OSError, RuntimeError, ValueError) as exc:
+            return f"file path {_show(cell)} cannot be resolved: {exc}", "", ""
+        if not full.is_relative_to(base):
+            return f"file path {_show(cell)} points outside the CSV's folder", "", ""
+        try:
+            st = os.stat(full)
+        except FileNotFoundError:
+            return f"file {_show(cell)} does not exist", "", ""
+        except (OSError, ValueError) as exc:
+            return f"file {_show(cell)} cannot be read: {exc}", "", ""
+        if stat.S_ISDIR(st.st_mode):
+            return f"file {_show(cell)} is a folder, not an image", "", ""
+        if not stat.S_ISREG(st.st_mode):
+            return f"file {_show(cell)} is not a regular file", "", ""
+        if st.st_size > MAX_FILE_BYTES:
+            mb = st.st_size / 2**20
+            return f"file {_show(cell)} is {mb:.1f} MiB; at most 20 MiB is allowed", "", ""
+        if st.st_size == 0:
+            return f"file {_show(cell)} is empty", "", ""
+        return "", str(full), "file:" + rel
+
+
+def _url_problem(url: str) -> str:
+    """Why ``url`` is not an http(s) URL ("" when it is one, in any letter case)."""
+    scheme, sep, rest = url.partition(":")
+    if not sep or not scheme.replace("+", "").replace("-", "").replace(".", "").isalnum():
+        return f"the url {_show(url)} has no scheme; it must start with http:// or https://"
+    if scheme.lower() not in ("http", "https"):
+        return f"the url scheme {scheme + ':'!r} is not allowed; use http:// or https://"
+    if not rest.startswith("//") or not rest[2:].split("/", 1)[0]:
+        return f"the url {_show(url)} has no host; expected http(s)://host/path"
+    return ""
+
+
+def _box_problem(line: int, cells: tuple[str, str, str, str], raw: Mapping[str, str]) -> InvalidRow:
+    values: list[float] = []
+    for name, cell in zip(BOX_COLUMNS, cells, strict=True):
+        text = cell.strip()
+        if not text:
+            return InvalidRow(
+                line,
+                name,
+                f"{name} is empty but other box columns are set; "
+                "give all four box values or leave all four empty",
+                raw,
+            )
+        try:
+            v = float(text)
+        except ValueError:
+            return InvalidRow(
+                line,
+                name,
+                f"{name} is not a number: {_show(text)}; expected a value in [0, 1]",
+                raw,
+            )
+        if math.isnan(v):
+            return InvalidRow(line, name, f"{name} is NaN; expected a number in [0, 1]", raw)
+        if math.isinf(v):
+            return InvalidRow(line, name, f"{name} is infinite; expected a number in [0, 1]", raw)
+        if v < 0.0:
+            return InvalidRow(line, name, f"{name} is {text}, below 0; expected [0, 1]", raw)
+        if v > 1.0:
+            return InvalidRow(line, name, f"{name} is {text}, above 1; expected [0, 1]", raw)
+        values.append(v)
+    left, top, right, bottom = values
+    if left == right:
+        return InvalidRow(
+            line, "right_col", f"right_col equals left_col ({left}): the box has no width", raw
+        )
+    if left > right:
+        return InvalidRow(
+            line, "right_col", f"right_col ({right}) must be greater than left_col ({left})", raw
+        )
+    if top == bottom:
+        return InvalidRow(
+            line, "bottom_row", f"bottom_row equals top_row ({top}): the box has no height", raw
+        )
+    return InvalidRow(
+        line, "bottom_row", f"bottom_row ({bottom}) must be greater than top_row ({top})", raw
+    )
+
+
+def _metadata(text: str) -> dict[str, Any] | str:
+    """The metadata object, or why it is invalid."""
+    if len(text) > MAX_METADATA_CHARS:
+        return (
+            f"metadata is {len(text):,} characters; at most {MAX_METADATA_CHARS:,} "
+            "(64 KiB) of JSON are allowed"
+        )
+    try:
+        value = _DECODER.decode(text)
+    except json.JSONDecodeError as exc:
+        return f"metadata is not valid JSON: {exc.msg} at character {exc.pos + 1}"
+    except ValueError as exc:
+        return f"metadata is not valid JSON: {exc}"
+    except RecursionError:
+        return "metadata is nested too deeply"
+    if not isinstance(value, dict):
+        kind = {list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+            type(value), "a number"
+        )
+        return f"metadata must be a JSON object ({{...}}), not {kind}"
+    return value
