@@ -64,7 +64,9 @@ class RowSource:
         *,
         dataset_id: str | None = None,
         base_dir: str | os.PathLike[str] | None = None,
+        counting: bool = False,
     ) -> None:
+        self._counting = counting
         if dataset_id is not None and not ids.is_valid_id(dataset_id):
             raise ConfigError(
                 f"dataset id {dataset_id!r} is not valid: "
@@ -141,7 +143,12 @@ class RowSource:
                                 "is this a CSV file saved as UTF-8?"
                             )
                 self.columns = [c.strip() for c in cells]
-                self._validator = Validator(self.columns, path=shown, base_dir=self._base)
+                self._validator = Validator(
+                    self.columns,
+                    path=shown,
+                    base_dir=self._base,
+                    counting=self._counting,
+                )
                 self._pending = records[i + 1 :]
                 self._pending_dirty = chunk.dirty
                 return
@@ -219,6 +226,11 @@ class RowSource:
                 line += 1
                 yield _check_mapping(check, line, row, columns)
 
+    @property
+    def validator(self) -> Validator | None:
+        """The header's validator (``None`` before opening or for an empty iterable)."""
+        return self._validator
+
     async def batches(self) -> AsyncIterator[list[Row | InvalidRow]]:
         """The rows of a CSV source, one list per chunk read (faster than one by one)."""
         validator = self._validator
@@ -245,7 +257,9 @@ def _validate(
         if problem:
             append(InvalidRow(line, "", problem, dict(zip(columns, cells, strict=False))))
         elif cells:
-            append(check(line, cells, dirty))
+            item = check(line, cells, dirty)
+            if item is not None:  # None: a valid row tallied by a counting validator
+                append(item)
     return out
 
 

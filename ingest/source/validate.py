@@ -20,7 +20,7 @@ import re
 import stat
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ingest import ids
 from ingest.errors import MissingColumnError, SourceError
@@ -52,6 +52,7 @@ MAX_FILE_BYTES = 20 * 1024 * 1024
 
 _ID_RULE = "ids may use only A-Z, a-z, 0-9, '_' and '-', 1 to 128 characters"
 _KNOWN_CACHE = 100_000
+_CONCEPT_CACHE = 4096
 _DRIVE = re.compile(r"[A-Za-z]:[\\/]")
 
 
@@ -108,10 +109,25 @@ class Validator:
     """Turns cells into rows for one header.
 
     ``base_dir`` is the folder ``file`` paths are relative to (the CSV's folder).
+    With ``counting``, valid rows are not built but tallied (``images``, ``boxes``,
+    ``image_level_rows``, :meth:`labels`) and ``check`` returns ``None`` for them: the
+    fast path of :func:`~ingest.source.validate_file`.
     """
 
-    def __init__(self, columns: Sequence[str], *, path: str | None, base_dir: Path) -> None:
+    def __init__(
+        self,
+        columns: Sequence[str],
+        *,
+        path: str | None,
+        base_dir: Path,
+        counting: bool = False,
+    ) -> None:
         self.columns = list(columns)
+        self._counting = counting
+        self.images: set[int] = set()
+        self.boxes = 0
+        self.image_level_rows = 0
+        self._label_sets: set[tuple[str, ...]] = set()
         self.image, index = check_header(self.columns, path)
         self._image_i = index[self.image]
         self._box_i = tuple(index[c] for c in BOX_COLUMNS)
@@ -123,12 +139,25 @@ class Validator:
         self._base = base_dir
         self._base_resolved: Path | None = None
         self._known: set[str] = set()
+        # Small caches: rows of one image usually follow each other and repeat the
+        # same URL and metadata; concept cells repeat across the file.
+        self._concept_cache: dict[str, tuple[str, ...] | str] = {}
+        self._last_source = ("", "")
+        self._last_meta: tuple[str, dict[str, Any] | str] = ("", "")
         self._last_file: tuple[str, str, str, str] = ("", "", "", "")
-        self.check: Callable[[int, list[str], bool], Row | InvalidRow] = self._check
+        self.check = cast(Callable[[int, list[str], bool], "Row | InvalidRow"], self._check)
+        """Validate one record: (line, cells, dirty) -> Row or InvalidRow."""
+
+    def labels(self) -> set[str]:
+        """The distinct concepts of the valid rows tallied so far (``counting``)."""
+        out: set[str] = set()
+        for concepts in self._label_sets:
+            out.update(concepts)
+        return out
 
     # -- one row ---------------------------------------------------------------
 
-    def _check(self, line: int, cells: list[str], dirty: bool) -> Row | InvalidRow:
+    def _check(self, line: int, cells: list[str], dirty: bool) -> Row | InvalidRow | None:
         """Validate one record (``dirty``: it may hold NUL bytes or invalid UTF-8)."""
         columns = self.columns
         if len(cells) != self._n:
@@ -139,47 +168,49 @@ class Validator:
                 f"the row has {len(cells)} cells but the header has {self._n} columns",
                 raw,
             )
-        raw = dict(zip(columns, cells, strict=True))
         if dirty:
-            for name, cell in raw.items():
+            for name, cell in zip(columns, cells, strict=True):
                 problem = bad_text(cell)
                 if problem:
-                    return InvalidRow(line, name, f"the cell {problem}", raw)
+                    return InvalidRow(line, name, f"the cell {problem}", self._raw(cells))
 
         # The image: a URL or a local file.
         path = ""
         cell = cells[self._image_i].strip()
         if self.image == "url":
             if not cell:
-                return InvalidRow(line, "url", "the url is empty", raw)
+                return InvalidRow(line, "url", "the url is empty", self._raw(cells))
             if not cell.startswith(("https://", "http://")):
                 problem = _url_problem(cell)
                 if problem:
-                    return InvalidRow(line, "url", problem, raw)
+                    return InvalidRow(line, "url", problem, self._raw(cells))
             if " " in cell or not cell.isprintable():
                 return InvalidRow(
-                    line, "url", "the url contains a space or control character; encode it", raw
+                    line,
+                    "url",
+                    "the url contains a space or control character; encode it",
+                    self._raw(cells),
                 )
             source = cell
         else:
             if not cell:
-                return InvalidRow(line, "file", "the file path is empty", raw)
+                return InvalidRow(line, "file", "the file path is empty", self._raw(cells))
             problem, path, source = self._file(cell)
             if problem:
-                return InvalidRow(line, "file", problem, raw)
+                return InvalidRow(line, "file", problem, self._raw(cells))
 
         # The box: four empty cells, or four numbers in [0, 1] in order.
         bi = self._box_i
         a, b, c, d = cells[bi[0]], cells[bi[1]], cells[bi[2]], cells[bi[3]]
-        box: Box | None = None
+        has_box = False
         try:
             left, top, right, bottom = float(a), float(b), float(c), float(d)
         except ValueError:
             left = top = right = bottom = math.nan
         if 0.0 <= left < right <= 1.0 and 0.0 <= top < bottom <= 1.0:  # False for NaN
-            box = Box(left, top, right, bottom)
+            has_box = True
         elif (a or b or c or d) and (a.strip() or b.strip() or c.strip() or d.strip()):
-            return _box_problem(line, (a, b, c, d), raw)
+            return _box_problem(line, (a, b, c, d), self._raw(cells))
 
         # Concepts.
         pos: tuple[str, ...] = ()
@@ -189,14 +220,14 @@ class Validator:
             if text:
                 got = self._concepts(text)
                 if isinstance(got, str):
-                    return InvalidRow(line, "pos_concepts", got, raw)
+                    return InvalidRow(line, "pos_concepts", got, self._raw(cells))
                 pos = got
         if self._neg_i >= 0:
             text = cells[self._neg_i]
             if text:
                 got = self._concepts(text)
                 if isinstance(got, str):
-                    return InvalidRow(line, "neg_concepts", got, raw)
+                    return InvalidRow(line, "neg_concepts", got, self._raw(cells))
                 neg = got
                 if pos:
                     both = set(pos).intersection(neg)
@@ -206,17 +237,22 @@ class Validator:
                             line,
                             "neg_concepts",
                             f"concept {first!r} is both positive (pos_concepts) and negative",
-                            raw,
+                            self._raw(cells),
                         )
 
-        # Metadata.
+        # Metadata (rows with the same text share one dict: treat it as read-only).
         metadata: dict[str, Any] | None = None
         if self._meta_i >= 0:
             text = cells[self._meta_i]
             if text and not text.isspace():
-                got_meta = _metadata(text)
+                last = self._last_meta
+                if last[0] == text:
+                    got_meta = last[1]
+                else:
+                    got_meta = _metadata(text)
+                    self._last_meta = (text, got_meta)
                 if isinstance(got_meta, str):
-                    return InvalidRow(line, "metadata", got_meta, raw)
+                    return InvalidRow(line, "metadata", got_meta, self._raw(cells))
                 metadata = got_meta
 
         # Identity.
@@ -224,17 +260,52 @@ class Validator:
         if self._id_i >= 0:
             iid = cells[self._id_i].strip()
             if iid and not ids.is_valid_id(iid):
-                return InvalidRow(line, "input_id", f"input_id {_show(iid)} {id_problem(iid)}", raw)
+                return InvalidRow(
+                    line, "input_id", f"input_id {_show(iid)} {id_problem(iid)}", self._raw(cells)
+                )
         if not iid:
-            iid = ids.input_id(source)
-        aid = ids.annotation_id(iid, (left, top, right, bottom), pos, neg) if box else ""
+            last_source = self._last_source
+            if last_source[0] == source:
+                iid = last_source[1]
+            else:
+                iid = ids.input_id(source)
+                self._last_source = (source, iid)
+        if self._counting:
+            self.images.add(hash(iid))
+            if has_box:
+                self.boxes += 1
+            else:
+                self.image_level_rows += 1
+            if pos:
+                self._label_sets.add(pos)
+            if neg:
+                self._label_sets.add(neg)
+            return None
+        box = None
+        aid = ""
+        if has_box:
+            box = Box(left, top, right, bottom)
+            aid = ids.annotation_id(iid, (left, top, right, bottom), pos, neg)
         url = source if not path else ""
+        raw = dict(zip(columns, cells, strict=True))
         return Row(line, iid, url, path, box, aid, pos, neg, metadata, raw)
+
+    def _raw(self, cells: list[str]) -> dict[str, str]:
+        return dict(zip(self.columns, cells, strict=False))
 
     # -- parts -----------------------------------------------------------------
 
     def _concepts(self, text: str) -> tuple[str, ...] | str:
-        """The concepts of one cell, or why they are invalid."""
+        """The concepts of one cell, or why they are invalid (cached by cell text)."""
+        cache = self._concept_cache
+        got = cache.get(text)
+        if got is None:
+            got = self._parse_concepts(text)
+            if len(cache) < _CONCEPT_CACHE and len(text) < 256:
+                cache[text] = got
+        return got
+
+    def _parse_concepts(self, text: str) -> tuple[str, ...] | str:
         pieces = [p.strip() for p in text.split("|")]
         concepts = tuple(dict.fromkeys(p for p in pieces if p))
         if len(concepts) > MAX_CONCEPTS:
