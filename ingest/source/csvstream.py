@@ -120,7 +120,8 @@ def _parse(text: str, first_line: int, final: bool) -> tuple[list[Record], int, 
         problem = ""
         if done and final and _open_quote(text, consumed):
             problem = (
-                'a quoted field is never closed (a "\\"" is missing before the end of the file)'
+                'a quoted field is never closed: a closing double quote (") is missing '
+                "before the end of the file"
             )
         records.append((first_line + consumed, cells, problem))
         consumed = before + reader.line_num
@@ -162,7 +163,7 @@ async def read_chunks(
         decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="surrogateescape")
         carry = ""
         line = 1
-        want = chunk_size
+        want = max(chunk_size, 4)  # the first read sees any byte order mark whole
         first = True
         while True:
             try:

@@ -12,7 +12,7 @@ from ingest import ids
 from ingest.errors import ConfigError, SourceError
 from ingest.model import InvalidRow, Row
 
-from .csvstream import Chunk, Record, bad_text, read_chunks
+from .csvstream import CHUNK_SIZE, Chunk, Record, bad_text, read_chunks
 from .validate import Validator
 
 __all__ = ["RowSource", "SourceLike", "open_rows"]
@@ -65,7 +65,9 @@ class RowSource:
         dataset_id: str | None = None,
         base_dir: str | os.PathLike[str] | None = None,
         counting: bool = False,
+        chunk_size: int = CHUNK_SIZE,
     ) -> None:
+        self._chunk_size = chunk_size
         self._counting = counting
         if dataset_id is not None and not ids.is_valid_id(dataset_id):
             raise ConfigError(
@@ -126,7 +128,7 @@ class RowSource:
 
     async def _open_file(self, path: Path) -> None:
         shown = str(path)
-        chunks = self._chunks = read_chunks(path)
+        chunks = self._chunks = read_chunks(path, chunk_size=self._chunk_size)
         async for chunk in chunks:
             records = chunk.records
             for i, (line, cells, problem) in enumerate(records):

@@ -53,6 +53,7 @@ MAX_FILE_BYTES = 20 * 1024 * 1024
 _ID_RULE = "ids may use only A-Z, a-z, 0-9, '_' and '-', 1 to 128 characters"
 _KNOWN_CACHE = 100_000
 _CONCEPT_CACHE = 4096
+_BOX_RULE = "box values are numbers in [0, 1]"
 _DRIVE = re.compile(r"[A-Za-z]:[\\/]")
 
 
@@ -60,7 +61,8 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+# strict=False: control characters (a quoted newline) may appear inside JSON strings.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, strict=False)
 
 
 def _show(value: str, limit: int = 40) -> str:
@@ -369,7 +371,7 @@ def _url_problem(url: str) -> str:
     if not sep or not scheme.replace("+", "").replace("-", "").replace(".", "").isalnum():
         return f"the url {_show(url)} has no scheme; it must start with http:// or https://"
     if scheme.lower() not in ("http", "https"):
-        return f"the url scheme {scheme + ':'!r} is not allowed; use http:// or https://"
+        return f"the url scheme {scheme!r} is not allowed; use http:// or https://"
     if not rest.startswith("//") or not rest[2:].split("/", 1)[0]:
         return f"the url {_show(url)} has no host; expected http(s)://host/path"
     return ""
@@ -393,17 +395,17 @@ def _box_problem(line: int, cells: tuple[str, str, str, str], raw: Mapping[str, 
             return InvalidRow(
                 line,
                 name,
-                f"{name} is not a number: {_show(text)}; expected a value in [0, 1]",
+                f"{name} is not a number: {_show(text)}; {_BOX_RULE}",
                 raw,
             )
         if math.isnan(v):
-            return InvalidRow(line, name, f"{name} is NaN; expected a number in [0, 1]", raw)
+            return InvalidRow(line, name, f"{name} is NaN; {_BOX_RULE}", raw)
         if math.isinf(v):
-            return InvalidRow(line, name, f"{name} is infinite; expected a number in [0, 1]", raw)
+            return InvalidRow(line, name, f"{name} is infinite; {_BOX_RULE}", raw)
         if v < 0.0:
-            return InvalidRow(line, name, f"{name} is {text}, below 0; expected [0, 1]", raw)
+            return InvalidRow(line, name, f"{name} is {text}, below 0; {_BOX_RULE}", raw)
         if v > 1.0:
-            return InvalidRow(line, name, f"{name} is {text}, above 1; expected [0, 1]", raw)
+            return InvalidRow(line, name, f"{name} is {text}, above 1; {_BOX_RULE}", raw)
         values.append(v)
     left, top, right, bottom = values
     if left == right:
@@ -433,7 +435,8 @@ def _metadata(text: str) -> dict[str, Any] | str:
     try:
         value = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
-        return f"metadata is not valid JSON: {exc.msg} at character {exc.pos + 1}"
+        msg = exc.msg.removesuffix(" at")
+        return f"metadata is not valid JSON: {msg} at character {exc.pos + 1}"
     except ValueError as exc:
         return f"metadata is not valid JSON: {exc}"
     except RecursionError:
