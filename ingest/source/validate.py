@@ -93,6 +93,11 @@ def check_header(columns: Sequence[str], path: str | None) -> tuple[str, dict[st
     index: dict[str, int] = {}
     for i, name in enumerate(columns):
         if name in index:
+            if not name:
+                raise SourceError(
+                    f"{where}line 1: columns {index[name] + 1} and {i + 1} of the header have "
+                    "no name; name them or remove the extra commas"
+                )
             raise SourceError(
                 f"{where}line 1: column {name!r} appears twice in the header "
                 f"(columns {index[name] + 1} and {i + 1}); rename or remove one"

@@ -10,7 +10,7 @@ import anyio
 import pytest
 
 from ingest import ids
-from ingest.errors import ConfigError, MissingColumnError
+from ingest.errors import ConfigError, MissingColumnError, SourceError
 from ingest.model import Box, InvalidRow, Row
 from ingest.source import open_rows
 
@@ -199,3 +199,17 @@ async def test_iterating_without_async_with_opens_and_closes(tmp_path: Path) -> 
     with anyio.fail_after(5):
         items = [i async for i in src]
     assert len(items) == 1 and src.columns[0] == "url"
+
+
+@pytest.mark.anyio
+async def test_one_unnamed_column_is_kept_two_are_an_error(tmp_path: Path) -> None:
+    p = _write(tmp_path, "url,left_col,top_row,right_col,bottom_row,\nhttps://x.example/a,,,,,z\n")
+    [row] = await _items(p)
+    assert isinstance(row, Row) and row.raw[""] == "z"
+    p = _write(tmp_path, "url,left_col,top_row,right_col,bottom_row,,\n")
+    with pytest.raises(SourceError) as err:
+        await _items(p)
+    assert str(err.value) == (
+        f"{p}: line 1: columns 6 and 7 of the header have no name; "
+        "name them or remove the extra commas"
+    )
