@@ -1,7 +1,56 @@
-"""ingest: load large annotated image datasets into Clarifai, fast and without loss."""
+"""ingest: load large annotated image datasets into Clarifai, fast and without loss.
+
+::
+
+    import ingest
+
+    report = ingest.run("boxes.csv", pat="...", user_id="me", app_id="my-app")
+
+    async with ingest.Ingester(ingest.Config.from_env()) as ing:
+        report = await ing.run("boxes.csv")
+"""
 
 from __future__ import annotations
 
+from ingest.config import Config
+from ingest.errors import (
+    AuthError,
+    ClarifaiError,
+    ConfigError,
+    IngestError,
+    InvalidRowsError,
+    JournalError,
+    MissingColumnError,
+    RetriesExhaustedError,
+    SourceError,
+    TransportError,
+)
+from ingest.ingester import Ingester, Source, run
+from ingest.model import Box, InvalidRow, Outcome, Row, Status
+from ingest.report import Report
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "AuthError",
+    "Box",
+    "ClarifaiError",
+    "Config",
+    "ConfigError",
+    "IngestError",
+    "Ingester",
+    "InvalidRow",
+    "InvalidRowsError",
+    "JournalError",
+    "MissingColumnError",
+    "Outcome",
+    "Report",
+    "RetriesExhaustedError",
+    "Row",
+    "Source",
+    "SourceError",
+    "Status",
+    "TransportError",
+    "__version__",
+    "run",
+]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+_blake = hashlib.blake2b
+
 __all__ = ["ID_PATTERN", "annotation_id", "input_id", "is_valid_id"]
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
@@ -33,7 +35,9 @@ def annotation_id(
     neg: tuple[str, ...],
 ) -> str:
     """The annotation id for one box of one input: from the box and its labels."""
-    key = "\x1f".join(
-        (input_id, *(repr(float(v)) for v in box), "|".join(sorted(pos)), "|".join(sorted(neg)))
-    )
-    return hashlib.blake2b(key.encode("utf-8"), digest_size=16).hexdigest()
+    left, top, right, bottom = box
+    p = "|".join(sorted(pos)) if len(pos) > 1 else "".join(pos)
+    n = "|".join(sorted(neg)) if len(neg) > 1 else "".join(neg)
+    coords = f"{float(left)!r}\x1f{float(top)!r}\x1f{float(right)!r}\x1f{float(bottom)!r}"
+    key = f"{input_id}\x1f{coords}\x1f{p}\x1f{n}"
+    return _blake(key.encode("utf-8"), digest_size=16).hexdigest()

@@ -6,6 +6,7 @@ import os
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
+from functools import partial
 from types import TracebackType
 from typing import Any, TypeAlias
 
@@ -97,7 +98,9 @@ class Ingester:
         rows = open_rows(source)
         try:
             async with rows, anyio.create_task_group() as tg, receive:
-                tg.start_soon(run_pipeline, self.client, config, rows, report, send, skip=skip)
+                tg.start_soon(
+                    partial(run_pipeline, skip=skip), self.client, config, rows, report, send
+                )
                 try:
                     yield receive
                 finally:
