@@ -1,0 +1,28 @@
+"""Per-key token buckets, as a rate-limited API would keep them."""
+
+from __future__ import annotations
+
+import time
+
+__all__ = ["TokenBuckets"]
+
+
+class TokenBuckets:
+    """One bucket per key: capacity ``rate`` (a second of burst), refilled at ``rate``/s."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.rate = rate or 0.0
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def allow(self, key: str) -> bool:
+        """Take one token for ``key``; False when the bucket is empty."""
+        if self.rate <= 0:
+            return True
+        now = time.monotonic()
+        tokens, last = self._buckets.get(key, (self.rate, now))
+        tokens = min(self.rate, tokens + (now - last) * self.rate)
+        if tokens < 1.0:
+            self._buckets[key] = (tokens, now)
+            return False
+        self._buckets[key] = (tokens - 1.0, now)
+        return True

@@ -1,0 +1,106 @@
+"""The sandbox server: in-process as an async context manager, or in the foreground."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+import anyio
+import grpc
+from clarifai_grpc.grpc.api import service_pb2_grpc
+
+from ingest.sandbox.options import SandboxOptions
+from ingest.sandbox.servicer import Servicer
+from ingest.sandbox.state import PENDING, STUCK
+from ingest.sandbox.stats import Stats
+
+__all__ = ["Sandbox"]
+
+
+class Sandbox:
+    """A local Clarifai-compatible gRPC server.
+
+    ::
+
+        async with Sandbox(SandboxOptions(rps=15)) as sb:
+            print(sb.base_url)   # http://127.0.0.1:PORT
+    """
+
+    def __init__(self, options: SandboxOptions | None = None) -> None:
+        self.options = options or SandboxOptions()
+        self.servicer = Servicer(self.options)
+        self._server: Any = None
+        self.port = 0
+
+    @property
+    def address(self) -> str:
+        return f"{self.options.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.address}"
+
+    @property
+    def stats(self) -> Stats:
+        return self.servicer.stats
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        """Stored inputs of the app (messages, with their current status), by id."""
+        state = self.servicer.state
+        return {i: state.render(s) for i, s in state.inputs.items()}
+
+    @property
+    def annotations(self) -> dict[str, Any]:
+        """Stored annotations of the app, by id."""
+        return dict(self.servicer.state.annotations)
+
+    async def start(self) -> None:
+        self._server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", 256 * 1024 * 1024),
+                ("grpc.max_send_message_length", 256 * 1024 * 1024),
+                ("grpc.so_reuseport", 0),
+            ]
+        )
+        service_pb2_grpc.add_V2Servicer_to_server(self.servicer, self._server)
+        self.port = self._server.add_insecure_port(f"{self.options.host}:{self.options.port}")
+        if not self.port:
+            raise OSError(f"cannot bind {self.options.host}:{self.options.port}")
+        await self._server.start()
+
+    async def stop(self, grace: float | None = 0.5) -> None:
+        if self._server is not None:
+            server, self._server = self._server, None
+            with anyio.CancelScope(shield=True):
+                await server.stop(grace)
+            if self.options.stats_path:
+                self.dump_stats(self.options.stats_path)
+
+    def dump_stats(self, path: str) -> None:
+        self.stats.dump(path)
+
+    async def wait_processed(self, poll: float = 0.02) -> None:
+        """Return once no input is pending (inputs that never finish aside)."""
+        while True:
+            import time
+
+            now = time.monotonic()
+            if not any(
+                s.fate != STUCK and s.status(now) == PENDING
+                for s in self.servicer.state.inputs.values()
+            ):
+                return
+            await anyio.sleep(poll)
+
+    async def __aenter__(self) -> Sandbox:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()

@@ -1,0 +1,477 @@
+"""The V2 service as Clarifai documents it, for one user and one app.
+
+Every call goes through :meth:`Servicer._serve`, in this order: an injected
+UNAVAILABLE (before anything, no side effect, not counted against the rate), the
+latency, authentication (CONN_KEY_INVALID and friends inside a normal reply), the
+per-key rate limit (CONN_THROTTLED), the action, then an injected lost reply (the
+action happened, the caller sees UNAVAILABLE).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import grpc
+from clarifai_grpc.grpc.api import resources_pb2, service_pb2, service_pb2_grpc
+from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
+
+from ingest.sandbox.options import SandboxOptions
+from ingest.sandbox.ratelimit import TokenBuckets
+from ingest.sandbox.state import FAILED, PENDING, AppState
+from ingest.sandbox.stats import Stats
+
+__all__ = ["MAX_BATCH", "Servicer"]
+
+MAX_BATCH = 128
+_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_SCOPES = {
+    "PostInputs": "Inputs:Add",
+    "ListInputs": "Inputs:Get",
+    "GetInput": "Inputs:Get",
+    "StreamInputs": "Inputs:Get",
+    "DeleteInputs": "Inputs:Delete",
+    "GetInputsAddJob": "Inputs:Get",
+    "CancelInputsAddJob": "Inputs:Add",
+    "PostAnnotations": "Annotations:Add",
+    "ListAnnotations": "Annotations:Get",
+    "ListWorkflows": "Workflows:Get",
+}
+
+Action = Callable[[AppState, Any, Any], Any]
+
+
+def _set(status: Any, code: int, description: str, details: str = "") -> None:
+    status.code = code
+    status.description = description
+    if details:
+        status.details = details
+
+
+def _overall(reply: Any, ok: int, total: int) -> None:
+    if ok == total:
+        _set(reply.status, sc.SUCCESS, "Ok")
+    elif ok:
+        _set(reply.status, sc.MIXED_STATUS, "Mixed Success")
+    else:
+        _set(reply.status, sc.FAILURE, "Failure")
+
+
+class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
+    """Answers the calls an uploader makes; everything else is UNIMPLEMENTED."""
+
+    def __init__(self, options: SandboxOptions) -> None:
+        self.options = options
+        self.state = AppState(options)
+        self.stats = Stats()
+        self.buckets = TokenBuckets(options.rps)
+        self._faults = random.Random(options.seed + 17)
+        self._latency = random.Random(options.seed + 23)
+
+    # -- the common path -------------------------------------------------------------
+
+    async def _serve(
+        self, method: str, request: Any, context: Any, reply_type: Any, action: Action
+    ) -> Any:
+        opts = self.options
+        self.stats.count(method)
+        if opts.unavailable_rate and self._faults.random() < opts.unavailable_rate:
+            self.stats.unavailable_injected += 1
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "sandbox: injected unavailable")
+        delay = opts.latency
+        if opts.latency_jitter:
+            delay += self._latency.uniform(-opts.latency_jitter, opts.latency_jitter)
+        if opts.spike_rate and self._faults.random() < opts.spike_rate:
+            self.stats.spikes_injected += 1
+            delay += opts.spike_seconds
+        if delay > 0:
+            await anyio.sleep(delay)
+        reply = reply_type()
+        key = self._authenticate(method, request, context, reply)
+        if key is None:
+            self.stats.auth_failures += 1
+            return reply
+        if not self.buckets.allow(key):
+            self.stats.throttled += 1
+            _set(
+                reply.status,
+                sc.CONN_THROTTLED,
+                f"exceeded limit of {opts.rps:g} requests per second",
+            )
+            return reply
+        action(self.state, request, reply)
+        if opts.lost_reply_rate and self._faults.random() < opts.lost_reply_rate:
+            self.stats.lost_replies_injected += 1
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "sandbox: injected lost reply")
+        return reply
+
+    def _authenticate(self, method: str, request: Any, context: Any, reply: Any) -> str | None:
+        """The key to rate-limit on, or None after writing the refusal into ``reply``."""
+        opts = self.options
+        token = ""
+        for name, value in context.invocation_metadata() or ():
+            if name == "authorization" and value.startswith("Key "):
+                token = value[4:]
+        user_app = getattr(request, "user_app_id", None)
+        if token in opts.pats:
+            if user_app is None or not user_app.app_id or not user_app.user_id:
+                _set(
+                    reply.status,
+                    sc.CONN_INVALID_REQUEST,
+                    "Invalid request",
+                    "a personal access token needs user_app_id (user_id and app_id)",
+                )
+                return None
+            if user_app.user_id != opts.user_id or user_app.app_id != opts.app_id:
+                _set(
+                    reply.status,
+                    sc.CONN_DOES_NOT_EXIST,
+                    "Resource does not exist",
+                    f"app {user_app.user_id}/{user_app.app_id} not found",
+                )
+                return None
+            return token
+        if token in opts.api_keys:
+            return token
+        if token in opts.scoped_keys:
+            needed = _SCOPES.get(method, "")
+            if needed not in opts.scoped_keys[token]:
+                _set(
+                    reply.status,
+                    sc.CONN_INSUFFICIENT_SCOPES,
+                    "Insufficient scopes",
+                    f"the key lacks the scope {needed}",
+                )
+                return None
+            return token
+        _set(reply.status, sc.CONN_KEY_INVALID, "API key is invalid")
+        return None
+
+    def _ids_status(self, status: Any, code: int, what: str, value: str) -> bool:
+        if not _ID.fullmatch(value):
+            _set(
+                status,
+                code,
+                f"Invalid {what} id",
+                f"{what} id {value!r} must match [A-Za-z0-9_-]{{1,128}}",
+            )
+            return False
+        return True
+
+    # -- inputs ------------------------------------------------------------------------
+
+    async def PostInputs(self, request: Any, context: Any) -> Any:
+        return await self._serve(
+            "PostInputs", request, context, service_pb2.MultiInputResponse, self._post_inputs
+        )
+
+    def _post_inputs(self, state: AppState, request: Any, reply: Any) -> None:
+        if len(request.inputs) > MAX_BATCH:
+            _set(
+                reply.status,
+                sc.BAD_REQUEST,
+                "Bad request",
+                f"at most {MAX_BATCH} inputs per request, got {len(request.inputs)}",
+            )
+            self.stats.inputs_rejected += len(request.inputs)
+            return
+        suffix = (
+            request.input_id_conflict_resolution
+            == resources_pb2.InputIDConflictResolution.Value("SUFFIX")
+        )
+        seen: set[str] = set()
+        ok = 0
+        for given in request.inputs:
+            item = reply.inputs.add()
+            item.CopyFrom(given)
+            if not given.id:
+                item.id = uuid.uuid4().hex
+            elif not self._ids_status(item.status, sc.INPUT_INVALID_ARGUMENT, "input", given.id):
+                self.stats.inputs_rejected += 1
+                continue
+            if item.id in state.inputs or item.id in seen:
+                if suffix:
+                    n = 1
+                    while f"{given.id}-{n}" in state.inputs or f"{given.id}-{n}" in seen:
+                        n += 1
+                    item.id = f"{given.id}-{n}"
+                else:
+                    _set(
+                        item.status,
+                        sc.INPUT_DUPLICATE,
+                        "Input already exists",
+                        f"input id {item.id} exists",
+                    )
+                    self.stats.inputs_rejected += 1
+                    continue
+            image = given.data.image
+            if image.url:
+                scheme = image.url.split(":", 1)[0].lower()
+                if scheme not in ("http", "https"):
+                    _set(
+                        item.status,
+                        sc.INPUT_INVALID_URL,
+                        "Invalid URL",
+                        f"unsupported scheme {scheme!r}",
+                    )
+                    self.stats.inputs_rejected += 1
+                    continue
+            elif not image.base64:
+                _set(
+                    item.status, sc.INPUT_INVALID_ARGUMENT, "Invalid input", "no image url or bytes"
+                )
+                self.stats.inputs_rejected += 1
+                continue
+            seen.add(item.id)
+            stored_msg = resources_pb2.Input()
+            stored_msg.CopyFrom(item)
+            if request.inputs_add_job_id:
+                state.jobs.setdefault(request.inputs_add_job_id, {"count": 0, "cancelled": False})
+                state.jobs[request.inputs_add_job_id]["count"] += 1
+            state.add_input(stored_msg)
+            _set(item.status, sc.INPUT_DOWNLOAD_PENDING, "Download pending")
+            self.stats.inputs_stored += 1
+            ok += 1
+        if request.inputs_add_job_id:
+            reply.inputs_add_job.id = request.inputs_add_job_id
+        _overall(reply, ok, len(request.inputs))
+
+    async def ListInputs(self, request: Any, context: Any) -> Any:
+        return await self._serve(
+            "ListInputs", request, context, service_pb2.MultiInputResponse, self._list_inputs
+        )
+
+    def _list_inputs(self, state: AppState, request: Any, reply: Any) -> None:
+        now = time.monotonic()
+        if request.ids:
+            chosen = [state.inputs[i] for i in dict.fromkeys(request.ids) if i in state.inputs]
+        else:
+            chosen = list(state.inputs.values())
+        if request.HasField("status") and request.status.code:
+            want = request.status.code
+            chosen = [s for s in chosen if state.render(s, now).status.code == want]
+        per_page = min(request.per_page or 128, 1000)
+        page = max(request.page, 1)
+        for stored in chosen[(page - 1) * per_page : page * per_page]:
+            reply.inputs.append(state.render(stored, now))
+        _set(reply.status, sc.SUCCESS, "Ok")
+
+    async def GetInput(self, request: Any, context: Any) -> Any:
+        def action(state: AppState, req: Any, reply: Any) -> None:
+            stored = state.inputs.get(req.input_id)
+            if stored is None:
+                _set(reply.status, sc.INPUT_DOES_NOT_EXIST, "Input does not exist", req.input_id)
+            else:
+                reply.input.CopyFrom(state.render(stored))
+                _set(reply.status, sc.SUCCESS, "Ok")
+
+        return await self._serve(
+            "GetInput", request, context, service_pb2.SingleInputResponse, action
+        )
+
+    async def StreamInputs(self, request: Any, context: Any) -> Any:
+        def action(state: AppState, req: Any, reply: Any) -> None:
+            per_page = min(req.per_page or 128, 1000)
+            items = list(state.inputs.items())
+            start = 0
+            if req.last_id:
+                keys = [k for k, _ in items]
+                start = keys.index(req.last_id) + 1 if req.last_id in keys else len(keys)
+            if req.descending:
+                items.reverse()
+            for _, stored in items[start : start + per_page]:
+                reply.inputs.append(state.render(stored))
+            _set(reply.status, sc.SUCCESS, "Ok")
+
+        return await self._serve(
+            "StreamInputs", request, context, service_pb2.MultiInputResponse, action
+        )
+
+    async def DeleteInputs(self, request: Any, context: Any) -> Any:
+        def action(state: AppState, req: Any, reply: Any) -> None:
+            for input_id in req.ids:
+                state.delete_input(input_id)
+            _set(reply.status, sc.SUCCESS, "Ok")
+
+        return await self._serve("DeleteInputs", request, context, service_pb2.BaseResponse, action)
+
+    async def GetInputsAddJob(self, request: Any, context: Any) -> Any:
+        def action(state: AppState, req: Any, reply: Any) -> None:
+            job = state.jobs.get(req.id)
+            if job is None:
+                _set(reply.status, sc.CONN_DOES_NOT_EXIST, "Resource does not exist", req.id)
+                return
+            reply.inputs_add_job.id = req.id
+            reply.inputs_add_job.progress.pending_count = 0
+            reply.inputs_add_job.progress.success_count = job["count"]
+            _set(reply.status, sc.SUCCESS, "Ok")
+
+        return await self._serve(
+            "GetInputsAddJob", request, context, service_pb2.SingleInputsAddJobResponse, action
+        )
+
+    async def CancelInputsAddJob(self, request: Any, context: Any) -> Any:
+        def action(state: AppState, req: Any, reply: Any) -> None:
+            job = state.jobs.get(req.id)
+            if job is None:
+                _set(reply.status, sc.CONN_DOES_NOT_EXIST, "Resource does not exist", req.id)
+                return
+            job["cancelled"] = True
+            reply.inputs_add_job.id = req.id
+            _set(reply.status, sc.SUCCESS, "Ok")
+
+        return await self._serve(
+            "CancelInputsAddJob", request, context, service_pb2.SingleInputsAddJobResponse, action
+        )
+
+    # -- annotations -------------------------------------------------------------------
+
+    async def PostAnnotations(self, request: Any, context: Any) -> Any:
+        return await self._serve(
+            "PostAnnotations",
+            request,
+            context,
+            service_pb2.MultiAnnotationResponse,
+            self._post_annotations,
+        )
+
+    def _post_annotations(self, state: AppState, request: Any, reply: Any) -> None:
+        if len(request.annotations) > MAX_BATCH:
+            _set(
+                reply.status,
+                sc.BAD_REQUEST,
+                "Bad request",
+                f"at most {MAX_BATCH} annotations per request, got {len(request.annotations)}",
+            )
+            self.stats.annotations_rejected += len(request.annotations)
+            return
+        now = time.monotonic()
+        seen: set[str] = set()
+        ok = 0
+        for given in request.annotations:
+            item = reply.annotations.add()
+            item.CopyFrom(given)
+            problem = self._annotation_problem(state, given, now, seen, item)
+            if problem:
+                self.stats.annotations_rejected += 1
+                continue
+            seen.add(item.id)
+            state.add_annotation(item)
+            _set(item.status, sc.ANNOTATION_SUCCESS, "Annotation success")
+            self.stats.annotations_stored += 1
+            ok += 1
+        _overall(reply, ok, len(request.annotations))
+
+    def _annotation_problem(
+        self, state: AppState, given: Any, now: float, seen: set[str], item: Any
+    ) -> bool:
+        status = item.status
+        if not given.id:
+            item.id = uuid.uuid4().hex
+        elif not self._ids_status(status, sc.ANNOTATION_INVALID_ARGUMENT, "annotation", given.id):
+            return True
+        if item.id in state.annotations or item.id in seen:
+            _set(
+                status,
+                sc.DATABASE_DUPLICATE_KEY,
+                "Annotation already exists",
+                f"annotation id {item.id} already exists",
+            )
+            return True
+        stored = state.inputs.get(given.input_id)
+        if stored is None:
+            _set(
+                status,
+                sc.INPUT_DOES_NOT_EXIST,
+                "Input does not exist",
+                f"input {given.input_id!r} not found",
+            )
+            return True
+        progress = stored.status(now)
+        if progress == PENDING:
+            _set(
+                status,
+                sc.ANNOTATION_INVALID_ARGUMENT,
+                "Input not ready",
+                f"input {given.input_id} is still being processed",
+            )
+            return True
+        if progress == FAILED:
+            _set(
+                status,
+                sc.ANNOTATION_INVALID_ARGUMENT,
+                "Input failed",
+                f"input {given.input_id} failed to download",
+            )
+            return True
+        regions = given.data.regions
+        if len(regions) != 1:
+            _set(
+                status,
+                sc.ANNOTATION_INVALID_ARGUMENT,
+                "Invalid annotation",
+                f"exactly one region expected, got {len(regions)}",
+            )
+            return True
+        if not regions[0].region_info.HasField("bounding_box"):
+            _set(
+                status,
+                sc.ANNOTATION_INVALID_ARGUMENT,
+                "Invalid annotation",
+                "the region has no bounding box",
+            )
+            return True
+        bb = regions[0].region_info.bounding_box
+        box = (bb.left_col, bb.top_row, bb.right_col, bb.bottom_row)
+        if not all(0.0 <= v <= 1.0 for v in box) or not (
+            bb.left_col < bb.right_col and bb.top_row < bb.bottom_row
+        ):
+            _set(
+                status,
+                sc.ANNOTATION_INVALID_ARGUMENT,
+                "Invalid bounding box",
+                f"box {box} must lie in [0, 1] with left < right and top < bottom",
+            )
+            return True
+        return False
+
+    async def ListAnnotations(self, request: Any, context: Any) -> Any:
+        def action(state: AppState, req: Any, reply: Any) -> None:
+            if req.ids:
+                chosen = [i for i in req.ids if i in state.annotations]
+            elif req.input_ids:
+                chosen = [a for i in req.input_ids for a in state.by_input.get(i, [])]
+            else:
+                chosen = list(state.annotations)
+            per_page = min(req.per_page or 128, 1000)
+            page = max(req.page, 1)
+            for ann_id in chosen[(page - 1) * per_page : page * per_page]:
+                ann = state.annotations[ann_id]
+                if isinstance(ann, str):
+                    reply.annotations.add(id=ann)
+                else:
+                    reply.annotations.append(ann)
+            _set(reply.status, sc.SUCCESS, "Ok")
+
+        return await self._serve(
+            "ListAnnotations", request, context, service_pb2.MultiAnnotationResponse, action
+        )
+
+    # -- workflows ---------------------------------------------------------------------
+
+    async def ListWorkflows(self, request: Any, context: Any) -> Any:
+        def action(state: AppState, req: Any, reply: Any) -> None:
+            wf = reply.workflows.add(id="General")
+            node = wf.nodes.add(id="general-image-embedding")
+            node.model.id = "general-image-embedding"
+            node.model.model_version.id = "bb186755eda04f9cbb6fe32e816be104"
+            _set(reply.status, sc.SUCCESS, "Ok")
+
+        return await self._serve(
+            "ListWorkflows", request, context, service_pb2.MultiWorkflowResponse, action
+        )

@@ -1,0 +1,121 @@
+"""Test data that knows what the server should end up holding."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingest import ids
+
+COLUMNS = [
+    "url",
+    "left_col",
+    "top_row",
+    "right_col",
+    "bottom_row",
+    "pos_concepts",
+    "neg_concepts",
+    "metadata",
+]
+
+
+@dataclass
+class Dataset:
+    """Rows to write, and what a correct upload leaves on the server."""
+
+    rows: list[dict[str, str]] = field(default_factory=list)
+    inputs: dict[str, str] = field(default_factory=dict)  # input id -> url (every valid url)
+    good_inputs: set[str] = field(default_factory=set)  # inputs that process successfully
+    boxes: dict[str, tuple[str, tuple[float, float, float, float], tuple[str, ...]]] = field(
+        default_factory=dict
+    )  # annotation id -> (input id, box, positive concepts), for good inputs
+    invalid_lines: set[int] = field(default_factory=set)
+    broken_lines: set[int] = field(default_factory=set)
+    metadata: dict[str, dict[str, object]] = field(default_factory=dict)
+
+    def write(self, path: Path) -> Path:
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, COLUMNS)
+            writer.writeheader()
+            writer.writerows(self.rows)
+        return path
+
+
+def make_dataset(images: int = 100, *, seed: int = 7, broken_every: int = 13) -> Dataset:
+    """Images with 0-4 boxes (0 = one image-level row), some URLs split far apart,
+    some broken URLs, a few invalid rows. Line numbers assume a header on line 1."""
+    rng = random.Random(seed)
+    data = Dataset()
+    early: list[dict[str, str]] = []
+    late: list[dict[str, str]] = []
+    vocab = ["cat", "dog", "car", "tree", "person", "bike"]
+    for i in range(images):
+        broken = i % broken_every == 5
+        url = f"https://img.example.com/{'broken-' if broken else ''}{i}.jpg"
+        iid = ids.input_id(url)
+        data.inputs[iid] = url
+        if not broken:
+            data.good_inputs.add(iid)
+        meta = {"n": i, "split": rng.choice(["train", "val"])}
+        data.metadata[iid] = meta
+        nbox = rng.randint(0, 4)
+        rows: list[dict[str, str]] = []
+        if nbox == 0:
+            pos = rng.sample(vocab, 2)
+            rows.append(_row(url, None, pos, [], meta))
+        for _ in range(nbox):
+            left, top = round(rng.uniform(0, 0.5), 4), round(rng.uniform(0, 0.5), 4)
+            box = (
+                left,
+                top,
+                round(left + rng.uniform(0.05, 0.45), 4),
+                round(top + rng.uniform(0.05, 0.45), 4),
+            )
+            pos = rng.sample(vocab, rng.randint(1, 2))
+            neg = [c for c in rng.sample(vocab, 1) if c not in pos]
+            rows.append(_row(url, box, pos, neg, meta))
+            if not broken:
+                aid = ids.annotation_id(iid, box, tuple(pos), tuple(neg))
+                data.boxes[aid] = (iid, box, tuple(pos))
+        if len(rows) > 2 and i % 4 == 0:
+            early.extend(rows[:2])
+            late.extend(rows[2:])  # same URL again, far down the file
+        else:
+            early.extend(rows)
+    # invalid rows sprinkled in
+    bad = [
+        _row("https://img.example.com/bad-a.jpg", (0.5, 0.1, 0.4, 0.2), ["cat"], [], {}),
+        {**_row("https://img.example.com/bad-b.jpg", None, ["cat"], [], {}), "metadata": "{oops"},
+        _row("", (0.1, 0.1, 0.2, 0.2), ["cat"], [], {}),
+    ]
+    out = [*early[:10], bad[0], *early[10:40], bad[1], *early[40:], bad[2], *late]
+    data.rows = out
+    for lineno, row in enumerate(out, start=2):
+        if row in bad:
+            data.invalid_lines.add(lineno)
+        elif "broken" in row["url"]:
+            data.broken_lines.add(lineno)
+    return data
+
+
+def _row(
+    url: str,
+    box: tuple[float, float, float, float] | None,
+    pos: list[str],
+    neg: list[str],
+    meta: dict[str, object],
+) -> dict[str, str]:
+    cells = [str(v) for v in box] if box else ["", "", "", ""]
+    return {
+        "url": url,
+        "left_col": cells[0],
+        "top_row": cells[1],
+        "right_col": cells[2],
+        "bottom_row": cells[3],
+        "pos_concepts": "|".join(pos),
+        "neg_concepts": "|".join(neg),
+        "metadata": json.dumps(meta) if meta else "",
+    }

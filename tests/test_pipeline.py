@@ -1,0 +1,188 @@
+"""The whole data path against the sandbox, over gRPC."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import pytest
+from google.protobuf.json_format import MessageToDict
+
+from ingest import AuthError, Config, Ingester, MissingColumnError, Status
+from ingest.sandbox import Sandbox, SandboxOptions
+from tests.helpers import Dataset, make_dataset
+
+pytestmark = pytest.mark.anyio
+
+FAST = {"rps": 0, "processing": (0.05, 0.2)}
+
+
+def _is_client_task(task: asyncio.Task[object]) -> bool:
+    """A task running the client's code (the sandbox's own handlers don't count)."""
+    code = getattr(task.get_coro(), "cr_code", None)
+    name = code.co_filename if code else ""
+    return not task.done() and "/ingest/" in name and "/ingest/sandbox/" not in name
+
+
+def config_for(sb: Sandbox, **options: object) -> Config:
+    values: dict[str, object] = {
+        "pat": "sandbox-pat",
+        "user_id": "sandbox",
+        "app_id": "sandbox-app",
+        "base": sb.base_url,
+        "linger": 0.1,
+        "processing_estimate": 0.2,
+        "backoff": 0.05,
+        "backoff_max": 0.5,
+        "call_timeout": 5.0,
+    }
+    values.update(options)
+    return Config(**values)  # type: ignore[arg-type]
+
+
+def assert_server_holds(sb: Sandbox, data: Dataset) -> None:
+    # exactly one input per valid URL
+    assert set(sb.inputs) == set(data.inputs)
+    for iid, inp in sb.inputs.items():
+        assert inp.data.image.url == data.inputs[iid]
+        assert MessageToDict(inp.data.metadata) == pytest.approx(data.metadata[iid])
+    # exactly one annotation per valid box of a good image, with its coordinates and labels
+    assert set(sb.annotations) == set(data.boxes)
+    for aid, ann in sb.annotations.items():
+        iid, box, pos = data.boxes[aid]
+        assert ann.input_id == iid
+        bb = ann.data.regions[0].region_info.bounding_box
+        assert (bb.left_col, bb.top_row, bb.right_col, bb.bottom_row) == pytest.approx(
+            box, abs=1e-6
+        )
+        got = {c.id for c in ann.data.regions[0].data.concepts if c.value == 1.0}
+        assert got == set(pos)
+
+
+async def upload(
+    sb: Sandbox, source: object, **options: object
+) -> tuple[dict[int, object], object]:
+    outcomes: dict[int, object] = {}
+    async with Ingester(config_for(sb, **options)) as ing, ing.stream(source) as stream:  # type: ignore[arg-type]
+        async for outcome in stream:
+            assert outcome.line not in outcomes, f"line {outcome.line} ended twice"
+            outcomes[outcome.line] = outcome
+    return outcomes, ing.report
+
+
+async def test_mixed_dataset_lands_exactly_once(tmp_path: Path) -> None:
+    data = make_dataset(120)
+    csv_path = data.write(tmp_path / "data.csv")
+    with anyio.fail_after(60):
+        async with Sandbox(SandboxOptions(**FAST)) as sb:  # type: ignore[arg-type]
+            outcomes, report = await upload(sb, csv_path)
+            assert_server_holds(sb, data)
+    # every row ended once; invalid rows and broken images failed with their line
+    assert set(outcomes) == set(range(2, len(data.rows) + 2))
+    failed = {line for line, o in outcomes.items() if o.status is Status.FAILED}  # type: ignore[attr-defined]
+    assert failed == data.invalid_lines | data.broken_lines
+    for line in data.broken_lines:
+        assert "download failed" in outcomes[line].error  # type: ignore[attr-defined]
+    assert report.rows_read == len(data.rows)  # type: ignore[attr-defined]
+    assert report.rows_invalid == len(data.invalid_lines)  # type: ignore[attr-defined]
+    assert report.inputs_failed >= 1  # type: ignore[attr-defined]
+    assert report.annotations_created == len(data.boxes)  # type: ignore[attr-defined]
+
+
+async def test_a_second_run_finds_everything_present(tmp_path: Path) -> None:
+    data = make_dataset(40)
+    csv_path = data.write(tmp_path / "data.csv")
+    with anyio.fail_after(60):
+        async with Sandbox(SandboxOptions(**FAST)) as sb:  # type: ignore[arg-type]
+            await upload(sb, csv_path)
+            outcomes, report = await upload(sb, csv_path)
+            assert_server_holds(sb, data)
+    landed = [o for o in outcomes.values() if o.status is Status.LANDED]  # type: ignore[attr-defined]
+    assert landed == []
+    assert report.inputs_created == 0  # type: ignore[attr-defined]
+    assert report.annotations_created == 0  # type: ignore[attr-defined]
+
+
+async def test_throttling_latency_and_lost_replies_lose_and_duplicate_nothing(
+    tmp_path: Path,
+) -> None:
+    data = make_dataset(500, seed=11)
+    csv_path = data.write(tmp_path / "data.csv")
+    options = SandboxOptions(
+        rps=15,
+        latency=0.02,
+        latency_jitter=0.01,
+        lost_reply_rate=0.05,
+        processing=(0.1, 0.4),
+        seed=3,
+    )
+    with anyio.fail_after(120):
+        async with Sandbox(options) as sb:
+            # small batches: enough calls for the faults to strike several times
+            outcomes, report = await upload(
+                sb, csv_path, rps=15.0, batch_size=20, annotation_batch_size=20
+            )
+            assert_server_holds(sb, data)
+            assert sb.stats.lost_replies_injected > 0
+            assert report.requests > 0  # type: ignore[attr-defined]
+    ok = {line for line, o in outcomes.items() if o.status is not Status.FAILED}  # type: ignore[attr-defined]
+    assert ok == set(range(2, len(data.rows) + 2)) - data.invalid_lines - data.broken_lines
+
+
+async def test_rows_from_an_async_iterable(tmp_path: Path) -> None:
+    data = make_dataset(20, seed=5)
+
+    async def rows() -> AsyncIterator[dict[str, str]]:
+        for row in data.rows:
+            yield row
+
+    with anyio.fail_after(60):
+        async with Sandbox(SandboxOptions(**FAST)) as sb:  # type: ignore[arg-type]
+            outcomes, _ = await upload(sb, rows())
+            assert_server_holds(sb, data)
+    assert len(outcomes) == len(data.rows)
+
+
+async def test_a_rejected_key_stops_the_run_with_one_message(tmp_path: Path) -> None:
+    csv_path = make_dataset(20).write(tmp_path / "data.csv")
+    with anyio.fail_after(30):
+        async with Sandbox(SandboxOptions(**FAST)) as sb:  # type: ignore[arg-type]
+            with pytest.raises(AuthError, match="rejected"):
+                await upload(sb, csv_path, pat="not-a-real-token")
+            assert sb.inputs == {}
+            assert sum(sb.stats.requests.values()) <= 1
+
+
+async def test_a_missing_column_fails_before_any_request(tmp_path: Path) -> None:
+    csv_path = tmp_path / "data.csv"
+    csv_path.write_text("url,left_col,top_row,right_col\nhttps://x/1.jpg,0.1,0.1,0.2\n")
+    with anyio.fail_after(30):
+        async with Sandbox(SandboxOptions(**FAST)) as sb:  # type: ignore[arg-type]
+            with pytest.raises(MissingColumnError, match="bottom_row"):
+                await upload(sb, csv_path)
+            assert sum(sb.stats.requests.values()) == 0
+
+
+async def test_cancelling_mid_run_leaves_no_task_behind(tmp_path: Path) -> None:
+    data = make_dataset(300, seed=2)
+    csv_path = data.write(tmp_path / "data.csv")
+    options = SandboxOptions(rps=20, latency=0.05, processing=(0.2, 0.5))
+    with anyio.fail_after(60):
+        async with Sandbox(options) as sb:
+            before = asyncio.all_tasks()
+            seen = 0
+            ing = Ingester(config_for(sb))
+            with anyio.CancelScope() as scope:
+                async with ing, ing.stream(csv_path) as stream:
+                    async for _ in stream:
+                        seen += 1
+                        if seen == 20:
+                            scope.cancel()
+            assert scope.cancelled_caught
+            await anyio.wait_all_tasks_blocked()
+            leftover = [t for t in asyncio.all_tasks() - before if _is_client_task(t)]
+            assert leftover == []
+            assert ing.client._channel is None
+            assert seen < len(data.rows)
