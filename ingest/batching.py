@@ -55,7 +55,13 @@ class Batcher(Generic[T]):
 
     @property
     def buffered(self) -> int:
+        """Weight waiting in the buffer."""
         return self._load
+
+    @property
+    def closed(self) -> bool:
+        """True once the stream has ended (what is buffered is all there will be)."""
+        return self._closed
 
     async def pump(self) -> None:
         """Move items from the stream into the buffer until the stream ends."""

@@ -34,6 +34,9 @@ from ingest.stages.processing import Tracker
 
 __all__ = ["run_pipeline"]
 
+#: Most annotation calls held back to fill the end of a run.
+_MAX_BACKLOG_CALLS = 32
+
 #: Bytes of local image data that count as one input's share of a batch.
 _FILE_UNIT = 512 * 1024
 
@@ -83,11 +86,23 @@ async def run_pipeline(
             for _ in range(max(1, config.concurrency // 2)):
                 tg.start_soon(tracker.checker, stage.clone(), to_annotate_send.clone())
 
-        # 3. post annotations
-        annotating = Batcher(to_annotate, size=config.annotation_batch_size, linger=config.linger)
+        # 3. post annotations, keeping about one processing time's worth of calls in
+        # reserve for the end of the run (bounded: memory stays flat)
+        size = config.annotation_batch_size
+
+        def backlog() -> int:
+            calls = math.ceil(client.limiter.rate * tracker.estimate)
+            return size * min(calls, _MAX_BACKLOG_CALLS)
+
+        annotating = Batcher(
+            to_annotate,
+            size=size,
+            linger=config.linger,
+            capacity=size * (_MAX_BACKLOG_CALLS + 4),
+        )
         tg.start_soon(annotating.pump)
         for _ in range(config.concurrency):
-            tg.start_soon(annotate_worker, stage.clone(), annotating)
+            tg.start_soon(annotate_worker, stage.clone(), annotating, backlog)
 
         # the reader runs here; closing its stream ends the stages one by one
         async with to_create_send:

@@ -27,6 +27,9 @@ class Priority(enum.IntEnum):
     """Checks and annotations: they finish work already started."""
     CREATE = 1
     """New inputs: they start more work."""
+    BACKFILL = 2
+    """Annotations while their backlog is short: kept for when nothing else can go
+    (the wait for the last inputs' processing), so no request slot goes unused."""
 
 
 class RateLimiter:

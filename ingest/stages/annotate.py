@@ -6,6 +6,7 @@ reply (or a re-run) finds its boxes already there instead of adding copies.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from clarifai_grpc.grpc.api import service_pb2
@@ -43,14 +44,21 @@ def build_annotation(target: Any, row: Row) -> None:
             c.value = value
 
 
-async def annotate_worker(stage: Stage, batcher: Batcher[Row]) -> None:
-    """Send batches of boxes until the stage's stream ends."""
+async def annotate_worker(stage: Stage, batcher: Batcher[Row], backlog: Callable[[], int]) -> None:
+    """Send batches of boxes until the stage's stream ends.
+
+    While fewer than ``backlog()`` boxes wait, annotations yield their request slots
+    to new inputs (:attr:`Priority.BACKFILL`); past it they go first
+    (:attr:`Priority.DRAIN`). The backlog kept is what fills the request slots
+    while the last inputs are processed, at the end of a run.
+    """
     async with stage.outcomes:
         while (batch := await batcher.next_batch()) is not None:
-            await _send(stage, batch)
+            short = batcher.buffered + len(batch) < backlog() and not batcher.closed
+            await _send(stage, batch, Priority.BACKFILL if short else Priority.DRAIN)
 
 
-async def _send(stage: Stage, rows: list[Row]) -> None:
+async def _send(stage: Stage, rows: list[Row], priority: Priority) -> None:
     attempt = 0
     while rows:
         # the same box twice in one call: send it once, report both rows
@@ -61,7 +69,7 @@ async def _send(stage: Stage, rows: list[Row]) -> None:
         request = service_pb2.PostAnnotationsRequest()
         for row in unique:
             build_annotation(request.annotations.add(), row)
-        reply = await stage.client.call("PostAnnotations", request, priority=Priority.DRAIN)
+        reply = await stage.client.call("PostAnnotations", request, priority=priority)
         statuses = {a.id: a.status for a in reply.annotations}
         retry: list[Row] = []
         done: dict[str, tuple[Status, str]] = {}

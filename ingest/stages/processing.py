@@ -34,6 +34,8 @@ _MISSING_LIMIT = 3
 class _Entry:
     image: Image
     deadline: float
+    waited: float = 0.0
+    """The estimate its first check was scheduled with."""
     checks: int = 0
     missing: int = 0
 
@@ -71,7 +73,9 @@ class Tracker:
                         await self._changed.wait()
                     now = time.monotonic()
                     entry_id = next(self._seq)
-                    self._entries[entry_id] = _Entry(image, now + self.config.processing_timeout)
+                    self._entries[entry_id] = _Entry(
+                        image, now + self.config.processing_timeout, self.estimate
+                    )
                     # an input that existed before is probably processed already
                     due = now if image.existed else now + self.estimate
                     wake = not self._due or due < self._due[0][0]
@@ -161,11 +165,14 @@ class Tracker:
             self._notify()
             return
         found = {inp.id: inp.status for inp in reply.inputs}
+        # first checks of inputs that waited the current estimate tell how good it is
         first_checks = done_first = 0
         for entry_id, entry in entries:
             entry.checks += 1
             status = found.get(entry.image.input_id)
-            if entry.checks == 1 and not entry.image.existed:
+            judged = entry.checks == 1 and not entry.image.existed
+            judged = judged and entry.waited >= self.estimate
+            if judged:
                 first_checks += 1
             if status is None:
                 entry.missing += 1
@@ -175,11 +182,11 @@ class Tracker:
                     self._schedule(entry_id, now + max(1.0, self.estimate))
                 continue
             if status.code == sc.INPUT_DOWNLOAD_SUCCESS:
-                if entry.checks == 1 and not entry.image.existed:
+                if judged:
                     done_first += 1
                 await self._succeed(stage, annotate, entry_id)
             elif status.code == sc.INPUT_DOWNLOAD_FAILED:
-                if entry.checks == 1:
+                if judged:
                     done_first += 1
                 await self._end(stage, entry_id, f"download failed: {describe(status)}")
             elif now >= entry.deadline:
