@@ -23,7 +23,7 @@ T = TypeVar("T")
 
 
 class Batcher(Generic[T]):
-    """Batches of up to ``size`` weight from ``receive``.
+    """Batches of up to ``size`` weight from ``receive`` (a stream of lists of items).
 
     ``weight(item)`` is the item's share of a batch (1 by default). Run
     :meth:`pump` in the stage's task group; call :meth:`next_batch` from each
@@ -32,7 +32,7 @@ class Batcher(Generic[T]):
 
     def __init__(
         self,
-        receive: MemoryObjectReceiveStream[T],
+        receive: MemoryObjectReceiveStream[list[T]],
         *,
         size: int,
         linger: float,
@@ -71,12 +71,15 @@ class Batcher(Generic[T]):
                     while self._load >= self.capacity:
                         await self._changed.wait()
                     try:
-                        item = await self._receive.receive()
+                        items = await self._receive.receive()
                     except anyio.EndOfStream:
                         return
-                    self._items.append((time.monotonic(), item))
-                    self._load += self._weight(item)
-                    if self._load >= self.size or len(self._items) == 1:
+                    was_empty = not self._items
+                    now = time.monotonic()
+                    for item in items:
+                        self._items.append((now, item))
+                        self._load += self._weight(item)
+                    if self._load >= self.size or was_empty:
                         self._notify()
         finally:
             self._closed = True

@@ -21,7 +21,7 @@ from ingest.pipeline import run_pipeline
 from ingest.report import Report
 from ingest.source import open_rows, validate_file
 
-__all__ = ["Ingester", "Source", "run"]
+__all__ = ["Ingester", "Outcomes", "Source", "run"]
 
 Source: TypeAlias = (
     "str | os.PathLike[str] | Iterable[Mapping[str, str]] | AsyncIterable[Mapping[str, str]]"
@@ -68,15 +68,15 @@ class Ingester:
     async def run(self, source: Source, *, skip: Callable[[int], bool] | None = None) -> Report:
         """Upload every row of ``source`` and return the report."""
         async with self.stream(source, skip=skip) as outcomes:
-            async for _ in outcomes:
+            async for _ in outcomes.batches():
                 pass
         return self.report
 
     @asynccontextmanager
     async def stream(
         self, source: Source, *, skip: Callable[[int], bool] | None = None
-    ) -> AsyncIterator[MemoryObjectReceiveStream[Outcome]]:
-        """Start uploading ``source``; yield a stream of per-row outcomes as they land.
+    ) -> AsyncIterator[Outcomes]:
+        """Start uploading ``source``; yield the per-row outcomes as they land.
 
         The upload runs while the block runs; leaving the block early cancels it.
         ``self.report`` is complete once the stream has ended. A missing column or
@@ -94,7 +94,8 @@ class Ingester:
                 raise InvalidRowsError(len(summary.invalid), summary.invalid[0].message())
         report = self.report = Report()
         before = _snapshot(self.client)
-        send, receive = anyio.create_memory_object_stream[Outcome](config.queue_size)
+        depth = max(2, config.queue_size // config.batch_size)
+        send, receive = anyio.create_memory_object_stream[list[Outcome]](depth)
         rows = open_rows(source)
         try:
             async with rows, anyio.create_task_group() as tg, receive:
@@ -102,7 +103,7 @@ class Ingester:
                     partial(run_pipeline, skip=skip), self.client, config, rows, report, send
                 )
                 try:
-                    yield receive
+                    yield Outcomes(receive)
                 finally:
                     if not _drained(receive):
                         tg.cancel_scope.cancel()
@@ -133,7 +134,25 @@ def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
     return group
 
 
-def _drained(receive: MemoryObjectReceiveStream[Outcome]) -> bool:
+class Outcomes:
+    """The outcomes of a run as they land: ``async for outcome in outcomes``.
+
+    :meth:`batches` gives them a list at a time, as the stages produce them.
+    """
+
+    def __init__(self, receive: MemoryObjectReceiveStream[list[Outcome]]) -> None:
+        self._receive = receive
+
+    def batches(self) -> MemoryObjectReceiveStream[list[Outcome]]:
+        return self._receive
+
+    async def __aiter__(self) -> AsyncIterator[Outcome]:
+        async for batch in self._receive:
+            for outcome in batch:
+                yield outcome
+
+
+def _drained(receive: MemoryObjectReceiveStream[list[Outcome]]) -> bool:
     stats = receive.statistics()
     return stats.open_send_streams == 0 and stats.current_buffer_used == 0
 

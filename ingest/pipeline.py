@@ -7,7 +7,9 @@
     outcomes ◀── every stage ends rows ◀── [post annotations] ◀──────────────┘
 
 Each arrow is a bounded anyio memory object stream, so a slow stage holds back the
-ones above it and memory stays flat however large the file. Every worker holds its
+ones above it and memory stays flat however large the file. The streams carry
+lists (a chunk of the file, a batch's results): one stream operation per batch,
+not per row. Every worker holds its
 own clone of the streams it sends into; when the last clone closes, the stage
 below drains and ends. Everything runs in one task group: cancelling it stops
 new requests and cancels the calls in flight.
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
@@ -27,6 +29,7 @@ from ingest.client import Client
 from ingest.config import Config
 from ingest.model import Image, InvalidRow, Outcome, Row, Status
 from ingest.report import Report
+from ingest.source import RowSource
 from ingest.stages.annotate import annotate_worker
 from ingest.stages.base import Stage
 from ingest.stages.create import create_worker
@@ -54,17 +57,18 @@ def _weight(row: Row, batch_size: int) -> int:
 async def run_pipeline(
     client: Client,
     config: Config,
-    rows: AsyncIterable[Row | InvalidRow],
+    rows: RowSource,
     report: Report,
-    outcomes: MemoryObjectSendStream[Outcome],
+    outcomes: MemoryObjectSendStream[list[Outcome]],
     *,
     skip: Callable[[int], bool] | None = None,
 ) -> None:
     """Send every row of ``rows``; each ends as one outcome on ``outcomes`` (closed at the end)."""
     stage = Stage(client, config, report, outcomes)
-    to_create_send, to_create = anyio.create_memory_object_stream[Image](config.queue_size)
-    to_track_send, to_track = anyio.create_memory_object_stream[Image](config.queue_size)
-    to_annotate_send, to_annotate = anyio.create_memory_object_stream[Row](config.queue_size)
+    depth = max(2, config.queue_size // config.batch_size)
+    to_create_send, to_create = anyio.create_memory_object_stream[list[Image]](depth)
+    to_track_send, to_track = anyio.create_memory_object_stream[list[Image]](depth)
+    to_annotate_send, to_annotate = anyio.create_memory_object_stream[list[Row]](depth)
 
     async with outcomes, anyio.create_task_group() as tg:
         # 1. create inputs
@@ -111,31 +115,54 @@ async def run_pipeline(
 
 async def _read(
     stage: Stage,
-    rows: AsyncIterable[Row | InvalidRow],
-    send: MemoryObjectSendStream[Image],
+    rows: RowSource,
+    send: MemoryObjectSendStream[list[Image]],
     skip: Callable[[int], bool] | None,
 ) -> None:
-    """Group contiguous rows of one input into an Image; invalid rows end here."""
+    """Group contiguous rows of one input into an Image; invalid rows end here.
+
+    A file is read a chunk at a time and its images go on as one list per chunk;
+    rows from an iterable go on image by image (they may come slowly).
+    """
     report = stage.report
     size = stage.config.batch_size
     current: Image | None = None
-    async for item in rows:
-        report.rows_read += 1
-        if isinstance(item, InvalidRow):
-            report.rows_invalid += 1
-            await stage.emit(
-                Outcome(line=item.line, status=Status.FAILED, error=item.message(), raw=item.raw)
-            )
-            continue
-        if skip is not None and skip(item.line):
-            report.rows_resumed += 1
-            continue
-        if current is not None and current.input_id == item.input_id:
-            current.rows.append(item)
-            continue
-        if current is not None:
-            await send.send(current)
-        report.images += 1
-        current = Image(item.input_id, [item], _weight(item, size))
+    chunks: AsyncIterable[list[Row | InvalidRow]] = (
+        rows.batches() if rows.path is not None else _singles(rows)
+    )
+    async for chunk in chunks:
+        ready: list[Image] = []
+        for item in chunk:
+            report.rows_read += 1
+            if isinstance(item, InvalidRow):
+                report.rows_invalid += 1
+                stage.end(
+                    Outcome(
+                        line=item.line, status=Status.FAILED, error=item.message(), raw=item.raw
+                    )
+                )
+                continue
+            if skip is not None and skip(item.line):
+                report.rows_resumed += 1
+                continue
+            if current is not None and current.input_id == item.input_id:
+                current.rows.append(item)
+                continue
+            if current is not None:
+                ready.append(current)
+            report.images += 1
+            current = Image(item.input_id, [item], _weight(item, size))
+        await stage.flush()
+        if rows.path is None and current is not None:
+            # an iterable may pause between rows: don't hold its last image back
+            ready.append(current)
+            current = None
+        if ready:
+            await send.send(ready)
     if current is not None:
-        await send.send(current)
+        await send.send([current])
+
+
+async def _singles(rows: RowSource) -> AsyncIterator[list[Row | InvalidRow]]:
+    async for item in rows:
+        yield [item]

@@ -56,6 +56,7 @@ async def annotate_worker(stage: Stage, batcher: Batcher[Row], backlog: Callable
         while (batch := await batcher.next_batch()) is not None:
             short = batcher.buffered + len(batch) < backlog() and not batcher.closed
             await _send(stage, batch, Priority.BACKFILL if short else Priority.DRAIN)
+            await stage.flush()
 
 
 async def _send(stage: Stage, rows: list[Row], priority: Priority) -> None:
@@ -101,10 +102,10 @@ async def _send(stage: Stage, rows: list[Row], priority: Priority) -> None:
             if result is None:
                 waiting.append(row)
             elif row is first[row.annotation_id] or result[0] is Status.FAILED:
-                await stage.finish(row, *result)
+                stage.finish(row, *result)
             else:
                 # a second row with the same box and labels: it is there already
-                await stage.finish(row, Status.PRESENT)
+                stage.finish(row, Status.PRESENT)
         rows = waiting
         if rows:
             attempt += 1

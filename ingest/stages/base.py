@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from anyio.streams.memory import MemoryObjectSendStream
@@ -29,25 +29,30 @@ def is_duplicate(status: Any) -> bool:
 
 @dataclass(slots=True)
 class Stage:
-    """Context handed to each stage's workers."""
+    """Context handed to each stage's workers.
+
+    Outcomes are gathered per worker and sent as one list per batch handled
+    (:meth:`flush`): one stream operation per call, not one per row.
+    """
 
     client: Client
     config: Config
     report: Report
-    outcomes: MemoryObjectSendStream[Outcome]
+    outcomes: MemoryObjectSendStream[list[Outcome]]
+    ended: list[Outcome] = field(default_factory=list)
 
     def clone(self) -> Stage:
         """The same context with its own handle on the outcome stream (one per worker)."""
         return Stage(self.client, self.config, self.report, self.outcomes.clone())
 
-    async def emit(self, outcome: Outcome) -> None:
-        """Count one row's outcome and pass it on."""
+    def end(self, outcome: Outcome) -> None:
+        """Count one row's outcome; it goes out with the next :meth:`flush`."""
         self.report.record(outcome)
-        await self.outcomes.send(outcome)
+        self.ended.append(outcome)
 
-    async def finish(self, row: Row, status: Status, error: str = "") -> None:
+    def finish(self, row: Row, status: Status, error: str = "") -> None:
         """End one row."""
-        await self.emit(
+        self.end(
             Outcome(
                 line=row.line,
                 status=status,
@@ -58,6 +63,12 @@ class Stage:
             )
         )
 
-    async def fail_rows(self, rows: list[Row], error: str) -> None:
+    def fail_rows(self, rows: list[Row], error: str) -> None:
         for row in rows:
-            await self.finish(row, Status.FAILED, error)
+            self.finish(row, Status.FAILED, error)
+
+    async def flush(self) -> None:
+        """Send the outcomes gathered since the last flush."""
+        if self.ended:
+            batch, self.ended = self.ended, []
+            await self.outcomes.send(batch)

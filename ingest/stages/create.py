@@ -71,15 +71,18 @@ async def build_input(target: Any, image: Image, dataset_id: str | None) -> None
 
 
 async def create_worker(
-    stage: Stage, batcher: Batcher[Image], created: MemoryObjectSendStream[Image]
+    stage: Stage, batcher: Batcher[Image], created: MemoryObjectSendStream[list[Image]]
 ) -> None:
-    """Send batches of new inputs; pass each stored input on to the processing tracker."""
+    """Send batches of new inputs; pass the stored ones on to the processing tracker."""
     async with created, stage.outcomes:
         while (batch := await batcher.next_batch()) is not None:
             await _send(stage, merge(batch), created)
+            await stage.flush()
 
 
-async def _send(stage: Stage, images: list[Image], created: MemoryObjectSendStream[Image]) -> None:
+async def _send(
+    stage: Stage, images: list[Image], created: MemoryObjectSendStream[list[Image]]
+) -> None:
     client = stage.client
     attempt = 0
     while images:
@@ -91,7 +94,7 @@ async def _send(stage: Stage, images: list[Image], created: MemoryObjectSendStre
             except OSError as exc:
                 del request.inputs[-1]
                 stage.report.inputs_failed += 1
-                await stage.fail_rows(image.rows, f"cannot read {image.first.path}: {exc.strerror}")
+                stage.fail_rows(image.rows, f"cannot read {image.first.path}: {exc.strerror}")
                 continue
             kept.append(image)
         images = kept
@@ -100,6 +103,7 @@ async def _send(stage: Stage, images: list[Image], created: MemoryObjectSendStre
         reply = await client.call("PostInputs", request, priority=Priority.CREATE)
         statuses = {inp.id: inp.status for inp in reply.inputs}
         retry: list[Image] = []
+        stored: list[Image] = []
         for image in images:
             status = statuses.get(image.input_id)
             if reply.status.code == sc.SUCCESS:
@@ -111,16 +115,18 @@ async def _send(stage: Stage, images: list[Image], created: MemoryObjectSendStre
                 code = status.code
             if code in CREATED_CODES:
                 stage.report.inputs_created += 1
-                await created.send(image)
+                stored.append(image)
             elif is_duplicate(status):
                 stage.report.inputs_existing += 1
                 image.existed = True
-                await created.send(image)
+                stored.append(image)
             elif is_retryable(code) and attempt + 1 < stage.config.max_attempts:
                 retry.append(image)
             else:
                 stage.report.inputs_failed += 1
-                await stage.fail_rows(image.rows, f"input not created: {describe(status)}")
+                stage.fail_rows(image.rows, f"input not created: {describe(status)}")
+        if stored:
+            await created.send(stored)
         images = retry
         if images:
             attempt += 1

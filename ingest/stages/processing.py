@@ -64,22 +64,24 @@ class Tracker:
         entry = self._entries[entry_id]
         heapq.heappush(self._due, (min(due, entry.deadline), entry_id))
 
-    async def receive(self, images: MemoryObjectReceiveStream[Image]) -> None:
+    async def receive(self, stored: MemoryObjectReceiveStream[list[Image]]) -> None:
         """Take stored inputs from the create stage, holding back when too many wait."""
         try:
-            async with images:
-                async for image in images:
+            async with stored:
+                async for images in stored:
                     while len(self._entries) >= self.config.max_pending:
                         await self._changed.wait()
                     now = time.monotonic()
-                    entry_id = next(self._seq)
-                    self._entries[entry_id] = _Entry(
-                        image, now + self.config.processing_timeout, self.estimate
-                    )
-                    # an input that existed before is probably processed already
-                    due = now if image.existed else now + self.estimate
-                    wake = not self._due or due < self._due[0][0]
-                    self._schedule(entry_id, due)
+                    wake = False
+                    for image in images:
+                        entry_id = next(self._seq)
+                        self._entries[entry_id] = _Entry(
+                            image, now + self.config.processing_timeout, self.estimate
+                        )
+                        # an input that existed before is probably processed already
+                        due = now if image.existed else now + self.estimate
+                        wake = wake or not self._due or due < self._due[0][0]
+                        self._schedule(entry_id, due)
                     if wake:
                         self._notify()
         finally:
@@ -140,7 +142,7 @@ class Tracker:
             ids.add(entry.image.input_id)
         return batch
 
-    async def checker(self, stage: Stage, annotate: MemoryObjectSendStream[Row]) -> None:
+    async def checker(self, stage: Stage, annotate: MemoryObjectSendStream[list[Row]]) -> None:
         """Run checks until every input has ended (one of several in parallel).
 
         ``stage`` and ``annotate`` are this checker's own clones; they close with it.
@@ -148,11 +150,14 @@ class Tracker:
         async with annotate, stage.outcomes:
             while (batch := await self._next_batch()) is not None:
                 if batch:
-                    await self._check(stage, annotate, batch)
+                    boxes: list[Row] = []
+                    await self._check(stage, boxes, batch)
+                    await stage.flush()
+                    if boxes:
+                        await annotate.send(boxes)
 
-    async def _check(
-        self, stage: Stage, annotate: MemoryObjectSendStream[Row], batch: list[int]
-    ) -> None:
+    async def _check(self, stage: Stage, boxes: list[Row], batch: list[int]) -> None:
+        """Check one batch of entries; successful boxes go into ``boxes``."""
         entries = [(i, self._entries[i]) for i in batch]
         ids = list(dict.fromkeys(e.image.input_id for _, e in entries))
         request = service_pb2.ListInputsRequest(ids=ids, per_page=len(ids))
@@ -177,20 +182,20 @@ class Tracker:
             if status is None:
                 entry.missing += 1
                 if entry.missing >= _MISSING_LIMIT:
-                    await self._end(stage, entry_id, "input not found when checking its processing")
+                    self._end(stage, entry_id, "input not found when checking its processing")
                 else:
                     self._schedule(entry_id, now + max(1.0, self.estimate))
                 continue
             if status.code == sc.INPUT_DOWNLOAD_SUCCESS:
                 if judged:
                     done_first += 1
-                await self._succeed(stage, annotate, entry_id)
+                self._succeed(stage, boxes, entry_id)
             elif status.code == sc.INPUT_DOWNLOAD_FAILED:
                 if judged:
                     done_first += 1
-                await self._end(stage, entry_id, f"download failed: {describe(status)}")
+                self._end(stage, entry_id, f"download failed: {describe(status)}")
             elif now >= entry.deadline:
-                await self._end(
+                self._end(
                     stage,
                     entry_id,
                     f"processing timeout: still {sc.StatusCode.Name(status.code)} after "
@@ -210,20 +215,18 @@ class Tracker:
         elif done == checked:
             self.estimate = max(self.estimate * 0.97, 0.2)
 
-    async def _succeed(
-        self, stage: Stage, annotate: MemoryObjectSendStream[Row], entry_id: int
-    ) -> None:
+    def _succeed(self, stage: Stage, boxes: list[Row], entry_id: int) -> None:
         entry = self._entries.pop(entry_id)
         image = entry.image
         stage.report.inputs_processed += 1
         status = Status.PRESENT if image.existed else Status.LANDED
         for row in image.rows:
             if row.box is None:
-                await stage.finish(row, status)
+                stage.finish(row, status)
             else:
-                await annotate.send(row)
+                boxes.append(row)
 
-    async def _end(self, stage: Stage, entry_id: int, error: str) -> None:
+    def _end(self, stage: Stage, entry_id: int, error: str) -> None:
         entry = self._entries.pop(entry_id)
         stage.report.inputs_failed += 1
-        await stage.fail_rows(entry.image.rows, error)
+        stage.fail_rows(entry.image.rows, error)
