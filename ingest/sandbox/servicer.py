@@ -20,6 +20,7 @@ import anyio
 import grpc
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2, service_pb2_grpc
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
+from clarifai_grpc.grpc.api.status import status_pb2
 
 from ingest.sandbox.options import SandboxOptions
 from ingest.sandbox.ratelimit import TokenBuckets
@@ -298,7 +299,7 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
                 state.delete_input(input_id)
             _set(reply.status, sc.SUCCESS, "Ok")
 
-        return await self._serve("DeleteInputs", request, context, service_pb2.BaseResponse, action)
+        return await self._serve("DeleteInputs", request, context, status_pb2.BaseResponse, action)
 
     async def GetInputsAddJob(self, request: Any, context: Any) -> Any:
         def action(state: AppState, req: Any, reply: Any) -> None:
