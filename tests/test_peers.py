@@ -1,0 +1,287 @@
+"""The benchmark peers run against the sandbox: the seed script's algorithm and the SDK."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from benchmarks.peers import seed as seed_peer
+from benchmarks.peers.sdk import load_images
+from ingest.sandbox import Sandbox, SandboxOptions
+
+pytestmark = pytest.mark.anyio
+
+ROOT = Path(__file__).resolve().parents[1]
+COLUMNS = ["url", "left_col", "top_row", "right_col", "bottom_row", "pos_concepts", "neg_concepts"]
+COLUMNS += ["metadata"]
+PAT, USER, APP = "sandbox-pat", "sandbox", "sandbox-app"
+
+
+def write_csv(path: Path, images: int = 20) -> dict[str, Any]:
+    """``images`` images, 1-3 boxes each; image 3 has an extra image-level row, image 7 a
+    broken URL; rows of one image are spread over the file. Returns what should land."""
+    rows: list[dict[str, str]] = []
+    expected_boxes: dict[str, list[tuple[tuple[float, ...], str]]] = {}
+    urls: list[str] = []
+    for i in range(images):
+        url = f"https://img.example.com/{'broken-' if i == 7 else ''}{i}.jpg"
+        urls.append(url)
+        for b in range(1 + i % 3):
+            box = (0.1 * b, 0.05 + 0.1 * b, 0.1 * b + 0.3, 0.1 * b + 0.5)
+            rows.append(
+                {
+                    "url": url,
+                    "left_col": str(box[0]),
+                    "top_row": str(box[1]),
+                    "right_col": str(box[2]),
+                    "bottom_row": str(box[3]),
+                    "pos_concepts": f"c{b}",
+                    "neg_concepts": "n" if b == 1 else "",
+                    "metadata": json.dumps({"i": i}),
+                }
+            )
+            if i != 7:
+                expected_boxes.setdefault(url, []).append((box, f"c{b}"))
+        if i == 3:
+            rows.append({"url": url, "pos_concepts": "whole", "metadata": json.dumps({"i": i})})
+    rows = rows[::2] + rows[1::2]  # split images across the file
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return {"rows": len(rows), "urls": urls, "boxes": expected_boxes}
+
+
+def landed(sb: Sandbox) -> tuple[dict[str, str], dict[str, list[tuple[tuple[float, ...], str]]]]:
+    """(input id -> url, url -> [(box, first positive concept)]) as stored in the sandbox."""
+    id_to_url = {
+        i: inp.data.image.url or inp.data.image.base64.decode() for i, inp in sb.inputs.items()
+    }
+    boxes: dict[str, list[tuple[tuple[float, ...], str]]] = {}
+    for ann in sb.annotations.values():
+        region = ann.data.regions[0]
+        bb = region.region_info.bounding_box
+        box = tuple(round(v, 4) for v in (bb.left_col, bb.top_row, bb.right_col, bb.bottom_row))
+        positive = sorted(c.id for c in region.data.concepts if c.value > 0)
+        boxes.setdefault(id_to_url[ann.input_id], []).append((box, positive[0]))
+    return id_to_url, boxes
+
+
+def rounded(boxes: dict[str, list[tuple[tuple[float, ...], str]]]) -> dict[str, list[Any]]:
+    return {
+        url: sorted((tuple(round(v, 4) for v in box), c) for box, c in items)
+        for url, items in boxes.items()
+    }
+
+
+def fast_sandbox(**overrides: Any) -> Sandbox:
+    opts: dict[str, Any] = {"rps": None, "processing": (0.05, 0.1)}
+    opts.update(overrides)
+    return Sandbox(SandboxOptions(**opts))
+
+
+# -- the seed script's algorithm ---------------------------------------------------------
+
+
+async def test_seed_lands_every_input_and_box(tmp_path: Path) -> None:
+    data = write_csv(tmp_path / "data.csv")
+    async with fast_sandbox() as sb:
+        with anyio.fail_after(20):
+            result = await anyio.to_thread.run_sync(
+                lambda: seed_peer.run_seed(
+                    str(tmp_path / "data.csv"), "127.0.0.1", sb.port, PAT, USER, APP
+                )
+            )
+        id_to_url, boxes = landed(sb)
+
+    assert result["rows"] == data["rows"]
+    assert result["images"] == 20
+    assert result["chunks"] == 2 and result["chunks_lost"] == 0
+    # server-generated ids, one input per URL (one metadata per URL here)
+    assert sorted(id_to_url.values()) == sorted(data["urls"])
+    assert result["inputs_created"] == 20
+    assert result["inputs_download_failed"] == 1  # the broken URL
+    assert rounded(boxes) == rounded(data["boxes"])
+    n_boxes = sum(len(v) for v in data["boxes"].values())
+    assert result["annotations_created"] == n_boxes
+    # every row becomes an annotation: the image-level row (empty box) and the broken
+    # image's boxes are rejected, as with the original script
+    assert result["annotations_sent"] == data["rows"]
+    assert result["annotations_failed"] == data["rows"] - n_boxes
+    # the algorithm's shape: 1 ListWorkflows, 1 PostInputs per 16 URLs, >= 1 poll each,
+    # PostAnnotations in chunks of at most 20
+    requests = result["requests"]
+    assert requests["ListWorkflows"] == 1
+    assert requests["PostInputs"] == 2
+    assert requests["ListInputs"] >= 2
+    assert requests["PostAnnotations"] >= math.ceil(data["rows"] / 20)
+    assert result["throttled"] == 0 and result["rpc_errors"] == 0
+    assert sb.stats.requests["PostInputs"] == 2
+
+
+async def test_seed_loses_throttled_batches_without_retrying(tmp_path: Path) -> None:
+    """At 2 requests/s the seed's calls are throttled and what they carried is lost."""
+    data = write_csv(tmp_path / "data.csv")
+    async with fast_sandbox(rps=2.0) as sb:
+        with anyio.fail_after(20):
+            result = await anyio.to_thread.run_sync(
+                lambda: seed_peer.run_seed(
+                    str(tmp_path / "data.csv"), "127.0.0.1", sb.port, PAT, USER, APP
+                )
+            )
+        stored = len(sb.annotations)
+    assert result["throttled"] > 0
+    assert result["annotations_created"] == stored
+    assert stored < sum(len(v) for v in data["boxes"].values())
+
+
+def test_seed_aborts_the_whole_file_on_one_bad_number(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    write_csv(path)
+    text = path.read_text().splitlines()
+    fields = text[3].split(",")
+    fields[1] = "abc"  # left_col of one row
+    text[3] = ",".join(fields)
+    path.write_text("\n".join(text) + "\n")
+    with pytest.raises(ValueError):
+        seed_peer.wrangle_csv(str(path))
+
+
+def test_seed_checks_columns_like_the_script(tmp_path: Path) -> None:
+    path = tmp_path / "nocols.csv"
+    path.write_text("url,left_col\nhttps://x/1.jpg,0.1\n")
+    with pytest.raises(Exception, match="are required"):
+        seed_peer.wrangle_csv(str(path))
+
+
+async def test_seed_command_line_prints_one_json_line(tmp_path: Path) -> None:
+    write_csv(tmp_path / "data.csv", images=5)
+    async with fast_sandbox() as sb:
+        with anyio.fail_after(20):
+            proc = await anyio.run_process(
+                [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.peers.seed",
+                    "--csv",
+                    str(tmp_path / "data.csv"),
+                    "--base",
+                    sb.base_url,
+                    "--pat",
+                    PAT,
+                    "--user-id",
+                    USER,
+                    "--app-id",
+                    APP,
+                ],
+                cwd=ROOT,
+                check=False,
+            )
+        stored = len(sb.inputs)
+    assert proc.returncode == 0, proc.stderr.decode()
+    lines = proc.stdout.decode().strip().splitlines()
+    assert len(lines) == 1
+    out = json.loads(lines[0])
+    assert out["images"] == 5 == stored
+    for key in ("rows", "requests", "throttled", "failed_calls", "elapsed_s"):
+        assert key in out
+
+
+# -- the official SDK --------------------------------------------------------------------
+
+
+def test_sdk_loader_input(tmp_path: Path) -> None:
+    data = write_csv(tmp_path / "data.csv")
+    images = load_images(str(tmp_path / "data.csv"))
+    assert sorted(i["url"] for i in images) == sorted(data["urls"])
+    by_url = {i["url"]: i for i in images}
+    img = by_url["https://img.example.com/4.jpg"]
+    # SDK order: [x_min, y_min, x_max, y_max]
+    assert sorted(img["bboxes"]) == sorted([list(b) for b, _ in data["boxes"][img["url"]]])
+    assert img["metadata"] == {"i": 4}
+    assert by_url["https://img.example.com/3.jpg"]["rows"] == 2  # box + image-level row
+
+
+def run_sdk_cli(base_url: str, csv_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """The SDK in its own process, so that its globals stay out of the test process."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.peers.sdk",
+            "--csv",
+            str(csv_path),
+            "--base",
+            base_url,
+            "--pat",
+            PAT,
+            "--user-id",
+            USER,
+            "--app-id",
+            APP,
+            *extra,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def _sdk_run(tmp_path: Path, processing: tuple[float, float]) -> tuple[dict[str, Any], Any]:
+    pytest.importorskip("clarifai")
+    data = write_csv(tmp_path / "data.csv")
+    async with fast_sandbox(processing=processing) as sb:
+        with anyio.fail_after(60):
+            proc = await anyio.to_thread.run_sync(
+                lambda: run_sdk_cli(sb.base_url, tmp_path / "data.csv", "--trace")
+            )
+        assert proc.stdout.strip(), proc.stderr[-2000:]
+        out = json.loads(proc.stdout.strip().splitlines()[-1])
+        id_to_url, boxes = landed(sb)
+    return out, (data, id_to_url, boxes)
+
+
+async def test_sdk_upload_dataset_instant_processing(tmp_path: Path) -> None:
+    """With inputs processed at once, upload_dataset lands every image and box."""
+    out, (data, id_to_url, boxes) = await _sdk_run(tmp_path, (0.0, 0.0))
+    assert out["error"] is None
+    # bytes, not URLs: the broken URL's image lands too (see benchmarks/peers/sdk.py)
+    assert sorted(id_to_url.values()) == sorted(data["urls"])
+    assert all(i.startswith("bench-") for i in id_to_url)
+    expected = dict(data["boxes"])
+    broken = "https://img.example.com/broken-7.jpg"
+    expected[broken] = [((0.0, 0.05, 0.3, 0.5), "c0"), ((0.1, 0.15, 0.4, 0.6), "c1")]
+    assert rounded(boxes) == rounded(expected)
+    trace = out["trace"]
+    assert set(trace) == {
+        "PostInputs",
+        "GetInputsAddJob",
+        "ListInputs",
+        "DeleteInputs",
+        "PostAnnotations",
+    }
+    assert "inputs_add_job_id" in trace["PostInputs"]["request_fields"]
+    assert "inputs[].dataset_ids[]" in trace["PostInputs"]["request_fields"]
+    assert "status.code" in trace["ListInputs"]["request_fields"]
+
+
+@pytest.mark.xfail(
+    reason="sandbox GetInputsAddJob reports pending_count=0 before the job's inputs finish "
+    "processing, so the SDK lists none as DOWNLOAD_SUCCESS and deletes them all",
+    strict=False,
+)
+async def test_sdk_upload_dataset_with_processing_delay(tmp_path: Path) -> None:
+    out, (data, id_to_url, boxes) = await _sdk_run(tmp_path, (0.05, 0.1))
+    assert out["error"] is None
+    assert len(id_to_url) == 20
+    assert sum(len(v) for v in boxes.values()) == sum(len(v) for v in data["boxes"].values()) + 2
