@@ -24,7 +24,7 @@ from clarifai_grpc.grpc.api.status import status_pb2
 
 from ingest.sandbox.options import SandboxOptions
 from ingest.sandbox.ratelimit import TokenBuckets
-from ingest.sandbox.state import FAILED, PENDING, AppState
+from ingest.sandbox.state import FAILED, PENDING, SUCCESS, AppState
 from ingest.sandbox.stats import Stats
 
 __all__ = ["MAX_BATCH", "Servicer"]
@@ -206,7 +206,7 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
                         item.status,
                         sc.INPUT_DUPLICATE,
                         "Input already exists",
-                        f"input id {item.id} exists",
+                        "Input has a duplicate ID.",
                     )
                     self.stats.inputs_rejected += 1
                     continue
@@ -232,8 +232,10 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
             stored_msg = resources_pb2.Input()
             stored_msg.CopyFrom(item)
             if request.inputs_add_job_id:
-                state.jobs.setdefault(request.inputs_add_job_id, {"count": 0, "cancelled": False})
-                state.jobs[request.inputs_add_job_id]["count"] += 1
+                job = state.jobs.setdefault(
+                    request.inputs_add_job_id, {"ids": [], "cancelled": False}
+                )
+                job["ids"].append(item.id)
             state.add_input(stored_msg)
             _set(item.status, sc.INPUT_DOWNLOAD_PENDING, "Download pending")
             self.stats.inputs_stored += 1
@@ -303,13 +305,16 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
 
     async def GetInputsAddJob(self, request: Any, context: Any) -> Any:
         def action(state: AppState, req: Any, reply: Any) -> None:
-            job = state.jobs.get(req.id)
-            if job is None:
+            counts = state.job_progress(req.id)
+            if counts is None:
                 _set(reply.status, sc.CONN_DOES_NOT_EXIST, "Resource does not exist", req.id)
                 return
             reply.inputs_add_job.id = req.id
-            reply.inputs_add_job.progress.pending_count = 0
-            reply.inputs_add_job.progress.success_count = job["count"]
+            progress = reply.inputs_add_job.progress
+            progress.pending_count = counts[PENDING]
+            progress.in_progress_count = 0
+            progress.success_count = counts[SUCCESS]
+            progress.failed_count = counts[FAILED]
             _set(reply.status, sc.SUCCESS, "Ok")
 
         return await self._serve(
@@ -328,6 +333,20 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
 
         return await self._serve(
             "CancelInputsAddJob", request, context, service_pb2.SingleInputsAddJobResponse, action
+        )
+
+    async def PostDatasets(self, request: Any, context: Any) -> Any:
+        def action(state: AppState, req: Any, reply: Any) -> None:
+            for given in req.datasets:
+                item = reply.datasets.add()
+                item.CopyFrom(given)
+                if not given.id:
+                    item.id = uuid.uuid4().hex
+                state.datasets.add(item.id)
+            _set(reply.status, sc.SUCCESS, "Ok")
+
+        return await self._serve(
+            "PostDatasets", request, context, service_pb2.MultiDatasetResponse, action
         )
 
     # -- annotations -------------------------------------------------------------------

@@ -53,6 +53,7 @@ class AppState:
     annotations: dict[str, Any] = field(default_factory=dict)
     by_input: dict[str, list[str]] = field(default_factory=dict)
     jobs: dict[str, Any] = field(default_factory=dict)
+    datasets: set[str] = field(default_factory=set)
     rng: random.Random = field(default_factory=random.Random)
 
     def __post_init__(self) -> None:
@@ -65,6 +66,12 @@ class AppState:
         fate, reason = SUCCESS, ""
         if url and ("broken" in url or fraction(opts.seed, url) < opts.download_failure_rate):
             fate, reason = FAILED, f"could not download {url}: 404 Not Found"
+        elif not url and (
+            b"broken" in message.data.image.base64
+            or fraction(opts.seed, hashlib.sha1(message.data.image.base64).hexdigest())
+            < opts.download_failure_rate
+        ):
+            fate, reason = FAILED, "could not decode the image bytes"
         elif fraction(opts.seed + 1, message.id) < opts.stuck_rate:
             fate = STUCK
         low, high = opts.processing
@@ -93,6 +100,19 @@ class AppState:
             out.status.description = "Input download failed"
             out.status.details = stored.reason
         return out
+
+    def job_progress(self, job_id: str) -> dict[str, int] | None:
+        """Counts of a PostInputs job's inputs by state, or None for an unknown job."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            return None
+        now = time.monotonic()
+        counts = {PENDING: 0, SUCCESS: 0, FAILED: 0}
+        for input_id in job["ids"]:
+            stored = self.inputs.get(input_id)
+            if stored is not None:
+                counts[stored.status(now)] += 1
+        return counts
 
     def add_annotation(self, message: Any) -> None:
         stored = resources_pb2.Annotation()

@@ -101,7 +101,12 @@ async def test_suffix_conflict_resolution_and_add_job(sandbox: Any) -> None:
             assert reply.inputs[0].id == "a1-1"
             assert reply.inputs_add_job.id == "job1"
             job = await call("GetInputsAddJob", service_pb2.GetInputsAddJobRequest(id="job1"))
+            progress = job.inputs_add_job.progress
+            assert progress.pending_count + progress.success_count == 1
+            await wait_processed(call, ["a1-1"])
+            job = await call("GetInputsAddJob", service_pb2.GetInputsAddJobRequest(id="job1"))
             assert job.inputs_add_job.progress.success_count == 1
+            assert job.inputs_add_job.progress.pending_count == 0
             cancel = await call(
                 "CancelInputsAddJob", service_pb2.CancelInputsAddJobRequest(id="job1")
             )
