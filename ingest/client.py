@@ -79,6 +79,8 @@ class Client:
             else None
         )
         self._rng = random.Random()
+        self._first = anyio.Lock()
+        self._accepted = False
 
     async def __aenter__(self) -> Client:
         host, port, secure = self.config.endpoint
@@ -139,6 +141,17 @@ class Client:
         """
         if self._stub is None:
             raise RuntimeError("Client is not open; use 'async with Client(config)'")
+        if not self._accepted:
+            # until one reply shows the credentials are good, calls go one at a time:
+            # a bad key costs one call, not one per worker
+            async with self._first:
+                if not self._accepted:
+                    reply = await self._call(method, request, priority)
+                    self._accepted = True
+                    return reply
+        return await self._call(method, request, priority)
+
+    async def _call(self, method: str, request: Any, priority: Priority) -> Any:
         self.prepare(request)
         started = time.monotonic()
         attempt = 0
