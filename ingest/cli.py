@@ -111,7 +111,9 @@ def _err_console() -> Console:
 
 
 def _error(message: str) -> None:
-    _err_console().print(Text("ingest: error: ", style="bold red") + Text(_scrub(message)))
+    _err_console().print(
+        Text("ingest: error: ", style="bold red") + Text(_scrub(message)), soft_wrap=True
+    )
 
 
 # -- upload --------------------------------------------------------------------
@@ -367,7 +369,8 @@ def print_summary(result: UploadResult, console: Console) -> None:
     table.add_row(
         "inputs",
         f"{r.inputs_created + r.inputs_existing:,}",
-        f"{r.inputs_created:,} created, {r.inputs_existing:,} existing, {r.inputs_failed:,} failed",
+        f"{r.inputs_created:,} created, {r.inputs_existing:,} already there "
+        f"(a repeated URL or an earlier run), {r.inputs_failed:,} failed",
     )
     table.add_row(
         "annotations",

@@ -1,0 +1,406 @@
+"""The ``ingest`` command as a user runs it: a subprocess against a sandbox subprocess.
+
+Exit codes 0, 1, 2 and 130; the failures file fed back; the JSON report against the
+server's state; SIGKILL mid-run then re-run (nothing missing, nothing duplicated);
+Ctrl-C; the token never shown.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
+from clarifai_grpc.grpc.api import resources_pb2, service_pb2, service_pb2_grpc
+
+from tests.helpers import COLUMNS, Dataset, make_dataset
+
+PAT = "sandbox-pat"
+AUTH = (("authorization", f"Key {PAT}"),)
+APP = resources_pb2.UserAppIDSet(user_id="sandbox", app_id="sandbox-app")
+ROOT = Path(__file__).resolve().parent.parent
+SANDBOX = [sys.executable, "-m", "ingest.sandbox", "--latency", "0.005"]
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen[str]
+    base: str
+    stub: Any
+    channel: Any
+
+    def input_ids(self) -> set[str]:
+        return self._ids("ListInputs", service_pb2.ListInputsRequest, "inputs")
+
+    def annotation_ids(self) -> set[str]:
+        return self._ids("ListAnnotations", service_pb2.ListAnnotationsRequest, "annotations")
+
+    def _ids(self, method: str, request_type: Any, field: str) -> set[str]:
+        found: list[str] = []
+        page = 1
+        while True:
+            reply = getattr(self.stub, method)(
+                request_type(user_app_id=APP, page=page, per_page=1000), metadata=AUTH, timeout=10
+            )
+            items = [item.id for item in getattr(reply, field)]
+            found.extend(items)
+            if len(items) < 1000:
+                break
+            page += 1
+        assert len(found) == len(set(found)), "the server lists an id twice"
+        return set(found)
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    proc = subprocess.Popen(
+        [*SANDBOX, "--port", "0", "--rps", "0", "--processing", "0.05", "0.2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        match = re.search(r"listening on (http://127\.0\.0\.1:(\d+))", line)
+        assert match, line
+        channel = ClarifaiChannel.get_insecure_grpc_channel("127.0.0.1", int(match.group(2)))
+        yield Server(proc, match.group(1), service_pb2_grpc.V2Stub(channel), channel)
+        channel.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def env(**extra: str) -> dict[str, str]:
+    e = {k: v for k, v in os.environ.items() if not k.startswith("CLARIFAI_")}
+    e.update(
+        CLARIFAI_PAT=PAT,
+        CLARIFAI_USER_ID="sandbox",
+        CLARIFAI_APP_ID="sandbox-app",
+        COLUMNS="200",
+        PYTHONPATH=str(ROOT),
+    )
+    e.update(extra)
+    return e
+
+
+def ingest_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "ingest", *args]
+
+
+def run(*args: str, timeout: float = 60, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ingest_cmd(*args), capture_output=True, text=True, env=env(**extra), timeout=timeout
+    )
+
+
+def upload(server: Server, csv_path: Path, *more: str, **extra: str) -> Any:
+    return run(
+        "upload",
+        str(csv_path),
+        "--base",
+        server.base,
+        "--rps",
+        "300",
+        "--batch-size",
+        "32",
+        *more,
+        **extra,
+    )
+
+
+def assert_no_secret(*texts: str, secret: str = PAT) -> None:
+    for text in texts:
+        assert secret not in text
+
+
+def files_text(folder: Path) -> str:
+    return "".join(p.read_text(errors="replace") for p in folder.iterdir() if p.is_file())
+
+
+def clean(data: Dataset) -> Dataset:
+    """Only the rows that must land: no invalid row, no broken URL."""
+    skip = data.invalid_lines | data.broken_lines
+    rows = [r for i, r in enumerate(data.rows, start=2) if i not in skip]
+    inputs = {k: v for k, v in data.inputs.items() if k in data.good_inputs}
+    return Dataset(rows=rows, inputs=inputs, good_inputs=data.good_inputs, boxes=data.boxes)
+
+
+def test_clean_upload_exits_0_report_matches_server_rerun_sends_nothing(
+    server: Server, tmp_path: Path
+) -> None:
+    data = clean(make_dataset(80, seed=5))
+    csv_path = data.write(tmp_path / "clean.csv")
+    report_path = tmp_path / "report.json"
+    done = upload(server, csv_path, "--report-json", str(report_path))
+    assert done.returncode == 0, done.stderr
+    assert server.input_ids() == set(data.inputs)
+    assert server.annotation_ids() == set(data.boxes)
+    report = json.loads(report_path.read_text())
+    for key in (
+        "rows_read",
+        "rows_invalid",
+        "inputs_created",
+        "inputs_existing",
+        "inputs_failed",
+        "annotations_created",
+        "annotations_failed",
+        "requests",
+        "throttled",
+        "retries",
+        "elapsed_s",
+    ):
+        assert key in report, key
+    assert report["rows_read"] == len(data.rows) == report["rows_landed"] + report["rows_present"]
+    assert report["inputs_created"] == len(data.inputs)
+    assert report["annotations_created"] == len(data.boxes)
+    assert report["inputs_failed"] == report["annotations_failed"] == report["rows_failed"] == 0
+    assert report["failures_file"] is None and report["exit_status"] == 0
+    assert report["state_file"] == str(tmp_path / "clean.csv.ingest-state")
+    assert not (tmp_path / "clean.failures.csv").exists()
+    assert "upload finished" in done.stderr and "landed" in done.stderr
+    assert done.stdout == ""
+
+    # the journal is kept: the same command again skips every row and sends nothing
+    again = upload(server, csv_path, "--report-json", str(report_path))
+    assert again.returncode == 0, again.stderr
+    assert f"resuming: {len(data.rows)} rows already done" in again.stderr
+    assert "nothing to send" in again.stderr
+    report = json.loads(report_path.read_text())
+    assert report["requests"] == 0 and report["rows_resumed"] == len(data.rows)
+    # --restart sends again: everything is recognised as already there
+    restarted = upload(server, csv_path, "--restart", "--report-json", str(report_path))
+    assert restarted.returncode == 0, restarted.stderr
+    report = json.loads(report_path.read_text())
+    assert report["rows_present"] == len(data.rows) and report["inputs_created"] == 0
+    assert server.input_ids() == set(data.inputs)
+    assert server.annotation_ids() == set(data.boxes)
+    assert_no_secret(done.stderr, again.stderr, restarted.stderr, files_text(tmp_path))
+
+
+def test_broken_urls_exit_1_and_the_failures_file_round_trips(
+    server: Server, tmp_path: Path
+) -> None:
+    data = make_dataset(90, seed=11)
+    csv_path = data.write(tmp_path / "data.csv")
+    done = upload(server, csv_path, "--pat", PAT, CLARIFAI_PAT="")
+    assert done.returncode == 1, done.stderr
+    failures = tmp_path / "data.failures.csv"
+    with failures.open(newline="") as fh:
+        table = list(csv.DictReader(fh))
+    assert {int(r["line"]) for r in table} == data.invalid_lines | data.broken_lines
+    assert len(table) == len(data.invalid_lines | data.broken_lines)
+    assert all(r["error"] for r in table)
+    assert list(table[0]) == [*COLUMNS, "line", "error"]
+    assert f"ingest upload {failures}" in done.stderr
+    assert server.input_ids() == set(data.inputs)  # broken inputs exist, failed
+    assert server.annotation_ids() == set(data.boxes)
+
+    # the failures file is an upload file: the same rows fail again, nothing is duplicated
+    retry = upload(server, failures, "--report-json", str(tmp_path / "r.json"))
+    assert retry.returncode == 1, retry.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["rows_read"] == len(table)
+    assert report["rows_failed"] == len(table)
+    assert report["rows_invalid"] == len(data.invalid_lines)
+    with (tmp_path / "data.failures.failures.csv").open(newline="") as fh:
+        again = list(csv.DictReader(fh))
+    assert [r["url"] for r in again] == [r["url"] for r in table]
+    assert server.input_ids() == set(data.inputs)
+    assert server.annotation_ids() == set(data.boxes)
+    assert_no_secret(done.stderr, retry.stderr, files_text(tmp_path))
+
+
+def test_usage_and_file_errors_exit_2_with_one_sentence(server: Server, tmp_path: Path) -> None:
+    data = clean(make_dataset(10, seed=2))
+    csv_path = data.write(tmp_path / "d.csv")
+    secret = "sekrit-token-b4d"
+
+    def one_error(p: subprocess.CompletedProcess[str], pattern: str) -> None:
+        assert p.returncode == 2, (p.stdout, p.stderr)
+        assert "Traceback" not in p.stderr
+        assert re.search(pattern, p.stderr), p.stderr
+        assert_no_secret(p.stdout, p.stderr, secret=secret)
+
+    bad_token = upload(server, csv_path, "--pat", secret)
+    one_error(bad_token, r"ingest: error: .*(rejected|does not exist).*--pat")
+    assert server.input_ids() == set()  # nothing sent that stuck
+
+    missing = tmp_path / "missing.csv"
+    missing.write_text("url,left_col,top_row,right_col\nhttps://e.com/a.jpg,0.1,0.1,0.2\n")
+    one_error(upload(server, missing), r"required column 'bottom_row' is missing")
+    one_error(run("upload", str(csv_path), "--base", "ftp://nowhere"), r"base must look like")
+    one_error(run("upload", str(tmp_path / "nope.csv")), r"nope\.csv: no such file")
+    one_error(run("upload", str(csv_path), CLARIFAI_PAT="", CLARIFAI_USER_ID=""), r"no credentials")
+    one_error(run("upload", str(csv_path), "--pat", secret, CLARIFAI_APP_ID=""), r"needs a user id")
+    one_error(run("upload", str(csv_path), "--batch-size", "0"), r"must be at least 1")
+    one_error(run("upload", str(csv_path), "--state", str(csv_path)), r"data file itself")
+
+    # a journal of another version of the file: refuse, and say how to go on
+    (tmp_path / "d.csv.ingest-state").write_text(
+        '{"format": "ingest-journal", "version": 1, "source": {"size": 1}, "target": {}}\n'
+    )
+    one_error(upload(server, csv_path), r"changed since its journal.*--restart")
+    assert upload(server, csv_path, "--restart").returncode == 0
+
+    strict = make_dataset(10, seed=2).write(tmp_path / "s.csv")
+    one_error(upload(server, strict, "--strict"), r"invalid row\(s\), nothing sent")
+
+
+def test_validate_lists_invalid_rows(tmp_path: Path) -> None:
+    data = make_dataset(40, seed=4)
+    bad = run("validate", str(data.write(tmp_path / "v.csv")), timeout=30)
+    assert bad.returncode == 1, bad.stderr
+    for line in data.invalid_lines:
+        assert re.search(rf"│\s+{line} │", bad.stdout), bad.stdout
+    assert re.search(rf"invalid rows\s+│\s+{len(data.invalid_lines)}", bad.stdout)
+    assert "nothing was sent" in bad.stdout
+    good = run("validate", str(clean(data).write(tmp_path / "g.csv")), timeout=30)
+    assert good.returncode == 0 and "every row is valid" in good.stdout
+    missing = tmp_path / "m.csv"
+    missing.write_text("url\nx\n")
+    nocol = run("validate", str(missing), timeout=30)
+    assert nocol.returncode == 2 and "required column" in nocol.stderr
+
+
+def test_help_and_sandbox_command() -> None:
+    top = run("--help", timeout=30)
+    assert top.returncode == 0 and "upload" in top.stdout and "sandbox" in top.stdout
+    up = run("upload", "--help", timeout=30)
+    assert up.returncode == 0 and "examples:" in up.stdout and "--restart" in up.stdout
+    sb = run("sandbox", "--help", timeout=30)
+    assert sb.returncode == 0 and "--download-failure-rate" in sb.stdout
+    assert run(timeout=30).returncode == 2
+
+
+def test_the_upload_path_does_not_import_the_sandbox() -> None:
+    code = (
+        "import sys, ingest.cli; ingest.cli.build_parser(); "
+        "print(any(m.startswith('ingest.sandbox') for m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env(), timeout=30
+    )
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def journal_rows(path: Path) -> int:
+    if not path.exists():
+        return 0
+    count = 0
+    for line in path.read_text().splitlines()[1:]:
+        for token in line.split():
+            a, _, b = token.partition("-")
+            count += int(b or a) - int(a) + 1
+    return count
+
+
+def start_upload(server: Server, csv_path: Path, *more: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        # a later --rps in ``more`` wins
+        ingest_cmd("upload", str(csv_path), "--base", server.base, "--batch-size", "16", *more),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(),
+    )
+
+
+def wait_for_rows(path: Path, rows: int, proc: subprocess.Popen[str], limit: float = 30) -> None:
+    deadline = time.monotonic() + limit
+    while journal_rows(path) < rows:
+        assert proc.poll() is None, "the upload ended before the kill point"
+        assert time.monotonic() < deadline, "no progress"
+        time.sleep(0.02)
+
+
+def test_sigkill_at_several_points_then_rerun_nothing_missing_nothing_twice(
+    server: Server, tmp_path: Path
+) -> None:
+    data = make_dataset(400, seed=8)
+    csv_path = data.write(tmp_path / "k.csv")
+    state = tmp_path / "k.csv.ingest-state"
+    outputs: list[str] = []
+    # kill points: right after start, then after a few rows, then well into the run
+    for rows in (0, 1, 100):
+        proc = start_upload(server, csv_path, "--rps", "25")
+        try:
+            if rows:
+                wait_for_rows(state, journal_rows(state) + rows, proc)
+            else:
+                time.sleep(0.6)
+            proc.send_signal(signal.SIGKILL)
+            out, err = proc.communicate(timeout=10)
+            outputs += [out, err]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == -signal.SIGKILL
+    before = journal_rows(state)
+    assert 0 < before < len(data.rows)
+    final = upload(server, csv_path, "--report-json", str(tmp_path / "r.json"))
+    outputs += [final.stdout, final.stderr]
+    assert final.returncode == 1, final.stderr  # the broken URLs and invalid rows
+    assert f"resuming: {before} rows already done" in final.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["rows_resumed"] == before
+    assert (
+        report["rows_read"]
+        == len(data.rows)
+        == (
+            report["rows_resumed"]
+            + report["rows_landed"]
+            + report["rows_present"]
+            + report["rows_failed"]
+        )
+    )
+    assert report["rows_failed"] == len(data.invalid_lines | data.broken_lines)
+    # the server holds exactly one input per valid URL and one annotation per good box
+    assert server.input_ids() == set(data.inputs)
+    assert server.annotation_ids() == set(data.boxes)
+    assert_no_secret(*outputs, files_text(tmp_path))
+
+
+def test_ctrl_c_stops_saves_state_and_exits_130_then_continues(
+    server: Server, tmp_path: Path
+) -> None:
+    data = make_dataset(200, seed=9)
+    csv_path = data.write(tmp_path / "c.csv")
+    state = tmp_path / "c.csv.ingest-state"
+    proc = start_upload(server, csv_path, "--rps", "60", "--report-json", str(tmp_path / "r.json"))
+    try:
+        wait_for_rows(state, 30, proc)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Ctrl-C: stopping" in err and "upload interrupted" in err
+    assert "Traceback" not in err
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["interrupted"] is True and report["exit_status"] == 130
+    done = journal_rows(state)
+    assert done >= 30
+    final = upload(server, csv_path)
+    assert final.returncode == 1, final.stderr
+    assert f"resuming: {done} rows already done" in final.stderr
+    assert server.input_ids() == set(data.inputs)
+    assert server.annotation_ids() == set(data.boxes)
+    assert_no_secret(out, err, final.stderr, files_text(tmp_path))
