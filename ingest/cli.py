@@ -319,8 +319,9 @@ def _abort(journal: Journal, reporter: Reporter) -> None:
     """Second Ctrl-C: keep what the journal has, then leave at once."""
     with contextlib.suppress(Exception):
         journal.flush()
-    sys.stderr.write("\x1b[?25h\naborted: exiting at once\n" if sys.stderr.isatty() else "\n")
-    sys.stderr.write("aborted: exiting at once (state saved up to the last flush)\n")
+    if sys.stderr.isatty():
+        sys.stderr.write("\x1b[?25h\n")  # the live display hid the cursor
+    sys.stderr.write("aborted at once; the journal holds what landed up to its last write\n")
     sys.stderr.flush()
     os._exit(EXIT_INTERRUPTED)
 

@@ -94,17 +94,6 @@ class Snapshot:
         return max(self.rows_done, self.total_rows - self.rows_resumed)
 
     @property
-    def images_estimate(self) -> int | None:
-        """Images the whole file holds, estimated from the part read so far."""
-        if self.reading_done:
-            return self.images
-        sent = self.rows_read - self.rows_resumed
-        todo = self.rows_to_send
-        if todo is None or sent <= 0:
-            return None
-        return max(self.images, round(self.images / sent * todo))
-
-    @property
     def annotations_estimate(self) -> int | None:
         todo = self.rows_to_send
         if todo is None or self.box_fraction is None or self.rows_done < 20:
@@ -304,10 +293,11 @@ class LiveReporter(Reporter):
     def update(self, snap: Snapshot) -> None:
         b = self.bars
         t = self._tasks
-        images = snap.images_estimate
+        # inputs: no total (a URL's rows may be spread over the file, so how many
+        # distinct inputs it names is only known at the end)
         b.update(t["read"], completed=snap.rows_read, total=snap.total_rows)
-        b.update(t["created"], completed=snap.inputs_created, total=images)
-        b.update(t["processed"], completed=snap.inputs_processed, total=images)
+        b.update(t["created"], completed=snap.inputs_created)
+        b.update(t["processed"], completed=snap.inputs_processed)
         b.update(t["annotations"], completed=snap.annotations, total=snap.annotations_estimate)
         b.update(t["done"], completed=snap.rows_done, total=snap.rows_to_send)
         self.update_status(snap)
@@ -322,8 +312,8 @@ class LiveReporter(Reporter):
         b = self.bars
         t = self._tasks
         b.update(t["read"], completed=snap.rows_read, total=snap.rows_read)
-        b.update(t["created"], completed=snap.inputs_created, total=snap.images or None)
-        b.update(t["processed"], completed=snap.inputs_processed, total=snap.images or None)
+        b.update(t["created"], completed=snap.inputs_created, total=snap.inputs_created)
+        b.update(t["processed"], completed=snap.inputs_processed, total=snap.inputs_processed)
         b.update(t["annotations"], completed=snap.annotations, total=snap.annotations or None)
         b.update(t["done"], completed=snap.rows_done, total=snap.rows_done)
         self.update_status(snap)

@@ -95,13 +95,12 @@ def test_events_retry_storm_and_failure_burst_are_rate_limited() -> None:
 
 
 def test_estimates() -> None:
-    s = snap(rows_read=200, images=50, rows_landed=100, box_fraction=0.8)
-    assert s.images_estimate == 250  # 50 images per 200 rows, over 1000
-    assert s.annotations_estimate == 800
-    assert snap(rows_read=1000, images=260).images_estimate == 260  # reading done: exact
-    resumed = snap(rows_read=600, rows_resumed=500, images=25)
-    assert resumed.rows_to_send == 500 and resumed.images_estimate == 125
-    assert Snapshot().images_estimate is None
+    s = snap(rows_read=200, rows_landed=100, box_fraction=0.8)
+    assert s.rows_to_send == 1000 and s.annotations_estimate == 800
+    resumed = snap(rows_read=600, rows_resumed=500)
+    assert resumed.rows_to_send == 500
+    assert snap(rows_landed=10, box_fraction=0.5).annotations_estimate is None  # too early
+    assert Snapshot().rows_to_send is None
 
 
 def test_snapshot_reads_the_live_report() -> None:
@@ -134,7 +133,7 @@ def test_live_reporter_renders_bars_and_status() -> None:
     for label in ("rows read", "inputs created", "inputs processed", "annotations posted"):
         assert label in text
     assert "resuming: 10 rows already done" in text
-    assert "1000/1000" in text and "200/200" in text
+    assert "1000/1000" in text and "200/200" in text  # at the end every bar is full
     assert "pace 15.0/15 budget" in text
 
 
