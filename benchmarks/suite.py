@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import shlex
-import signal
 import subprocess
 import sys
 import tempfile
@@ -326,18 +325,48 @@ def sdk_available() -> tuple[bool, str]:
     return False, "the clarifai SDK is not importable here: SDK peer skipped"
 
 
+# The client is started by a tiny launcher process, not forked from this one: a child
+# forked from the harness would inherit its resident set (the sandbox's data) as the
+# high-water mark that ``ru_maxrss`` reports. The launcher forks the client (its own
+# process group), reaps it with ``wait4`` and writes its exit status, CPU seconds and
+# peak RSS to a file; on SIGTERM it kills the client and still writes them.
+LAUNCHER = r"""
+import json, os, signal, sys
+out, cmd = sys.argv[1], sys.argv[2:]
+pid = os.fork()
+if pid == 0:
+    os.setsid()
+    try:
+        os.execvp(cmd[0], cmd)
+    finally:
+        os._exit(127)
+signal.signal(signal.SIGTERM, lambda *_: os.killpg(pid, signal.SIGKILL))
+_, status, ru = os.wait4(pid, 0)
+with open(out, "w") as fh:
+    json.dump({"status": status, "cpu_s": ru.ru_utime + ru.ru_stime,
+               "maxrss_kb": ru.ru_maxrss}, fh)
+"""
+
+
 def _start(cmd: list[str], tmp: Path) -> subprocess.Popen[bytes]:
-    """Start ``cmd`` in its own process group, its output into files under ``tmp``."""
+    """Start ``cmd`` under the launcher, its output into files under ``tmp``."""
     env = {**os.environ, "TQDM_DISABLE": "1", "PYTHONUNBUFFERED": "1"}
+    launcher = [PY, "-I", "-S", "-c", LAUNCHER, str(tmp / "usage.json"), *cmd]
     with open(tmp / "stdout", "wb") as out, open(tmp / "stderr", "wb") as err:
-        return subprocess.Popen(
-            cmd, stdout=out, stderr=err, cwd=ROOT, env=env, start_new_session=True
-        )
+        return subprocess.Popen(launcher, stdout=out, stderr=err, cwd=ROOT, env=env)
 
 
-def _reap(pid: int) -> tuple[int, int, Any]:
-    """``wait4`` without blocking: (0, 0, None) while the child runs."""
-    return os.wait4(pid, os.WNOHANG)
+def _reap(pid: int) -> int:
+    """``wait4`` without blocking: the launcher's pid once it exited, else 0."""
+    return os.wait4(pid, os.WNOHANG)[0]
+
+
+def _usage(tmp: Path) -> dict[str, Any]:
+    path = tmp / "usage.json"
+    if not path.exists():
+        return {"status": None, "cpu_s": None, "maxrss_kb": None}
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
 
 
 def _outputs(cmd: list[str], tmp: Path) -> tuple[Any, str]:
@@ -384,38 +413,43 @@ async def run_client(
             next_sample = sample_every
             capped = False
             stopped_at = 0.0
-            while True:
-                pid, status, usage = _reap(proc.pid)
+            killed_at = 0.0
+            while not _reap(proc.pid):
                 now = time.monotonic() - started
-                if pid:
-                    break
                 if now >= next_sample:
                     timeline.append((round(now, 2), sb.stats.annotations_stored))
                     next_sample += sample_every
                 if now >= cap and not capped:
                     capped, stopped_at = True, now
-                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.terminate()  # the launcher kills the client, then reports
+                if capped and not killed_at and now >= stopped_at + 10:
+                    killed_at = now
+                    proc.kill()
                 await anyio.sleep(0.05)
-            proc.returncode = os.waitstatus_to_exitcode(status)
+            now = time.monotonic() - started
+            proc.returncode = 0
             elapsed = stopped_at if capped else now
             timeline.append((round(elapsed, 2), sb.stats.annotations_stored))
             server = analyse(sb, data, mode, finished=not capped)
         report, stderr = _outputs(cmd, Path(tmp))
+        usage = _usage(Path(tmp))
+    status = usage["status"]
+    returncode = None if status is None else os.waitstatus_to_exitcode(status)
     result: dict[str, Any] = {
         "client": name,
         "command": shlex.join(cmd),
         "elapsed_s": round(elapsed, 3),
         "capped": capped,
         "cap_s": cap,
-        "returncode": proc.returncode,
-        "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "returncode": returncode,
+        "cpu_s": None if usage["cpu_s"] is None else round(usage["cpu_s"], 3),
+        "peak_rss_mb": None if usage["maxrss_kb"] is None else round(usage["maxrss_kb"] / 1024, 1),
         "rows_per_s": round(server["rows_landed"] / elapsed, 1) if elapsed else 0.0,
         **server,
         "timeline": timeline,
         "client_report": report,
     }
-    if not capped and proc.returncode not in (0, 1):
+    if not capped and returncode not in (0, 1):
         result["stderr_tail"] = stderr[-1500:]
     return result
 
@@ -440,6 +474,8 @@ class Suite:
     cli_ok: bool
     sdk_ok: bool
     notes: list[str] = field(default_factory=list)
+    only: frozenset[str] | None = None
+    """Run only the clients of these names (the smoke test runs ingest alone)."""
 
     def clients(
         self, data: Data, ingest_rps: float, *, cap: float, api: Command | None = None
@@ -460,7 +496,7 @@ class Suite:
         out.append(("seed algorithm", seed_peer(data.path), cap, "url"))
         if self.sdk_ok:
             out.append(("clarifai SDK", sdk_peer(data.path), cap, "bytes"))
-        return out
+        return [c for c in out if self.only is None or c[0] in self.only]
 
     async def compare(
         self, scenario: str, data: Data, options: SandboxOptions, clients: list[Any]

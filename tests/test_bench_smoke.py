@@ -1,0 +1,79 @@
+"""Smoke test of the benchmark suite: its realistic scenario, ingest alone, on 100 images.
+
+Checks that the machinery runs end to end (in-process sandbox, client subprocess under
+the launcher, server-side counts, targets, markdown) and that the figures are there.
+No timing assertion: speed is the benchmark's business, not the test's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import pytest
+
+from benchmarks.suite import Scale, Suite, markdown, targets
+
+pytestmark = pytest.mark.anyio
+
+TINY = Scale(
+    name="smoke",
+    realistic_images=100,
+    unthrottled_images=100,
+    memory_images=(100,),
+    hostile_images=100,
+    realistic_cap=5.0,
+    unthrottled_cap=5.0,
+    hostile_cap=5.0,
+    ingest_cap=15.0,
+)
+
+
+async def test_realistic_scenario_for_ingest_alone(tmp_path: Path) -> None:
+    suite = Suite(TINY, tmp_path, cli_ok=False, sdk_ok=False, only=frozenset({"ingest (API)"}))
+    with anyio.fail_after(19):
+        scenario = await suite.realistic()
+
+    assert scenario["data"]["images"] == 100
+    assert scenario["ceiling_requests"] > 0 and scenario["ceiling_rows_per_s"] > 0
+    [result] = scenario["results"]
+    assert result["client"] == "ingest (API)"
+    for key in (
+        "rows_per_s",
+        "ceiling_fraction",
+        "requests",
+        "throttled",
+        "rows_landed",
+        "rows_lost",
+        "rows_duplicated",
+        "elapsed_s",
+        "cpu_s",
+        "peak_rss_mb",
+        "timeline",
+        "client_report",
+    ):
+        assert key in result, key
+    if not result["capped"]:
+        assert result["returncode"] == 0
+        assert result["rows_lost"] == 0
+        assert result["rows_landed"] == scenario["good_rows"]
+        assert result["client_report"]["rows_landed"] == result["rows_landed"]
+    assert result["rows_duplicated"] == 0
+    assert result["cpu_s"] > 0 and result["peak_rss_mb"] > 0
+    assert result["timeline"][0] == (0.0, 0)
+
+    out = {
+        "scale": TINY.name,
+        "machine": {"cpus": 2, "python": "3", "platform": "test", "date": "now"},
+        "command": "python -m benchmarks",
+        "wall_s": 1.0,
+        "scenarios": {"realistic": scenario},
+        "notes": [],
+    }
+    out["targets"] = targets(out)
+    assert {t["target"] for t in out["targets"]} >= {
+        "realistic: fraction of the request-budget ceiling",
+        "realistic: rows lost",
+    }
+    text = markdown(out)
+    assert "## Realistic" in text and "| ingest (API) |" in text
