@@ -12,15 +12,41 @@ import anyio
 from ingest.sandbox.options import SandboxOptions
 from ingest.sandbox.server import Sandbox
 
-__all__ = ["add_arguments", "main", "run_from_args"]
+__all__ = ["DEFAULT_PORT", "add_arguments", "main", "options_from_args", "run_from_args", "serve"]
+
+DEFAULT_PORT = 18080
+"""Port of ``ingest sandbox`` when ``--port`` is not given."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The sandbox's options, for this module's parser and the ``ingest`` command."""
     d = SandboxOptions()
     a = parser.add_argument
-    a("--host", default=d.host, help="address to bind (default %(default)s)")
-    a("--port", type=int, default=18080, help="port; 0 picks a free one (default %(default)s)")
+    a(
+        "--host",
+        default=d.host,
+        help="address to bind (default %(default)s: reachable from this machine only)",
+    )
+    a(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help="port; 0 picks a free one (default %(default)s)",
+    )
+    a("--user-id", default=d.user_id, help="the user's id (default %(default)s)")
+    a("--app-id", default=d.app_id, help="the app's id (default %(default)s)")
+    a(
+        "--pat",
+        action="append",
+        default=None,
+        help=f"a personal access token of the user; repeatable (default {d.pats[0]})",
+    )
+    a(
+        "--api-key",
+        action="append",
+        default=None,
+        help=f"an app key of the app; repeatable (default {d.api_keys[0]})",
+    )
     a(
         "--rps",
         type=float,
@@ -69,9 +95,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from_args(ns: argparse.Namespace) -> SandboxOptions:
+    """The options the parsed command line asks for."""
+    d = SandboxOptions()
     return SandboxOptions(
         host=ns.host,
         port=ns.port,
+        user_id=ns.user_id,
+        app_id=ns.app_id,
+        pats=tuple(ns.pat or d.pats),
+        api_keys=tuple(ns.api_key or d.api_keys),
         rps=ns.rps,
         latency=ns.latency,
         latency_jitter=ns.latency_jitter,
@@ -109,11 +141,25 @@ async def serve(options: SandboxOptions) -> None:
 
 
 def run_from_args(ns: argparse.Namespace) -> int:
-    anyio.run(serve, options_from_args(ns), backend="asyncio")
+    """Serve in the foreground until Ctrl-C or SIGTERM; the exit status.
+
+    0 after a clean stop, 2 when the options are invalid or the port cannot be bound.
+    """
+    try:
+        options = options_from_args(ns)
+    except ValueError as exc:
+        print(f"sandbox: {exc}", file=sys.stderr)
+        return 2
+    try:
+        anyio.run(serve, options, backend="asyncio")
+    except OSError as exc:
+        print(f"sandbox: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m ingest.sandbox [options]``."""
     parser = argparse.ArgumentParser(
         prog="python -m ingest.sandbox",
         description="A local Clarifai-compatible gRPC server for dry runs and tests.",

@@ -9,7 +9,10 @@ __all__ = ["SandboxOptions"]
 
 @dataclass(frozen=True, kw_only=True)
 class SandboxOptions:
-    """How the sandbox behaves. Every fault is off by default; all draws come from ``seed``."""
+    """How the sandbox behaves. Every fault is off by default; all draws come from ``seed``.
+
+    Raises ValueError for a value out of range (a rate outside [0, 1], a negative delay).
+    """
 
     host: str = "127.0.0.1"
     """Address to bind (loopback by default)."""
@@ -53,3 +56,28 @@ class SandboxOptions:
     """Where to write the statistics as JSON at shutdown."""
     store: bool = True
     """Keep full input and annotation messages (off: keep ids and statuses only, for huge runs)."""
+
+    def __post_init__(self) -> None:
+        rates = (
+            "download_failure_rate",
+            "stuck_rate",
+            "unavailable_rate",
+            "lost_reply_rate",
+            "spike_rate",
+        )
+        for name in rates:
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], got {value}")
+        for name in ("latency", "latency_jitter", "spike_seconds"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+        low, high = self.processing
+        if not 0.0 <= low <= high:
+            raise ValueError(f"processing must be (min, max) with 0 <= min <= max, got {low, high}")
+        if self.rps is not None and self.rps < 0:
+            raise ValueError(f"rps must not be negative, got {self.rps}")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must lie in [0, 65535], got {self.port}")
+        if not self.pats and not self.api_keys and not self.scoped_keys:
+            raise ValueError("give at least one personal access token or API key")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from types import TracebackType
 from typing import Any
 
@@ -11,7 +12,6 @@ from clarifai_grpc.grpc.api import service_pb2_grpc
 
 from ingest.sandbox.options import SandboxOptions
 from ingest.sandbox.servicer import Servicer
-from ingest.sandbox.state import PENDING, STUCK
 from ingest.sandbox.stats import Stats
 
 __all__ = ["Sandbox"]
@@ -80,18 +80,17 @@ class Sandbox:
     def dump_stats(self, path: str) -> None:
         self.stats.dump(path)
 
-    async def wait_processed(self, poll: float = 0.02) -> None:
-        """Return once no input is pending (inputs that never finish aside)."""
-        while True:
-            import time
+    async def wait_processed(self) -> None:
+        """Return once no input is pending, leaving aside stuck ones that never finish.
 
-            now = time.monotonic()
-            if not any(
-                s.fate != STUCK and s.status(now) == PENDING
-                for s in self.servicer.state.inputs.values()
-            ):
-                return
-            await anyio.sleep(poll)
+        Inputs finish on a schedule fixed when they are created, so this sleeps until
+        the latest such time (inputs added meanwhile push it back) without scanning.
+        """
+        state = self.servicer.state
+        due = 0.0
+        while due < state.last_due:  # inputs added while asleep push the time back
+            due = state.last_due
+            await anyio.sleep(max(0.0, due - time.monotonic()))
 
     async def __aenter__(self) -> Sandbox:
         await self.start()

@@ -9,11 +9,12 @@ action happened, the caller sees UNAVAILABLE).
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import anyio
@@ -24,12 +25,15 @@ from clarifai_grpc.grpc.api.status import status_pb2
 
 from ingest.sandbox.options import SandboxOptions
 from ingest.sandbox.ratelimit import TokenBuckets
-from ingest.sandbox.state import FAILED, PENDING, SUCCESS, AppState
+from ingest.sandbox.state import FAILED, PENDING, SUCCESS, AppState, StoredInput
 from ingest.sandbox.stats import Stats
 
-__all__ = ["MAX_BATCH", "Servicer"]
+__all__ = ["DEFAULT_PAGE", "MAX_BATCH", "MAX_PAGE", "Servicer"]
 
 MAX_BATCH = 128
+"""Most inputs per PostInputs and annotations per PostAnnotations."""
+DEFAULT_PAGE, MAX_PAGE = 128, 1000
+"""``per_page`` when unset, and its ceiling."""
 _ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _SCOPES = {
     "PostInputs": "Inputs:Add",
@@ -251,16 +255,18 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
 
     def _list_inputs(self, state: AppState, request: Any, reply: Any) -> None:
         now = time.monotonic()
+        chosen: Iterable[StoredInput]
         if request.ids:
-            chosen = [state.inputs[i] for i in dict.fromkeys(request.ids) if i in state.inputs]
+            found = (state.inputs.get(i) for i in dict.fromkeys(request.ids))
+            chosen = (s for s in found if s is not None)
         else:
-            chosen = list(state.inputs.values())
+            chosen = state.inputs.values()
         if request.HasField("status") and request.status.code:
             want = request.status.code
-            chosen = [s for s in chosen if state.render(s, now).status.code == want]
-        per_page = min(request.per_page or 128, 1000)
+            chosen = (s for s in chosen if state.code(s, now) == want)
+        per_page = min(request.per_page or DEFAULT_PAGE, MAX_PAGE)
         page = max(request.page, 1)
-        for stored in chosen[(page - 1) * per_page : page * per_page]:
+        for stored in itertools.islice(chosen, (page - 1) * per_page, page * per_page):
             reply.inputs.append(state.render(stored, now))
         _set(reply.status, sc.SUCCESS, "Ok")
 
@@ -279,16 +285,10 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
 
     async def StreamInputs(self, request: Any, context: Any) -> Any:
         def action(state: AppState, req: Any, reply: Any) -> None:
-            per_page = min(req.per_page or 128, 1000)
-            items = list(state.inputs.items())
-            start = 0
-            if req.last_id:
-                keys = [k for k, _ in items]
-                start = keys.index(req.last_id) + 1 if req.last_id in keys else len(keys)
-            if req.descending:
-                items.reverse()
-            for _, stored in items[start : start + per_page]:
-                reply.inputs.append(state.render(stored))
+            per_page = min(req.per_page or DEFAULT_PAGE, MAX_PAGE)
+            now = time.monotonic()
+            for stored in itertools.islice(state.walk(req.last_id, req.descending), per_page):
+                reply.inputs.append(state.render(stored, now))
             _set(reply.status, sc.SUCCESS, "Ok")
 
         return await self._serve(
@@ -462,15 +462,17 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
 
     async def ListAnnotations(self, request: Any, context: Any) -> Any:
         def action(state: AppState, req: Any, reply: Any) -> None:
+            chosen: Iterable[str]
             if req.ids:
-                chosen = [i for i in req.ids if i in state.annotations]
+                chosen = (i for i in dict.fromkeys(req.ids) if i in state.annotations)
             elif req.input_ids:
-                chosen = [a for i in req.input_ids for a in state.by_input.get(i, [])]
+                by_input = state.by_input
+                chosen = (a for i in dict.fromkeys(req.input_ids) for a in by_input.get(i, ()))
             else:
-                chosen = list(state.annotations)
-            per_page = min(req.per_page or 128, 1000)
+                chosen = state.annotations.keys()
+            per_page = min(req.per_page or DEFAULT_PAGE, MAX_PAGE)
             page = max(req.page, 1)
-            for ann_id in chosen[(page - 1) * per_page : page * per_page]:
+            for ann_id in itertools.islice(chosen, (page - 1) * per_page, page * per_page):
                 ann = state.annotations[ann_id]
                 if isinstance(ann, str):
                     reply.annotations.add(id=ann)

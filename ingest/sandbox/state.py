@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import random
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,14 @@ from ingest.sandbox.options import SandboxOptions
 __all__ = ["AppState", "StoredInput", "fraction"]
 
 PENDING, SUCCESS, FAILED, STUCK = "pending", "success", "failed", "stuck"
+
+
+_CODES: dict[str, int] = {
+    PENDING: sc.INPUT_DOWNLOAD_PENDING,
+    STUCK: sc.INPUT_DOWNLOAD_PENDING,
+    SUCCESS: sc.INPUT_DOWNLOAD_SUCCESS,
+    FAILED: sc.INPUT_DOWNLOAD_FAILED,
+}
 
 
 def fraction(seed: int, text: str) -> float:
@@ -37,6 +46,8 @@ class StoredInput:
     due: float
     fate: str
     reason: str = ""
+    seq: int = 0
+    """Position in :attr:`AppState.order` (insertion order, for StreamInputs)."""
 
     def status(self, now: float) -> str:
         if self.fate == STUCK or now < self.due:
@@ -52,6 +63,10 @@ class AppState:
     inputs: dict[str, StoredInput] = field(default_factory=dict)
     annotations: dict[str, Any] = field(default_factory=dict)
     by_input: dict[str, list[str]] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+    """Every input id ever added, append-only; ``inputs[id].seq`` is its index here."""
+    last_due: float = 0.0
+    """When the last input that will ever finish processing finishes (monotonic clock)."""
     jobs: dict[str, Any] = field(default_factory=dict)
     datasets: set[str] = field(default_factory=set)
     rng: random.Random = field(default_factory=random.Random)
@@ -80,9 +95,37 @@ class AppState:
             slim = resources_pb2.Input(id=message.id)
             slim.data.image.url = url
             message = slim
-        stored = StoredInput(message, due, fate, reason)
+        stored = StoredInput(message, due, fate, reason, len(self.order))
         self.inputs[message.id] = stored
+        self.order.append(message.id)
+        if fate != STUCK and due > self.last_due:
+            self.last_due = due
         return stored
+
+    def code(self, stored: StoredInput, now: float) -> int:
+        """The status code an input shows at ``now``, without building its message."""
+        return _CODES[stored.status(now)]
+
+    def walk(self, last_id: str = "", descending: bool = False) -> Iterator[StoredInput]:
+        """Live inputs in insertion order (or its reverse), starting after ``last_id``.
+
+        Costs O(items returned) however many inputs are stored: ``order`` is indexed
+        by each input's ``seq``, and deleted inputs are skipped as they come up.
+        """
+        anchor = self.inputs.get(last_id) if last_id else None
+        if descending:
+            start = anchor.seq - 1 if anchor is not None else len(self.order) - 1
+            if last_id and anchor is None:
+                return
+            positions: Iterable[int] = range(start, -1, -1)
+        else:
+            if last_id and anchor is None:
+                return
+            positions = range(anchor.seq + 1 if anchor is not None else 0, len(self.order))
+        for n in positions:
+            stored = self.inputs.get(self.order[n])
+            if stored is not None and stored.seq == n:
+                yield stored
 
     def render(self, stored: StoredInput, now: float | None = None) -> Any:
         """The input as a reply shows it, with its current status."""
