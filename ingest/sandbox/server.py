@@ -56,6 +56,7 @@ class Sandbox:
         return dict(self.servicer.state.annotations)
 
     async def start(self) -> None:
+        """Bind and start serving; OSError when the address cannot be bound."""
         self._server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", 256 * 1024 * 1024),
@@ -64,9 +65,15 @@ class Sandbox:
             ]
         )
         service_pb2_grpc.add_V2Servicer_to_server(self.servicer, self._server)
-        self.port = self._server.add_insecure_port(f"{self.options.host}:{self.options.port}")
+        where = f"{self.options.host}:{self.options.port}"
+        try:
+            self.port = self._server.add_insecure_port(where)
+        except RuntimeError as exc:  # grpc's way of saying the address is taken
+            self._server = None
+            raise OSError(f"cannot listen on {where}: address in use or not available") from exc
         if not self.port:
-            raise OSError(f"cannot bind {self.options.host}:{self.options.port}")
+            self._server = None
+            raise OSError(f"cannot listen on {where}")
         await self._server.start()
 
     async def stop(self, grace: float | None = 0.5) -> None:

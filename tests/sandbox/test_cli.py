@@ -1,57 +1,101 @@
-"""``python -m ingest.sandbox`` in the foreground: prints its address, stops on SIGTERM."""
+"""``python -m ingest.sandbox`` in the foreground: prints its address, stops on a signal."""
 
 from __future__ import annotations
 
 import json
 import re
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
+import anyio
+import pytest
+from anyio.streams.text import TextReceiveStream
 from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2, service_pb2_grpc
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 
+from ingest.sandbox import Sandbox, SandboxOptions
 
-def test_foreground_server_answers_and_stops_cleanly(tmp_path: Path) -> None:
+pytestmark = pytest.mark.anyio
+
+LINE = re.compile(
+    r"sandbox listening on http://127\.0\.0\.1:(\d+) "
+    r"\(app (\S+), user (\S+), pat (\S+), key (\S+)\)"
+)
+
+
+async def _first_line(process: anyio.abc.Process) -> str:
+    assert process.stdout is not None
+    text = ""
+    async for chunk in TextReceiveStream(process.stdout):
+        text += chunk
+        if "\n" in text:
+            break
+    return text.split("\n", 1)[0]
+
+
+async def _run(args: list[str], sig: int, tmp_path: Path) -> tuple[int, str, Path]:
     stats = tmp_path / "stats.json"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ingest.sandbox",
-            "--port",
-            "0",
-            "--rps",
-            "0",
-            "--stats",
-            str(stats),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-        assert match, line
-        channel = ClarifaiChannel.get_insecure_grpc_channel("127.0.0.1", int(match.group(1)))
-        stub = service_pb2_grpc.V2Stub(channel)
-        request = service_pb2.ListInputsRequest(
-            user_app_id=resources_pb2.UserAppIDSet(user_id="sandbox", app_id="sandbox-app")
-        )
-        reply = stub.ListInputs(
-            request, metadata=(("authorization", "Key sandbox-pat"),), timeout=10
-        )
-        assert reply.status.code == sc.SUCCESS
-        channel.close()
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0
+    command = [sys.executable, "-m", "ingest.sandbox", "--port", "0", "--stats", str(stats)]
+    async with await anyio.open_process(command + args) as process:
+        try:
+            line = await _first_line(process)
+            match = LINE.fullmatch(line)
+            assert match, line
+            port, app, user, pat = int(match[1]), match[2], match[3], match[4]
+            channel = ClarifaiChannel.get_aio_insecure_grpc_channel("127.0.0.1", port)
+            try:
+                stub = service_pb2_grpc.V2Stub(channel)
+                request = service_pb2.ListInputsRequest(
+                    user_app_id=resources_pb2.UserAppIDSet(user_id=user, app_id=app)
+                )
+                reply = await stub.ListInputs(
+                    request, metadata=(("authorization", f"Key {pat}"),), timeout=10
+                )
+                assert reply.status.code == sc.SUCCESS
+            finally:
+                await channel.close()
+            process.send_signal(sig)
+            code = await process.wait()
+        finally:
+            if process.returncode is None:
+                process.kill()
+        assert process.stderr is not None
+        err = "".join([chunk async for chunk in TextReceiveStream(process.stderr)])
+    return code, err, stats
+
+
+async def test_foreground_server_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
+    with anyio.fail_after(20):
+        code, err, stats = await _run(["--rps", "0"], signal.SIGTERM, tmp_path)
+    assert code == 0, err
     assert "sandbox stopped: 1 requests" in err
     assert json.loads(stats.read_text())["requests"] == {"ListInputs": 1}
+
+
+async def test_ctrl_c_stops_cleanly_with_its_own_identity(tmp_path: Path) -> None:
+    args = ["--user-id", "me", "--app-id", "mine", "--pat", "tok", "--api-key", "k1"]
+    with anyio.fail_after(20):
+        code, err, stats = await _run(args, signal.SIGINT, tmp_path)
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert stats.exists()
+
+
+async def test_a_taken_port_exits_2_with_a_message() -> None:
+    with anyio.fail_after(20):
+        async with Sandbox(SandboxOptions()) as sb:
+            command = [sys.executable, "-m", "ingest.sandbox", "--port", str(sb.port)]
+            result = await anyio.run_process(command, check=False)
+    assert result.returncode == 2
+    assert b"sandbox:" in result.stderr
+    assert b"Traceback" not in result.stderr
+
+
+async def test_invalid_options_exit_2() -> None:
+    with anyio.fail_after(20):
+        command = [sys.executable, "-m", "ingest.sandbox", "--port", "0", "--stuck-rate", "2"]
+        result = await anyio.run_process(command, check=False)
+    assert result.returncode == 2
+    assert b"stuck_rate" in result.stderr
