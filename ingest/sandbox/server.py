@@ -34,25 +34,34 @@ class Sandbox:
 
     @property
     def address(self) -> str:
+        """``host:port`` once started."""
         return f"{self.options.host}:{self.port}"
 
     @property
     def base_url(self) -> str:
+        """``http://host:port``: what ``ingest upload --base`` takes."""
         return f"http://{self.address}"
 
     @property
     def stats(self) -> Stats:
+        """Live counters (the same object throughout the run)."""
         return self.servicer.stats
 
     @property
     def inputs(self) -> dict[str, Any]:
-        """Stored inputs of the app (messages, with their current status), by id."""
+        """Stored inputs of the app by id, insertion order, each with its current status.
+
+        A fresh snapshot on every access (O(inputs)): read it once per check.
+        """
         state = self.servicer.state
         return {i: state.render(s) for i, s in state.inputs.items()}
 
     @property
     def annotations(self) -> dict[str, Any]:
-        """Stored annotations of the app, by id."""
+        """Stored annotations of the app by id, insertion order (a snapshot).
+
+        With ``store=False`` the values are only the ids.
+        """
         return dict(self.servicer.state.annotations)
 
     async def start(self) -> None:
@@ -77,6 +86,7 @@ class Sandbox:
         await self._server.start()
 
     async def stop(self, grace: float | None = 0.5) -> None:
+        """Stop serving (calls in flight get ``grace`` seconds); dump stats if asked to."""
         if self._server is not None:
             server, self._server = self._server, None
             with anyio.CancelScope(shield=True):
@@ -85,6 +95,7 @@ class Sandbox:
                 self.dump_stats(self.options.stats_path)
 
     def dump_stats(self, path: str) -> None:
+        """Write the statistics so far to ``path`` as JSON."""
         self.stats.dump(path)
 
     async def wait_processed(self) -> None:

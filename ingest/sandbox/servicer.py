@@ -1,8 +1,9 @@
 """The V2 service as Clarifai documents it, for one user and one app.
 
 Every call goes through :meth:`Servicer._serve`, in this order: an injected
-UNAVAILABLE (before anything, no side effect, not counted against the rate), the
-latency, authentication (CONN_KEY_INVALID and friends inside a normal reply), the
+UNAVAILABLE (before anything, no side effect, no token taken from the rate limit;
+every call, this one too, counts in ``stats.requests``), the latency and any spike,
+authentication (CONN_KEY_INVALID and friends inside a normal reply), the
 per-key rate limit (CONN_THROTTLED), the action, then an injected lost reply (the
 action happened, the caller sees UNAVAILABLE).
 """

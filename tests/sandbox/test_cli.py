@@ -35,7 +35,7 @@ async def _first_line(process: anyio.abc.Process) -> str:
     return text.split("\n", 1)[0]
 
 
-async def _run(args: list[str], sig: int, tmp_path: Path) -> tuple[int, str, Path]:
+async def _run(args: list[str], sig: signal.Signals, tmp_path: Path) -> tuple[int, str, Path]:
     stats = tmp_path / "stats.json"
     command = [sys.executable, "-m", "ingest.sandbox", "--port", "0", "--stats", str(stats)]
     async with await anyio.open_process(command + args) as process:
