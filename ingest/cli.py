@@ -12,7 +12,6 @@ The library installs no signal handler; this module does, around an upload only.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import signal
@@ -250,8 +249,9 @@ async def run_upload(plan: UploadPlan, console: Console) -> UploadResult:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for signum in signals:
                 if state["interrupted"]:
-                    _abort(journal, reporter)
+                    _abort()  # a second signal queued before the first was handled
                 state["interrupted"] = True
+                _arm_hard_exit()
                 name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
                 reporter.log(
                     f"{name}: stopping; calls in flight are cancelled, what landed is in the "
@@ -282,6 +282,8 @@ async def run_upload(plan: UploadPlan, console: Console) -> UploadResult:
             finally:
                 tg.cancel_scope.cancel()
     finally:
+        if state["interrupted"]:
+            _arm_hard_exit()  # closing the signal receiver restored the default handlers
         report = ing.report
         reporter.stop(probe())
         journal.close()
@@ -315,10 +317,18 @@ async def run_upload(plan: UploadPlan, console: Console) -> UploadResult:
     return result
 
 
-def _abort(journal: Journal, reporter: Reporter) -> None:
-    """Second Ctrl-C: keep what the journal has, then leave at once."""
-    with contextlib.suppress(Exception):
-        journal.flush()
+def _arm_hard_exit() -> None:
+    """From now on SIGINT or SIGTERM ends the process at once, whatever it is doing."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _hard_exit)
+
+
+def _hard_exit(signum: int, frame: object) -> None:
+    _abort()
+
+
+def _abort() -> None:
+    """Second Ctrl-C: leave at once; the journal holds everything up to its last write."""
     if sys.stderr.isatty():
         sys.stderr.write("\x1b[?25h\n")  # the live display hid the cursor
     sys.stderr.write("aborted at once; the journal holds what landed up to its last write\n")
@@ -462,6 +472,8 @@ def cmd_upload(ns: argparse.Namespace) -> int:
         return await run_upload(plan, console)
 
     result = anyio.run(go, backend="asyncio")
+    if result.interrupted:
+        _arm_hard_exit()  # the event loop's exit restored the default handlers
     print_summary(result, console)
     return result.exit_status
 
