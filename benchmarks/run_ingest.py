@@ -3,6 +3,7 @@
 ::
 
     python -m benchmarks.run_ingest DATA.csv --base http://127.0.0.1:PORT [--rps R] [--timeline]
+        [--processing-timeout S] [--call-timeout S]
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ async def _main(ns: argparse.Namespace) -> dict[str, object]:
         base=ns.base,
         rps=ns.rps,
         concurrency=ns.concurrency,
+        processing_timeout=ns.processing_timeout,
+        call_timeout=ns.call_timeout,
     )
     timeline: list[tuple[float, int, int]] = []
     started = time.monotonic()
@@ -60,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--base", required=True)
     parser.add_argument("--rps", type=float, default=15.0)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--processing-timeout", type=float, default=600.0)
+    parser.add_argument("--call-timeout", type=float, default=60.0)
     parser.add_argument("--timeline", action="store_true")
     parser.add_argument("--uvloop", action="store_true")
     ns = parser.parse_args(argv)

@@ -11,9 +11,7 @@ the server does: requests, throttled replies, rows landed (distinct boxes stored
 inputs that exist), rows duplicated and rows lost. Rows landed over time are sampled
 from the sandbox every 0.5 s. Slow peers are stopped at a time cap; their rows/s is
 then rows landed within the cap divided by the cap, and rows lost cannot be judged.
-
-``python -m benchmarks.suite run-ingest DATA.csv --base URL ...`` is the small ingest
-runner the hostile scenario uses (timeouts set through ``ingest.Config``).
+In the hostile scenario the CLI also runs killed with SIGKILL three times and re-run.
 """
 
 from __future__ import annotations
@@ -24,6 +22,7 @@ import hashlib
 import json
 import os
 import platform
+import random
 import shlex
 import subprocess
 import sys
@@ -226,7 +225,8 @@ def analyse(sb: Sandbox, data: Data, mode: str, *, finished: bool) -> dict[str, 
 Command = Callable[[str], list[str]]
 
 
-def ingest_api(csv_path: Path, rps: float) -> Command:
+def ingest_api(csv_path: Path, rps: float, *options: str) -> Command:
+    """``options``: more ``python -m benchmarks.run_ingest`` options (timeouts)."""
     return lambda base: [
         PY,
         "-m",
@@ -236,10 +236,14 @@ def ingest_api(csv_path: Path, rps: float) -> Command:
         base,
         "--rps",
         str(rps),
+        *options,
     ]
 
 
-def ingest_cli(csv_path: Path, rps: float, tmp: Path) -> Command:
+def ingest_cli(csv_path: Path, rps: float, tmp: Path, *options: str) -> Command:
+    """``options``: more ``ingest upload`` options. One state file per command, so a
+    re-run after a kill resumes from the killed run's journal."""
+
     def cmd(base: str) -> list[str]:
         run_dir = Path(tempfile.mkdtemp(dir=tmp, prefix="cli-"))
         return [
@@ -260,27 +264,10 @@ def ingest_cli(csv_path: Path, rps: float, tmp: Path) -> Command:
             str(run_dir / "state"),
             "--failures",
             str(run_dir / "failures.csv"),
+            *options,
         ]
 
     return cmd
-
-
-def ingest_config(csv_path: Path, rps: float, **config: float) -> Command:
-    extra: list[str] = []
-    for name, value in config.items():
-        extra += [f"--{name.replace('_', '-')}", str(value)]
-    return lambda base: [
-        PY,
-        "-m",
-        "benchmarks.suite",
-        "run-ingest",
-        str(csv_path),
-        "--base",
-        base,
-        "--rps",
-        str(rps),
-        *extra,
-    ]
 
 
 def seed_peer(csv_path: Path) -> Command:
@@ -402,38 +389,63 @@ async def run_client(
     cap: float,
     mode: str = "url",
     sample_every: float = 0.5,
+    kills: Sequence[float] = (),
 ) -> dict[str, Any]:
-    """Run one client against a fresh in-process sandbox; measure it from both sides."""
+    """Run one client against a fresh in-process sandbox; measure it from both sides.
+
+    ``kills``: SIGKILL the client that many times, each that many seconds after its
+    (re)start, and start the same command again after each; figures cover all attempts.
+    """
     with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
         async with Sandbox(options) as sb:
             cmd = command(sb.base_url)
             started = time.monotonic()
-            proc = _start(cmd, Path(tmp))
             timeline: list[tuple[float, int]] = [(0.0, 0)]
             next_sample = sample_every
             capped = False
             stopped_at = 0.0
             killed_at = 0.0
-            while not _reap(proc.pid):
-                now = time.monotonic() - started
-                if now >= next_sample:
-                    timeline.append((round(now, 2), sb.stats.annotations_stored))
-                    next_sample += sample_every
-                if now >= cap and not capped:
-                    capped, stopped_at = True, now
-                    proc.terminate()  # the launcher kills the client, then reports
-                if capped and not killed_at and now >= stopped_at + 10:
-                    killed_at = now
-                    proc.kill()
-                await anyio.sleep(0.05)
+            cpu_s = 0.0
+            maxrss_kb = 0
+            pending_kills = list(kills)
+            killed = 0
+            while True:
+                attempt = Path(tmp) / f"attempt-{killed}"
+                attempt.mkdir()
+                proc = _start(cmd, attempt)
+                attempt_started = time.monotonic()
+                while not _reap(proc.pid):
+                    now = time.monotonic() - started
+                    if now >= next_sample:
+                        timeline.append((round(now, 2), sb.stats.annotations_stored))
+                        next_sample += sample_every
+                    if now >= cap and not capped:
+                        capped, stopped_at = True, now
+                        proc.terminate()  # the launcher kills the client, then reports
+                    if capped and not killed_at and now >= stopped_at + 10:
+                        killed_at = now
+                        proc.kill()
+                    if (
+                        pending_kills
+                        and not capped
+                        and time.monotonic() - attempt_started >= pending_kills[0]
+                    ):
+                        pending_kills.pop(0)
+                        proc.terminate()  # the client gets SIGKILL from the launcher
+                    await anyio.sleep(0.05)
+                usage = _usage(attempt)
+                cpu_s += usage["cpu_s"] or 0.0
+                maxrss_kb = max(maxrss_kb, usage["maxrss_kb"] or 0)
+                status = usage["status"]
+                if status is None or not os.WIFSIGNALED(status) or capped:
+                    break
+                killed += 1
             now = time.monotonic() - started
             proc.returncode = 0
             elapsed = stopped_at if capped else now
             timeline.append((round(elapsed, 2), sb.stats.annotations_stored))
             server = analyse(sb, data, mode, finished=not capped)
-        report, stderr = _outputs(cmd, Path(tmp))
-        usage = _usage(Path(tmp))
-    status = usage["status"]
+        report, stderr = _outputs(cmd, attempt)
     returncode = None if status is None else os.waitstatus_to_exitcode(status)
     result: dict[str, Any] = {
         "client": name,
@@ -442,13 +454,15 @@ async def run_client(
         "capped": capped,
         "cap_s": cap,
         "returncode": returncode,
-        "cpu_s": None if usage["cpu_s"] is None else round(usage["cpu_s"], 3),
-        "peak_rss_mb": None if usage["maxrss_kb"] is None else round(usage["maxrss_kb"] / 1024, 1),
+        "cpu_s": round(cpu_s, 3) if status is not None else None,
+        "peak_rss_mb": round(maxrss_kb / 1024, 1) if maxrss_kb else None,
         "rows_per_s": round(server["rows_landed"] / elapsed, 1) if elapsed else 0.0,
         **server,
         "timeline": timeline,
         "client_report": report,
     }
+    if kills:
+        result["kills"] = killed
     if not capped and returncode not in (0, 1):
         result["stderr_tail"] = stderr[-1500:]
     return result
@@ -461,10 +475,21 @@ def _summary(r: dict[str, Any]) -> str:
         f"{' (capped)' if r['capped'] else ''} = {r['rows_per_s']} rows/s, "
         f"{r['requests']} requests, {r['throttled']} throttled, lost {lost}, "
         f"duplicated {r.get('rows_duplicated')}, cpu {r['cpu_s']} s, rss {r['peak_rss_mb']} MB"
+        + (f", killed {r['kills']} times" if "kills" in r else "")
     )
 
 
 # --------------------------------------------------------------------------- scenarios
+
+
+@dataclass(frozen=True)
+class Client:
+    name: str
+    command: Command
+    cap: float
+    mode: str = "url"
+    """``url`` or ``bytes``: how the client sends images (the SDK sends bytes)."""
+    kills: tuple[float, ...] = ()
 
 
 @dataclass
@@ -478,33 +503,43 @@ class Suite:
     """Run only the clients of these names (the smoke test runs ingest alone)."""
 
     def clients(
-        self, data: Data, ingest_rps: float, *, cap: float, api: Command | None = None
-    ) -> list[tuple[str, Command, float, str]]:
-        """(name, command, cap, image mode) of every client of a comparison."""
+        self,
+        data: Data,
+        ingest_rps: float,
+        *,
+        cap: float,
+        ingest_options: Sequence[str] = (),
+        kills: Sequence[float] = (),
+    ) -> list[Client]:
+        """Every client of a comparison; with ``kills``, also the CLI killed and re-run."""
         out = [
-            ("ingest (API)", api or ingest_api(data.path, ingest_rps), self.scale.ingest_cap, "url")
-        ]
-        if self.cli_ok and api is None:
-            out.append(
-                (
-                    "ingest (CLI)",
-                    ingest_cli(data.path, ingest_rps, self.tmp),
-                    self.scale.ingest_cap,
-                    "url",
-                )
+            Client(
+                "ingest (API)",
+                ingest_api(data.path, ingest_rps, *ingest_options),
+                self.scale.ingest_cap,
             )
-        out.append(("seed algorithm", seed_peer(data.path), cap, "url"))
+        ]
+        if self.cli_ok:
+            cli = ingest_cli(data.path, ingest_rps, self.tmp, *ingest_options)
+            out.append(Client("ingest (CLI)", cli, self.scale.ingest_cap))
+            if kills:
+                name = f"ingest (CLI, kill -9 x{len(kills)} + re-run)"
+                cli = ingest_cli(data.path, ingest_rps, self.tmp, *ingest_options)
+                out.append(Client(name, cli, self.scale.ingest_cap, kills=tuple(kills)))
+        out.append(Client("seed algorithm", seed_peer(data.path), cap))
         if self.sdk_ok:
-            out.append(("clarifai SDK", sdk_peer(data.path), cap, "bytes"))
-        return [c for c in out if self.only is None or c[0] in self.only]
+            out.append(Client("clarifai SDK", sdk_peer(data.path), cap, mode="bytes"))
+        return [c for c in out if self.only is None or c.name in self.only]
 
     async def compare(
-        self, scenario: str, data: Data, options: SandboxOptions, clients: list[Any]
+        self, scenario: str, data: Data, options: SandboxOptions, clients: list[Client]
     ) -> list[dict[str, Any]]:
         results = []
-        for name, command, cap, mode in clients:
-            log(f"{scenario}: {name} (cap {cap:.0f} s) ...")
-            r = await run_client(name, command, options, data, cap=cap, mode=mode)
+        for c in clients:
+            log(f"{scenario}: {c.name} (cap {c.cap:.0f} s) ...")
+            r = await run_client(
+                c.name, c.command, options, data, cap=c.cap, mode=c.mode, kills=c.kills
+            )
             log(f"{scenario}: {_summary(r)}")
             results.append(r)
         return results
@@ -600,13 +635,20 @@ class Suite:
         )
         data = load_data(self.tmp / "hostile.csv", self.scale.hostile_images, seed=14)
         log(f"hostile: {data.rows} rows, {data.inputs} images")
-        api = ingest_config(data.path, 15.0, processing_timeout=5.0, call_timeout=1.0)
-        clients = self.clients(data, 15.0, cap=self.scale.hostile_cap, api=api)
+        rng = random.Random(4)
+        kills = [round(rng.uniform(1.0, 4.0), 2) for _ in range(3)]
+        clients = self.clients(
+            data,
+            15.0,
+            cap=self.scale.hostile_cap,
+            ingest_options=["--processing-timeout", "5", "--call-timeout", "1"],
+            kills=kills,
+        )
         self.notes.append(
-            "hostile: ingest runs through `python -m benchmarks.suite run-ingest` "
-            "(ingest.Config with processing_timeout=5, call_timeout=1.0, rps 15, other options "
-            "default); the CLI is left out because it has no option for the processing "
-            "timeout (default 600 s), so the 2 % stuck inputs would hold it for 10 minutes."
+            "hostile: ingest runs with --rps 15 --processing-timeout 5 --call-timeout 1 (the "
+            "default processing timeout of 600 s would hold every client ten minutes on the "
+            f"stuck inputs); the killed CLI gets SIGKILL {', '.join(f'{k:g}' for k in kills)} s "
+            "after each (re)start and is started again with the same command each time."
         )
         results = await self.compare("hostile", data, options, clients)
         return {"options": _options(options), "data": data.counts, "results": results}
@@ -734,15 +776,18 @@ def targets(out: dict[str, Any]) -> list[dict[str, Any]]:
             f"{growth * 100:+.1f} %",
         )
     hos = sc.get("hostile")
-    ing = _find(hos, "ingest (API)")
-    if ing:
-        ok = ing.get("rows_lost") == 0 and ing.get("rows_duplicated") == 0
+    ours = [r for r in (hos or {}).get("results", []) if r["client"].startswith("ingest")]
+    if ours:
+        ok = all(r.get("rows_lost") == 0 and r.get("rows_duplicated") == 0 for r in ours)
         add(
-            "hostile: nothing lost, nothing duplicated",
+            "hostile: nothing lost, nothing duplicated (every ingest client, killed CLI included)",
             None,
             "0 and 0",
             ok,
-            f"lost {ing.get('rows_lost')}, duplicated {ing.get('rows_duplicated')}",
+            "; ".join(
+                f"{r['client']}: lost {r.get('rows_lost')}, duplicated {r.get('rows_duplicated')}"
+                for r in ours
+            ),
         )
     return rows
 
@@ -976,8 +1021,6 @@ SCENARIOS = ("realistic", "unthrottled", "memory", "hostile")
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == ["run-ingest"]:
-        return run_ingest_main(args[1:])
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description="ingest against the seed script's algorithm and the official SDK.",
@@ -996,36 +1039,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     log(f"done in {out['wall_s'] / 60:.1f} min; results in {ns.out}")
     for t in out["targets"]:
         log(f"target {t['target']}: {t['value']} ({t['goal']}) {'met' if t['met'] else 'MISSED'}")
-    return 0
-
-
-def run_ingest_main(argv: Sequence[str]) -> int:
-    """One ingest run with Config options the benchmark runner does not expose."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.suite run-ingest")
-    parser.add_argument("csv")
-    parser.add_argument("--base", required=True)
-    parser.add_argument("--rps", type=float, default=15.0)
-    parser.add_argument("--processing-timeout", type=float, default=600.0)
-    parser.add_argument("--call-timeout", type=float, default=60.0)
-    ns = parser.parse_args(argv)
-
-    from ingest import Config, Ingester
-
-    async def go() -> dict[str, Any]:
-        config = Config(
-            pat=PAT,
-            user_id=USER,
-            app_id=APP,
-            base=ns.base,
-            rps=ns.rps,
-            processing_timeout=ns.processing_timeout,
-            call_timeout=ns.call_timeout,
-        )
-        async with Ingester(config) as ing:
-            report = await ing.run(ns.csv)
-        return report.to_dict()
-
-    print(json.dumps(anyio.run(go)))
     return 0
 
 

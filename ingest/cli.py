@@ -435,6 +435,8 @@ def _config_from_args(ns: argparse.Namespace) -> Config:
         "annotation_batch_size": ns.batch_size,
         "concurrency": ns.concurrency,
         "rps": ns.rps,
+        "processing_timeout": ns.processing_timeout,
+        "call_timeout": ns.call_timeout,
         "strict": ns.strict or None,
     }
     for secret in (
@@ -685,6 +687,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         metavar="R",
         help="request budget per second for all calls (default 15, Clarifai's limit per key)",
+    )
+    up.add_argument(
+        "--processing-timeout",
+        type=_positive_float,
+        metavar="S",
+        help="give up on an input Clarifai has not processed after S seconds (default 600)",
+    )
+    up.add_argument(
+        "--call-timeout",
+        type=_positive_float,
+        metavar="S",
+        help="deadline of each call; a call past it is retried (default 60)",
     )
     up.add_argument(
         "--state", metavar="PATH", help="resume journal (default DATA.csv.ingest-state)"

@@ -7,6 +7,7 @@ Ctrl-C; the token never shown.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -63,10 +64,10 @@ class Server:
         return set(found)
 
 
-@pytest.fixture
-def server() -> Iterator[Server]:
+@contextlib.contextmanager
+def start_server(*knobs: str) -> Iterator[Server]:
     proc = subprocess.Popen(
-        [*SANDBOX, "--port", "0", "--rps", "0", "--processing", "0.05", "0.2"],
+        [*SANDBOX, "--port", "0", "--rps", "0", "--processing", "0.05", "0.2", *knobs],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -86,6 +87,12 @@ def server() -> Iterator[Server]:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    with start_server() as srv:
+        yield srv
 
 
 def env(**extra: str) -> dict[str, str]:
@@ -459,3 +466,27 @@ def test_second_ctrl_c_aborts_at_once(server: Server, tmp_path: Path) -> None:
     assert "Ctrl-C: stopping" in err
     assert "aborted at once" in err and "Traceback" not in err
     assert journal_rows(state) >= 1  # what landed before stays recorded
+
+
+def test_processing_timeout_option_fails_stuck_inputs_with_their_lines(tmp_path: Path) -> None:
+    data = make_dataset(120, seed=12)
+    csv_path = data.write(tmp_path / "s.csv")
+    with start_server("--stuck-rate", "0.15", "--seed", "3") as srv:
+        done = upload(
+            srv, csv_path, "--processing-timeout", "1", "--report-json", str(tmp_path / "r.json")
+        )
+        stored_boxes = srv.annotation_ids()
+        stored_inputs = srv.input_ids()
+    assert done.returncode == 1, done.stderr
+    with (tmp_path / "s.failures.csv").open(newline="") as fh:
+        failed = {int(row["line"]): row for row in csv.DictReader(fh)}
+    timed_out = {line: row for line, row in failed.items() if "processing timeout" in row["error"]}
+    assert timed_out, "no input was stuck: the scenario tests nothing"
+    stuck_urls = {row["url"] for row in timed_out.values()}
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["rows_read"] == report["rows_landed"] + report["rows_failed"]
+    assert set(failed) == data.invalid_lines | data.broken_lines | set(timed_out)
+    # a stuck input exists on the server, but none of its boxes was posted
+    stuck_ids = {iid for iid, url in data.inputs.items() if url in stuck_urls}
+    assert stuck_ids <= stored_inputs == set(data.inputs)
+    assert stored_boxes == {a for a, (iid, _, _) in data.boxes.items() if iid not in stuck_ids}
