@@ -34,7 +34,7 @@ bench: $(VENV)/.bench-installed
 	$(BIN)/python -m benchmarks
 
 bench-quick: $(VENV)/.bench-installed
-	$(BIN)/python -m benchmarks --quick
+	$(BIN)/python -m benchmarks --quick --out benchmarks/results-quick
 
 demo: $(STAMP)
 	$(BIN)/python -m ingest demo

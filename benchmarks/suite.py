@@ -755,7 +755,9 @@ def targets(out: dict[str, Any]) -> list[dict[str, Any]]:
             ratio,
             "<= 1.5x",
             ratio <= 1.5,
-            f"{(1.5 - ratio) / 1.5 * 100:+.0f} % headroom",
+            f"{(1.5 - ratio) / 1.5 * 100:.0f} % headroom"
+            if ratio <= 1.5
+            else f"{ratio / 1.5:.2f} times the goal",
         )
     mem = (sc.get("memory") or {}).get("results", [])
     if len(mem) >= 2:

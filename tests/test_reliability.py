@@ -78,16 +78,23 @@ def check(
             assert outcome.error.startswith(("download failed", "processing timeout")), (
                 outcome.error
             )
-    return {
+    figures = {
         "rows": len(outcomes),
         "landed": report.rows_landed,
         "present": report.rows_present,
         "failed": report.rows_failed,
-        "duplicated": len(state.inputs) - len(data.inputs),
+        "duplicated": len(state.inputs) - len(data.inputs) + len(state.annotations) - len(expected),
         "requests": report.requests,
         "throttled": report.throttled,
         "retries": report.retries,
+        "unavailable_injected": sb.stats.unavailable_injected,
+        "lost_replies_injected": sb.stats.lost_replies_injected,
+        "spikes_injected": sb.stats.spikes_injected,
+        "elapsed_s": round(report.elapsed_s, 1),
     }
+    # one line per scenario, shown by ``pytest tests/test_reliability.py -s``
+    print("\nfigures", " ".join(f"{k}={v}" for k, v in figures.items()))
+    return figures
 
 
 async def test_unavailable_before_acting(tmp_path: Path) -> None:
