@@ -231,8 +231,10 @@ def _status_text(s: Snapshot) -> str:
         f"throttled {s.throttled}",
     ]
     if s.target:
-        parts.append(f"{s.requests / s.elapsed if s.elapsed > 0 else 0:.1f} req/s")
-        parts.append(f"pace {s.rate:.1f}/{s.target:g} budget")
+        pace = "" if s.rate >= s.target else f" (paced at {s.rate:.1f})"
+        parts.append(
+            f"{s.requests / s.elapsed if s.elapsed > 0 else 0:.1f}/{s.target:g} req/s{pace}"
+        )
     return " · ".join(parts)
 
 
@@ -323,7 +325,7 @@ class LiveReporter(Reporter):
     def update_status(self, snap: Snapshot) -> None:
         style = "red" if snap.rows_failed else ""
         self.bars.status = Text.assemble(
-            (f"{'':20} ", ""), (_status_text(snap), style), ("  ", ""), (_elapsed(snap), "dim")
+            (f"{'':20} ", ""), (_elapsed(snap), "dim"), (" · ", ""), (_status_text(snap), style)
         )
 
 

@@ -59,8 +59,7 @@ def test_plain_reporter_writes_a_line_every_few_seconds() -> None:
         "annotations 250",
         "retries 3",
         "throttled 1",
-        "11.8 req/s",
-        "pace 15.0/15 budget",
+        "11.8/15 req/s",
     ):
         assert part in line, part
     r.log("throttling: something")
@@ -68,6 +67,14 @@ def test_plain_reporter_writes_a_line_every_few_seconds() -> None:
     lines = out.getvalue().splitlines()
     assert lines[1] == "throttling: something"
     assert lines[2].startswith("[   0:07] rows read 0/1000")
+
+
+def test_plain_line_shows_a_lowered_pace() -> None:
+    out = io.StringIO()
+    r = PlainReporter(out, every=1.0)
+    r.start(snap(elapsed=0.0))
+    r.update(snap(elapsed=2.0, requests=20, rate=10.5))
+    assert "10.0/15 req/s (paced at 10.5)" in out.getvalue()
 
 
 def test_events_throttling_start_and_end() -> None:
@@ -134,7 +141,7 @@ def test_live_reporter_renders_bars_and_status() -> None:
         assert label in text
     assert "resuming: 10 rows already done" in text
     assert "1000/1000" in text and "200/200" in text  # at the end every bar is full
-    assert "pace 15.0/15 budget" in text
+    assert "/15 req/s" in text
 
 
 @pytest.mark.anyio
