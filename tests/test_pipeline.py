@@ -10,7 +10,7 @@ import anyio
 import pytest
 from google.protobuf.json_format import MessageToDict
 
-from ingest import AuthError, Config, Ingester, MissingColumnError, Status
+from ingest import AuthError, Config, Ingester, MissingColumnError, Status, ids
 from ingest.sandbox import Sandbox, SandboxOptions
 from tests.helpers import Dataset, make_dataset
 
@@ -129,6 +129,49 @@ async def test_throttling_latency_and_lost_replies_lose_and_duplicate_nothing(
             assert report.requests > 0  # type: ignore[attr-defined]
     ok = {line for line, o in outcomes.items() if o.status is not Status.FAILED}  # type: ignore[attr-defined]
     assert ok == set(range(2, len(data.rows) + 2)) - data.invalid_lines - data.broken_lines
+
+
+async def test_a_url_that_comes_back_adds_its_labels_and_metadata_to_the_same_input() -> None:
+    def row(url: str, box: str, pos: str, neg: str = "", meta: str = "") -> dict[str, str]:
+        cells = box.split(",") if box else ["", "", "", ""]
+        return dict(
+            zip(
+                ("url", "left_col", "top_row", "right_col", "bottom_row"),
+                (url, *cells),
+                strict=True,
+            ),
+            pos_concepts=pos,
+            neg_concepts=neg,
+            metadata=meta,
+        )
+
+    one, two = "https://img.example.com/one.jpg", "https://img.example.com/two.jpg"
+    rows = [
+        row(one, "", "cat", meta='{"a": 1, "deep": {"x": 1}}'),
+        row(two, "0.1,0.1,0.5,0.5", "dog"),
+        row(one, "", "tree", neg="car", meta='{"b": 2, "deep": {"y": 2}}'),
+        row(one, "0.2,0.2,0.6,0.6", "dog"),
+    ]
+    with anyio.fail_after(60):
+        async with Sandbox(SandboxOptions(**FAST)) as sb:  # type: ignore[arg-type]
+            # one image per PostInputs: the URL's second group finds the input existing
+            outcomes, report = await upload(sb, rows, batch_size=1)
+            stored = sb.inputs[ids.input_id(one)]
+            assert {(c.id, c.value) for c in stored.data.concepts} == {
+                ("cat", 1.0),
+                ("tree", 1.0),
+                ("car", 0.0),
+            }
+            assert MessageToDict(stored.data.metadata) == {
+                "a": 1,
+                "b": 2,
+                "deep": {"x": 1, "y": 2},
+            }
+            assert len(sb.inputs) == 2 and len(sb.annotations) == 2
+            assert sb.stats.requests.get("PatchInputs") == 1
+    assert report.rows_failed == 0  # type: ignore[attr-defined]
+    assert report.rows_landed + report.rows_present == 4  # type: ignore[attr-defined]
+    assert len(outcomes) == 4
 
 
 async def test_rows_from_an_async_iterable(tmp_path: Path) -> None:

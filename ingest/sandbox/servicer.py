@@ -23,6 +23,7 @@ import grpc
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2, service_pb2_grpc
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from clarifai_grpc.grpc.api.status import status_pb2
+from google.protobuf import json_format
 
 from ingest.sandbox.options import SandboxOptions
 from ingest.sandbox.ratelimit import TokenBuckets
@@ -41,6 +42,7 @@ _SCOPES = {
     "ListInputs": "Inputs:Get",
     "GetInput": "Inputs:Get",
     "StreamInputs": "Inputs:Get",
+    "PatchInputs": "Inputs:Patch",
     "DeleteInputs": "Inputs:Delete",
     "GetInputsAddJob": "Inputs:Get",
     "CancelInputsAddJob": "Inputs:Add",
@@ -66,6 +68,47 @@ def _overall(reply: Any, ok: int, total: int) -> None:
         _set(reply.status, sc.MIXED_STATUS, "Mixed Success")
     else:
         _set(reply.status, sc.FAILURE, "Failure")
+
+
+def _patch_data(data: Any, patch: Any, action: str) -> None:
+    """Apply PatchInputs' ``action`` to an input's concepts and metadata."""
+    if action == "overwrite":
+        if patch.concepts:
+            del data.concepts[:]
+            data.concepts.extend(patch.concepts)
+        if patch.HasField("metadata"):
+            data.metadata.Clear()
+            data.metadata.update(json_format.MessageToDict(patch.metadata))
+        return
+    if action == "remove":
+        gone = {c.id for c in patch.concepts}
+        kept = [c for c in data.concepts if c.id not in gone]
+        del data.concepts[:]
+        data.concepts.extend(kept)
+        return
+    by_id = {c.id: c for c in data.concepts}
+    for concept in patch.concepts:
+        if concept.id in by_id:
+            by_id[concept.id].MergeFrom(concept)
+            by_id[concept.id].value = concept.value
+        else:
+            data.concepts.add().CopyFrom(concept)
+    if patch.HasField("metadata"):
+        merged = _deep_merge(
+            json_format.MessageToDict(data.metadata), json_format.MessageToDict(patch.metadata)
+        )
+        data.metadata.Clear()
+        data.metadata.update(merged)
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
@@ -247,6 +290,44 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
             ok += 1
         if request.inputs_add_job_id:
             reply.inputs_add_job.id = request.inputs_add_job_id
+        _overall(reply, ok, len(request.inputs))
+
+    async def PatchInputs(self, request: Any, context: Any) -> Any:
+        return await self._serve(
+            "PatchInputs", request, context, service_pb2.MultiInputResponse, self._patch_inputs
+        )
+
+    def _patch_inputs(self, state: AppState, request: Any, reply: Any) -> None:
+        """``merge`` (concepts by id, metadata deeply), ``overwrite`` or ``remove``."""
+        action = request.action or "merge"
+        if action not in ("merge", "overwrite", "remove"):
+            _set(reply.status, sc.BAD_REQUEST, "Bad request", f"unknown action {action!r}")
+            return
+        if len(request.inputs) > MAX_BATCH:
+            _set(
+                reply.status,
+                sc.BAD_REQUEST,
+                "Bad request",
+                f"at most {MAX_BATCH} inputs per request, got {len(request.inputs)}",
+            )
+            return
+        ok = 0
+        for given in request.inputs:
+            item = reply.inputs.add()
+            item.id = given.id
+            stored = state.inputs.get(given.id)
+            if stored is None:
+                _set(
+                    item.status,
+                    sc.INPUT_INVALID_ARGUMENT,
+                    "Input does not exist",
+                    f"no input with id {given.id!r}",
+                )
+                continue
+            _patch_data(stored.message.data, given.data, action)
+            item.CopyFrom(stored.message)
+            _set(item.status, sc.SUCCESS, "Ok")
+            ok += 1
         _overall(reply, ok, len(request.inputs))
 
     async def ListInputs(self, request: Any, context: Any) -> Any:

@@ -50,6 +50,16 @@ async def build_input(target: Any, image: Image, dataset_id: str | None) -> None
             data.image.base64 = await fh.read()
     else:
         data.image.url = first.url
+    add_labels(data, image)
+    if dataset_id:
+        target.dataset_ids.append(dataset_id)
+
+
+def add_labels(data: Any, image: Image) -> bool:
+    """Put the image-level concepts and the metadata of ``image``'s rows on ``data``.
+
+    Returns whether there was anything to put.
+    """
     metadata: dict[str, Any] = {}
     seen: set[str] = set()
     for row in image.rows:
@@ -66,8 +76,7 @@ async def build_input(target: Any, image: Image, dataset_id: str | None) -> None
                         c.value = value
     if metadata:
         data.metadata.update(metadata)
-    if dataset_id:
-        target.dataset_ids.append(dataset_id)
+    return bool(seen or metadata)
 
 
 async def create_worker(
@@ -125,6 +134,11 @@ async def _send(
             else:
                 stage.report.inputs_failed += 1
                 stage.fail_rows(image.rows, f"input not created: {describe(status)}")
+        existing = [image for image in stored if image.existed]
+        if existing:
+            failed = await _merge_labels(stage, existing)
+            if failed:
+                stored = [image for image in stored if image.input_id not in failed]
         if stored:
             await created.send(stored)
         images = retry
@@ -132,3 +146,51 @@ async def _send(
             attempt += 1
             stage.client.stats.retries += 1
             await client.backoff(attempt)
+
+
+async def _merge_labels(stage: Stage, images: list[Image]) -> set[str]:
+    """Merge the image-level concepts and metadata of ``images`` onto their inputs.
+
+    The inputs already existed (a URL seen earlier in the file, an earlier run, a
+    re-sent call): whatever this group of rows carries must still reach them, so one
+    ``PatchInputs`` with action ``merge`` sends it (concepts merge by id, metadata
+    deeply: sending the same again changes nothing); the rows still count as already
+    present. Returns the ids of the inputs it could not patch, whose rows it failed.
+    """
+    request = service_pb2.PatchInputsRequest(action="merge")
+    todo: dict[str, Image] = {}
+    for image in images:
+        target = request.inputs.add()
+        if add_labels(target.data, image):
+            target.id = image.input_id
+            todo[image.input_id] = image
+        else:
+            del request.inputs[-1]
+    failed: set[str] = set()
+    attempt = 0
+    while todo:
+        reply = await stage.client.call("PatchInputs", request, priority=Priority.CREATE)
+        statuses = {inp.id: inp.status for inp in reply.inputs}
+        again = service_pb2.PatchInputsRequest(action="merge")
+        for input_id, image in list(todo.items()):
+            status = statuses.get(input_id, reply.status)
+            code = sc.SUCCESS if reply.status.code == sc.SUCCESS else status.code
+            if code == sc.SUCCESS:
+                del todo[input_id]
+            elif is_retryable(code) and attempt + 1 < stage.config.max_attempts:
+                add_labels(again.inputs.add(id=input_id).data, image)
+            else:
+                del todo[input_id]
+                failed.add(input_id)
+                stage.report.inputs_failed += 1
+                stage.fail_rows(
+                    image.rows,
+                    "the input exists but its labels and metadata could not be added: "
+                    + describe(status),
+                )
+        request = again
+        if todo:
+            attempt += 1
+            stage.client.stats.retries += 1
+            await stage.client.backoff(attempt)
+    return failed

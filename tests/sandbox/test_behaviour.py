@@ -37,6 +37,40 @@ async def test_concepts_metadata_and_dataset_ids_are_stored(sandbox: Any) -> Non
             assert call.sb.inputs["a1"].data.metadata["source"] == "unit"
 
 
+async def test_patch_inputs_merges_concepts_by_id_and_metadata_deeply(sandbox: Any) -> None:
+    with anyio.fail_after(10):
+        async with sandbox() as call:
+            req = inputs_request(("p1", "https://x/1.jpg"))
+            req.inputs[0].data.concepts.add(id="cat", value=1.0)
+            req.inputs[0].data.metadata.update({"a": {"x": 1}, "keep": True})
+            assert (await call("PostInputs", req)).status.code == sc.SUCCESS
+
+            patch = service_pb2.PatchInputsRequest(action="merge")
+            inp = patch.inputs.add(id="p1")
+            inp.data.concepts.add(id="cat", value=0.0)  # same id: its value changes
+            inp.data.concepts.add(id="dog", value=1.0)  # new id: appended
+            inp.data.metadata.update({"a": {"y": 2}, "n": 3})
+            patch.inputs.add(id="nope").data.concepts.add(id="cat", value=1.0)
+            reply = await call("PatchInputs", patch)
+            assert reply.status.code == sc.MIXED_STATUS
+            assert [i.status.code for i in reply.inputs] == [sc.SUCCESS, sc.INPUT_INVALID_ARGUMENT]
+
+            got = (await call("GetInput", service_pb2.GetInputRequest(input_id="p1"))).input
+            assert [(c.id, c.value) for c in got.data.concepts] == [("cat", 0.0), ("dog", 1.0)]
+            meta = json.loads(json.dumps(dict(got.data.metadata), default=dict))
+            assert meta == {"a": {"x": 1.0, "y": 2.0}, "keep": True, "n": 3.0}
+            assert "nope" not in call.sb.inputs
+
+            over = service_pb2.PatchInputsRequest(action="overwrite")
+            over.inputs.add(id="p1").data.concepts.add(id="bird", value=1.0)
+            assert (await call("PatchInputs", over)).status.code == sc.SUCCESS
+            got = (await call("GetInput", service_pb2.GetInputRequest(input_id="p1"))).input
+            assert [c.id for c in got.data.concepts] == ["bird"]
+            bad = service_pb2.PatchInputsRequest(action="explode")
+            bad.inputs.add(id="p1")
+            assert (await call("PatchInputs", bad)).status.code == sc.BAD_REQUEST
+
+
 async def test_id_rules_and_a_full_batch_of_128(sandbox: Any) -> None:
     with anyio.fail_after(10):
         async with sandbox() as call:
