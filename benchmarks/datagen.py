@@ -159,9 +159,9 @@ def generate(
             bad = n in invalid_at if invalid_rows is not None else rng.random() < invalid_rate
             if bad:
                 cells, _ = rng.choice(_INVALID_KINDS)
-                row = dict(zip(COLUMNS, [url, *_box(rng), "cat", "", metadata], strict=True))
-                row.update(cells)
-                emit([row[c] for c in COLUMNS])
+                cells_of = dict(zip(COLUMNS, [url, *_box(rng), "cat", "", metadata], strict=True))
+                cells_of.update(cells)
+                emit([cells_of[c] for c in COLUMNS])
                 counts["invalid_rows"] += 1
 
         rng.shuffle(window)

@@ -8,6 +8,7 @@ No timing assertion: speed is the benchmark's business, not the test's.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -62,7 +63,7 @@ async def test_realistic_scenario_for_ingest_alone(tmp_path: Path) -> None:
     assert result["cpu_s"] > 0 and result["peak_rss_mb"] > 0
     assert result["timeline"][0] == (0.0, 0)
 
-    out = {
+    out: dict[str, Any] = {
         "scale": TINY.name,
         "machine": {"cpus": 2, "python": "3", "platform": "test", "date": "now"},
         "command": "python -m benchmarks",

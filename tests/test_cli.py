@@ -129,6 +129,7 @@ def upload(server: Server, csv_path: Path, *more: str, **extra: str) -> Any:
         "--batch-size",
         "32",
         *more,
+        timeout=60,  # given here so that ``**extra`` (environment variables) cannot fill it
         **extra,
     )
 

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import TypedDict
 
 import anyio
 import pytest
@@ -17,7 +18,17 @@ from ingest.sandbox import Sandbox, SandboxOptions
 pytestmark = pytest.mark.anyio
 
 CORPUS = Path(__file__).parent / "source" / "corpus"
-EXPECTED: dict[str, dict[str, object]] = json.loads((CORPUS / "expected.json").read_text())
+
+
+class Expected(TypedDict, total=False):
+    """One entry of expected.json: either ``error``, or ``invalid`` messages and ``valid`` count."""
+
+    error: str
+    invalid: list[str]
+    valid: int
+
+
+EXPECTED: dict[str, Expected] = json.loads((CORPUS / "expected.json").read_text())
 
 
 async def test_every_corpus_file_uploads_its_valid_rows() -> None:
@@ -47,7 +58,7 @@ async def test_every_corpus_file_uploads_its_valid_rows() -> None:
                                 failed.append(outcome.error)
                             else:
                                 ok += 1
-                assert sorted(failed) == sorted(expected["invalid"]), name  # type: ignore[arg-type]
+                assert sorted(failed) == sorted(expected["invalid"]), name
                 assert ok == expected["valid"], name
                 checked += 1
     assert checked >= 30
@@ -65,6 +76,6 @@ def test_the_command_line_shows_messages_never_a_traceback() -> None:
         assert done.returncode in (1, 2), name
         expected = EXPECTED[name]
         shown = " ".join((done.stdout + done.stderr).split())
-        for message in expected.get("invalid", []):  # type: ignore[attr-defined]
+        for message in expected.get("invalid", []):
             line = message.split(",")[0]  # "line N"
             assert line.split()[1] in shown, (name, shown)

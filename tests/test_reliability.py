@@ -56,7 +56,7 @@ async def run_scenario(
 
 def check(
     sb: Sandbox, outcomes: dict[int, Outcome], report: Report, data: Dataset
-) -> dict[str, int]:
+) -> dict[str, float]:
     """Server state and outcomes agree with the data; returns the scenario's figures."""
     state = sb.servicer.state
     # no duplicate: every stored input is one of ours, one per valid URL

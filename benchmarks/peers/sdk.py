@@ -171,6 +171,7 @@ class _Counts:
                 self.rpc_errors += 1
                 self.reply_codes[f"grpc:{error.code().name}"] += 1
                 return
+            assert reply is not None  # no error: the call returned a reply
             code = reply.status.code
             self.reply_codes[str(code)] += 1
             if code in (sc.CONN_THROTTLED, sc.CONN_EXCEED_HOURLY_LIMIT):

@@ -8,13 +8,16 @@ G = "https://images.example.com/1.jpg,0.1,0.2,0.5,0.6,cat,,\n"
 G2 = 'https://images.example.com/2.jpg,,,,,dog|cat,,"{""k"": 1}"\n'
 
 
-def w(name, data):
-    mode = "wb" if isinstance(data, bytes) else "w"
-    with open(name, mode, **({} if mode == "wb" else {"newline": "", "encoding": "utf-8"})) as f:
-        f.write(data)
+def w(name: str, data: str | bytes) -> None:
+    if isinstance(data, bytes):
+        with open(name, "wb") as fb:
+            fb.write(data)
+    else:
+        with open(name, "w", newline="", encoding="utf-8") as ft:
+            ft.write(data)
 
 
-def bad(name, row):
+def bad(name: str, row: str) -> None:
     w(name, H + G + row + "\n" + G2)
 
 
