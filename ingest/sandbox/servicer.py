@@ -61,6 +61,19 @@ def _set(status: Any, code: int, description: str, details: str = "") -> None:
         status.details = details
 
 
+def _too_many(reply: Any, items: Any, what: str) -> bool:
+    """Fail the whole call (nothing stored) when it carries over :data:`MAX_BATCH` items."""
+    if len(items) <= MAX_BATCH:
+        return False
+    _set(
+        reply.status,
+        sc.BAD_REQUEST,
+        "Bad request",
+        f"at most {MAX_BATCH} {what} per request, got {len(items)}",
+    )
+    return True
+
+
 def _overall(reply: Any, ok: int, total: int) -> None:
     if ok == total:
         _set(reply.status, sc.SUCCESS, "Ok")
@@ -220,13 +233,7 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
         )
 
     def _post_inputs(self, state: AppState, request: Any, reply: Any) -> None:
-        if len(request.inputs) > MAX_BATCH:
-            _set(
-                reply.status,
-                sc.BAD_REQUEST,
-                "Bad request",
-                f"at most {MAX_BATCH} inputs per request, got {len(request.inputs)}",
-            )
+        if _too_many(reply, request.inputs, "inputs"):
             self.stats.inputs_rejected += len(request.inputs)
             return
         suffix = (
@@ -303,13 +310,7 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
         if action not in ("merge", "overwrite", "remove"):
             _set(reply.status, sc.BAD_REQUEST, "Bad request", f"unknown action {action!r}")
             return
-        if len(request.inputs) > MAX_BATCH:
-            _set(
-                reply.status,
-                sc.BAD_REQUEST,
-                "Bad request",
-                f"at most {MAX_BATCH} inputs per request, got {len(request.inputs)}",
-            )
+        if _too_many(reply, request.inputs, "inputs"):
             return
         ok = 0
         for given in request.inputs:
@@ -443,13 +444,7 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
         )
 
     def _post_annotations(self, state: AppState, request: Any, reply: Any) -> None:
-        if len(request.annotations) > MAX_BATCH:
-            _set(
-                reply.status,
-                sc.BAD_REQUEST,
-                "Bad request",
-                f"at most {MAX_BATCH} annotations per request, got {len(request.annotations)}",
-            )
+        if _too_many(reply, request.annotations, "annotations"):
             self.stats.annotations_rejected += len(request.annotations)
             return
         now = time.monotonic()
