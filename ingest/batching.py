@@ -25,7 +25,8 @@ T = TypeVar("T")
 class Batcher(Generic[T]):
     """Batches of up to ``size`` weight from ``receive`` (a stream of lists of items).
 
-    ``weight(item)`` is the item's share of a batch (1 by default). Run
+    ``weight(item)`` is the item's share of a batch (1 by default); ``on_fill()`` is
+    called after each arrival and when the stream ends (a stage watching its backlog). Run
     :meth:`pump` in the stage's task group; call :meth:`next_batch` from each
     sender; it returns ``None`` once the stream has ended and the buffer is empty.
     """
@@ -38,12 +39,14 @@ class Batcher(Generic[T]):
         linger: float,
         capacity: int | None = None,
         weight: Callable[[T], int] | None = None,
+        on_fill: Callable[[], None] | None = None,
     ) -> None:
         self._receive = receive
         self.size = size
         self.linger = linger
         self.capacity = capacity or size * 4
         self._weight = weight or (lambda _item: 1)
+        self._on_fill = on_fill or (lambda: None)
         self._items: deque[tuple[float, T]] = deque()
         self._load = 0
         self._closed = False
@@ -81,9 +84,11 @@ class Batcher(Generic[T]):
                         self._load += self._weight(item)
                     if self._load >= self.size or was_empty:
                         self._notify()
+                    self._on_fill()
         finally:
             self._closed = True
             self._notify()
+            self._on_fill()
 
     def _take(self, batch: list[T], load: int) -> int:
         while self._items:

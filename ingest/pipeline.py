@@ -28,6 +28,7 @@ from ingest.batching import Batcher
 from ingest.client import Client
 from ingest.config import Config
 from ingest.model import Image, InvalidRow, Outcome, Row, Status
+from ingest.ratelimit import Priority
 from ingest.report import Report
 from ingest.source import RowSource
 from ingest.stages.annotate import annotate_worker
@@ -98,11 +99,18 @@ async def run_pipeline(
             calls = math.ceil(client.limiter.rate * tracker.estimate)
             return size * min(calls, _MAX_BACKLOG_CALLS)
 
+        def backlog_grew() -> None:
+            # calls already waiting at BACKFILL go first once the backlog is long
+            # (or complete): the same rule annotate_worker applies to each new batch
+            if annotating.closed or annotating.buffered + size >= backlog():
+                client.limiter.promote(Priority.BACKFILL, Priority.DRAIN)
+
         annotating = Batcher(
             to_annotate,
             size=size,
             linger=config.linger,
             capacity=size * (_MAX_BACKLOG_CALLS + 4),
+            on_fill=backlog_grew,
         )
         tg.start_soon(annotating.pump)
         for _ in range(config.concurrency):

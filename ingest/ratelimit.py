@@ -58,7 +58,7 @@ class RateLimiter:
         self._next = 0.0
         self._last_throttle = -1e9
         self._last_recover = time.monotonic()
-        self._waiters: list[tuple[int, int]] = []
+        self._waiters: list[list[int]] = []  # [priority, arrival], mutable for promote()
         self._ticket = itertools.count()
         self._changed = anyio.Event()
         self.granted = 0
@@ -78,11 +78,11 @@ class RateLimiter:
 
     async def acquire(self, priority: Priority = Priority.CREATE) -> None:
         """Wait for this request's turn."""
-        ticket = (int(priority), next(self._ticket))
+        ticket = [int(priority), next(self._ticket)]
         heapq.heappush(self._waiters, ticket)
         try:
             while True:
-                if self._waiters[0] == ticket:
+                if self._waiters[0] is ticket:
                     now = time.monotonic()
                     self._maybe_recover(now)
                     if now >= self._next:
@@ -96,11 +96,28 @@ class RateLimiter:
                 else:
                     await self._changed.wait()
         except BaseException:
-            if ticket in self._waiters:
+            if any(t is ticket for t in self._waiters):
                 self._waiters.remove(ticket)
                 heapq.heapify(self._waiters)
                 self._notify()
             raise
+
+    def promote(self, old: Priority, new: Priority) -> int:
+        """Move the requests waiting at ``old`` to ``new``, keeping their arrival order.
+
+        Returns how many moved. A stage whose reasons for waiting changed (its
+        backlog grew) calls it, so requests queued earlier do not keep an outdated
+        priority.
+        """
+        moved = 0
+        for ticket in self._waiters:
+            if ticket[0] == old:
+                ticket[0] = int(new)
+                moved += 1
+        if moved:
+            heapq.heapify(self._waiters)
+            self._notify()
+        return moved
 
     def throttled(self) -> None:
         """The server refused a request for its rate: slow down (once per burst)."""

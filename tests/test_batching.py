@@ -56,3 +56,22 @@ async def test_weights_bound_the_batch_and_the_buffer_holds_back_the_sender() ->
                 await send.send([1])
             assert await batcher.next_batch() == [4, 1]
             assert await batcher.next_batch() is None
+
+
+async def test_on_fill_sees_each_arrival_and_the_end() -> None:
+    send, receive = anyio.create_memory_object_stream[list[int]](10)
+    seen: list[tuple[int, bool]] = []
+    batcher: Batcher[int] = Batcher(
+        receive,
+        size=100,
+        linger=60.0,
+        on_fill=lambda: seen.append((batcher.buffered, batcher.closed)),
+    )
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(batcher.pump)
+            async with send:
+                await send.send([1, 2])
+                await send.send([3])
+    # the buffer as it grew, then once more when the stream ended
+    assert seen == [(2, False), (3, False), (3, True)]

@@ -65,3 +65,27 @@ async def test_a_cancelled_waiter_leaves_the_queue() -> None:
     with anyio.fail_after(5):
         await limiter.acquire()
     assert limiter.granted == 2
+
+
+async def test_promoted_waiters_go_first_in_their_arrival_order() -> None:
+    limiter = RateLimiter(20.0)
+    order: list[str] = []
+    await limiter.acquire()  # the next permit is 50 ms away: everyone below queues
+
+    async def take(name: str, priority: Priority) -> None:
+        await limiter.acquire(priority)
+        order.append(name)
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            for i in range(2):
+                tg.start_soon(take, f"backfill{i}", Priority.BACKFILL)
+            await anyio.wait_all_tasks_blocked()
+            tg.start_soon(take, "create", Priority.CREATE)
+            await anyio.wait_all_tasks_blocked()
+            tg.start_soon(take, "drain", Priority.DRAIN)
+            await anyio.wait_all_tasks_blocked()
+            # the backlog behind the BACKFILL requests grew: they go first now
+            assert limiter.promote(Priority.BACKFILL, Priority.DRAIN) == 2
+            assert limiter.promote(Priority.BACKFILL, Priority.DRAIN) == 0
+    assert order == ["backfill0", "backfill1", "drain", "create"]

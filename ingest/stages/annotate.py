@@ -49,8 +49,10 @@ async def annotate_worker(stage: Stage, batcher: Batcher[Row], backlog: Callable
 
     While fewer than ``backlog()`` boxes wait, annotations yield their request slots
     to new inputs (:attr:`Priority.BACKFILL`); past it they go first
-    (:attr:`Priority.DRAIN`). The backlog kept is what fills the request slots
-    while the last inputs are processed, at the end of a run.
+    (:attr:`Priority.DRAIN`); calls already waiting at BACKFILL are promoted when
+    the backlog grows past it (the pipeline watches the batcher). The backlog kept
+    is what fills the request slots while the last inputs are processed, at the end
+    of a run.
     """
     async with stage.outcomes:
         while (batch := await batcher.next_batch()) is not None:
