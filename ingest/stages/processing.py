@@ -56,6 +56,14 @@ class Tracker:
     def pending(self) -> int:
         return len(self._entries)
 
+    def recheck_delay(self) -> float:
+        """How long an input found still processing waits for its next check."""
+        return max(0.5, self.estimate / 2)
+
+    def settle_time(self) -> float:
+        """About how long a new input takes to come through: its first check and one more."""
+        return self.estimate + self.recheck_delay()
+
     def _notify(self) -> None:
         self._changed.set()
         self._changed = anyio.Event()
@@ -202,7 +210,7 @@ class Tracker:
                     f"{self.config.processing_timeout:g} s",
                 )
             else:
-                self._schedule(entry_id, now + max(0.5, self.estimate / 2))
+                self._schedule(entry_id, now + self.recheck_delay())
         self._adapt(first_checks, done_first)
         self._notify()
 
