@@ -91,9 +91,9 @@ async def run_pipeline(
             for _ in range(max(1, config.concurrency // 2)):
                 tg.start_soon(tracker.checker, stage.clone(), to_annotate_send.clone())
 
-        # 3. post annotations, keeping the calls of about one settle time (first check
-        # and one recheck of the last inputs) in
-        # reserve for the end of the run (bounded: memory stays flat)
+        # 3. post annotations, keeping about one settle time's worth of calls (the
+        # last inputs' first check and one recheck) in reserve for the end of the
+        # run (bounded: memory stays flat)
         size = config.annotation_batch_size
 
         def backlog() -> int:
