@@ -21,23 +21,29 @@ async def test_requests_are_spaced_at_the_rate() -> None:
     assert limiter.granted == 11
 
 
+class Queue:
+    """Requests queued on a limiter whose next permit is 50 ms away; ``order`` is who got one."""
+
+    def __init__(self) -> None:
+        self.limiter = RateLimiter(20.0)
+        self.order: list[str] = []
+
+    async def take(self, name: str, priority: Priority) -> None:
+        await self.limiter.acquire(priority)
+        self.order.append(name)
+
+
 async def test_draining_work_goes_before_new_work() -> None:
-    limiter = RateLimiter(20.0)
-    order: list[str] = []
-    await limiter.acquire()  # the next permit is now 50 ms away: everyone below queues
-
-    async def take(name: str, priority: Priority) -> None:
-        await limiter.acquire(priority)
-        order.append(name)
-
+    q = Queue()
+    await q.limiter.acquire()  # the next permit is now 50 ms away: everyone below queues
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
             for i in range(3):
-                tg.start_soon(take, f"create{i}", Priority.CREATE)
+                tg.start_soon(q.take, f"create{i}", Priority.CREATE)
             await anyio.wait_all_tasks_blocked()
             for i in range(2):
-                tg.start_soon(take, f"drain{i}", Priority.DRAIN)
-    assert order == ["drain0", "drain1", "create0", "create1", "create2"]
+                tg.start_soon(q.take, f"drain{i}", Priority.DRAIN)
+    assert q.order == ["drain0", "drain1", "create0", "create1", "create2"]
 
 
 async def test_throttling_lowers_the_rate_once_per_burst_and_it_recovers() -> None:
@@ -68,24 +74,18 @@ async def test_a_cancelled_waiter_leaves_the_queue() -> None:
 
 
 async def test_promoted_waiters_go_first_in_their_arrival_order() -> None:
-    limiter = RateLimiter(20.0)
-    order: list[str] = []
-    await limiter.acquire()  # the next permit is 50 ms away: everyone below queues
-
-    async def take(name: str, priority: Priority) -> None:
-        await limiter.acquire(priority)
-        order.append(name)
-
+    q = Queue()
+    await q.limiter.acquire()  # the next permit is 50 ms away: everyone below queues
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
             for i in range(2):
-                tg.start_soon(take, f"backfill{i}", Priority.BACKFILL)
+                tg.start_soon(q.take, f"backfill{i}", Priority.BACKFILL)
             await anyio.wait_all_tasks_blocked()
-            tg.start_soon(take, "create", Priority.CREATE)
+            tg.start_soon(q.take, "create", Priority.CREATE)
             await anyio.wait_all_tasks_blocked()
-            tg.start_soon(take, "drain", Priority.DRAIN)
+            tg.start_soon(q.take, "drain", Priority.DRAIN)
             await anyio.wait_all_tasks_blocked()
             # the backlog behind the BACKFILL requests grew: they go first now
-            assert limiter.promote(Priority.BACKFILL, Priority.DRAIN) == 2
-            assert limiter.promote(Priority.BACKFILL, Priority.DRAIN) == 0
-    assert order == ["backfill0", "backfill1", "drain", "create"]
+            assert q.limiter.promote(Priority.BACKFILL, Priority.DRAIN) == 2
+            assert q.limiter.promote(Priority.BACKFILL, Priority.DRAIN) == 0
+    assert q.order == ["backfill0", "backfill1", "drain", "create"]
