@@ -4,9 +4,9 @@ Requests are spaced evenly at the current rate (no bursts, so a server counting
 per second never sees more than its limit). Waiters are served by priority, then
 in arrival order: the draining stages (processing checks, annotations) go before
 new inputs, which keeps the backlog short; a stage may promote the requests it
-already queued when its reasons change (:meth:`RateLimiter.promote`). When the server still answers
-CONN_THROTTLED the rate drops multiplicatively; after a quiet spell it climbs back
-towards the configured rate.
+already queued when its reasons change (:meth:`RateLimiter.promote`). When the
+server still answers CONN_THROTTLED the rate drops multiplicatively; after a quiet
+spell it climbs back towards the configured rate.
 """
 
 from __future__ import annotations
