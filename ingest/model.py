@@ -8,15 +8,18 @@ Clarifai input). Every row ends as exactly one :class:`Outcome`.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
-__all__ = ["Box", "Image", "InvalidRow", "Outcome", "Row", "Status"]
+__all__ = ["NO_CELLS", "Box", "Image", "InvalidRow", "Outcome", "Row", "Status"]
+
+NO_CELLS: Mapping[str, str] = MappingProxyType({})
+"""The empty, read-only ``raw`` of an outcome that needs none."""
 
 
-@dataclass(frozen=True, slots=True)
-class Box:
+class Box(NamedTuple):
     """A bounding box, normalised to [0, 1], ``left < right`` and ``top < bottom``."""
 
     left: float
@@ -33,20 +36,35 @@ class Row:
     line 1). ``url`` or ``path`` names the image (``path`` is absolute, resolved
     against the CSV's folder). ``input_id`` is derived from the URL or path unless the
     file gives one; ``annotation_id`` is derived from the input id and the box, and is
-    empty for a row without a box. ``raw`` keeps the cells as read, for the failures
-    file.
+    empty for a row without a box. ``coords`` are the box's (left, top, right, bottom)
+    as a plain tuple (:attr:`box` names them). ``cells`` are the row's cells as read,
+    under the header's ``columns``; :attr:`raw` pairs them up (for the failures file).
+
+    Rows wait in the pipeline by the thousand, so they hold no object they need not:
+    plain tuples of numbers and strings are left alone by Python's cycle collector.
     """
 
     line: int
     input_id: str
     url: str = ""
     path: str = ""
-    box: Box | None = None
+    coords: tuple[float, float, float, float] | None = None
     annotation_id: str = ""
     pos_concepts: tuple[str, ...] = ()
     neg_concepts: tuple[str, ...] = ()
     metadata: dict[str, Any] | None = None
-    raw: Mapping[str, str] = field(default_factory=dict)
+    cells: Sequence[str] = ()
+    columns: Sequence[str] = ()
+
+    @property
+    def box(self) -> Box | None:
+        """The bounding box, or ``None`` for an image-level row."""
+        return None if self.coords is None else Box(*self.coords)
+
+    @property
+    def raw(self) -> dict[str, str]:
+        """The cells as read, by column name."""
+        return dict(zip(self.columns, self.cells, strict=False))
 
 
 @dataclass(slots=True)
@@ -80,7 +98,7 @@ class Image:
 
     @property
     def boxes(self) -> list[Row]:
-        return [r for r in self.rows if r.box is not None]
+        return [r for r in self.rows if r.coords is not None]
 
 
 class Status(enum.Enum):
@@ -96,14 +114,18 @@ class Status(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """The end of one row: its line, how it ended, and why if it failed."""
+    """The end of one row: its line, how it ended, and why if it failed.
+
+    ``raw`` holds a failed row's cells by column name (what the failures file
+    writes back); it is empty for a row that landed or was already present.
+    """
 
     line: int
     status: Status
     input_id: str = ""
     annotation_id: str = ""
     error: str = ""
-    raw: Mapping[str, str] = field(default_factory=dict)
+    raw: Mapping[str, str] = field(default_factory=lambda: NO_CELLS)
 
     @property
     def ok(self) -> bool:
