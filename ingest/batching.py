@@ -3,8 +3,7 @@
 A pump reads the stage's inbound memory stream into a bounded buffer (so a slow
 stage still holds back the one above it); senders ask for a batch only when a full
 one is ready, when the oldest item has lingered long enough, or when the stream
-has ended. A sender that waited for the rate limiter tops its batch up just before
-sending.
+has ended. Items of unit weight move in slices, not one by one.
 """
 
 from __future__ import annotations
@@ -47,7 +46,10 @@ class Batcher(Generic[T]):
         self.capacity = capacity or size * 4
         self._weight = weight or (lambda _item: 1)
         self._on_fill = on_fill or (lambda: None)
-        self._items: deque[tuple[float, T]] = deque()
+        self._unit = weight is None
+        self._items: list[T] = []
+        self._head = 0  # items before it are taken
+        self._arrivals: deque[list[float]] = deque()  # [time, items of it still here]
         self._load = 0
         self._closed = False
         self._changed = anyio.Event()
@@ -77,11 +79,12 @@ class Batcher(Generic[T]):
                         items = await self._receive.receive()
                     except anyio.EndOfStream:
                         return
-                    was_empty = not self._items
-                    now = time.monotonic()
-                    for item in items:
-                        self._items.append((now, item))
-                        self._load += self._weight(item)
+                    if not items:
+                        continue
+                    was_empty = not self._arrivals
+                    self._items.extend(items)
+                    self._arrivals.append([time.monotonic(), len(items)])
+                    self._load += len(items) if self._unit else sum(map(self._weight, items))
                     if self._load >= self.size or was_empty:
                         self._notify()
                     self._on_fill()
@@ -90,34 +93,47 @@ class Batcher(Generic[T]):
             self._notify()
             self._on_fill()
 
-    def _take(self, batch: list[T], load: int) -> int:
-        while self._items:
-            w = self._weight(self._items[0][1])
-            if batch and load + w > self.size:
-                break
-            batch.append(self._items.popleft()[1])
-            self._load -= w
-            load += w
+    def _take(self) -> list[T]:
+        items, head = self._items, self._head
+        if self._unit:
+            end = min(len(items), head + self.size)
+            load = end - head
+        else:
+            load = 0
+            end = head
+            while end < len(items):
+                w = self._weight(items[end])
+                if end > head and load + w > self.size:
+                    break
+                load += w
+                end += 1
+        batch = items[head:end]
+        self._load -= load
+        taken = end - head
+        while taken:
+            first = self._arrivals[0]
+            n = min(taken, int(first[1]))
+            first[1] -= n
+            taken -= n
+            if not first[1]:
+                self._arrivals.popleft()
+        if end * 2 >= len(items):
+            del items[:end]
+            end = 0
+        self._head = end
         self._notify()
-        return load
+        return batch
 
     async def next_batch(self) -> list[T] | None:
         """Wait for a batch worth sending; ``None`` when nothing more will come."""
         while True:
-            if self._items:
-                age = time.monotonic() - self._items[0][0]
+            if self._arrivals:
+                age = time.monotonic() - self._arrivals[0][0]
                 if self._load >= self.size or self._closed or age >= self.linger:
-                    batch: list[T] = []
-                    self._take(batch, 0)
-                    return batch
+                    return self._take()
                 with anyio.move_on_after(self.linger - age):
                     await self._changed.wait()
                 continue
             if self._closed:
                 return None
             await self._changed.wait()
-
-    def top_up(self, batch: list[T]) -> None:
-        """Add whatever arrived meanwhile, up to a full batch."""
-        if self._items:
-            self._take(batch, sum(self._weight(i) for i in batch))

@@ -10,7 +10,7 @@ from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 
 from ingest.client import Client
 from ingest.config import Config
-from ingest.model import Outcome, Row, Status
+from ingest.model import NO_CELLS, Outcome, Row, Status
 from ingest.report import Report
 
 __all__ = ["DUPLICATE_CODES", "Stage", "is_duplicate"]
@@ -51,16 +51,19 @@ class Stage:
         self.ended.append(outcome)
 
     def finish(self, row: Row, status: Status, error: str = "") -> None:
-        """End one row."""
-        self.end(
-            Outcome(
-                line=row.line,
-                status=status,
-                input_id=row.input_id,
-                annotation_id=row.annotation_id,
-                error=error,
-                raw=row.raw,
-            )
+        """End one row (a failed one keeps its cells, for the failures file)."""
+        raw = row.raw if status is Status.FAILED else NO_CELLS
+        self.end(Outcome(row.line, status, row.input_id, row.annotation_id, error, raw))
+
+    def finish_all(self, rows: list[Row], status: Status) -> None:
+        """End rows that landed or were present, all alike."""
+        report = self.report
+        if status is Status.LANDED:
+            report.rows_landed += len(rows)
+        else:
+            report.rows_present += len(rows)
+        self.ended.extend(
+            [Outcome(r.line, status, r.input_id, r.annotation_id, "", NO_CELLS) for r in rows]
         )
 
     def fail_rows(self, rows: list[Row], error: str) -> None:

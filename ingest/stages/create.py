@@ -30,6 +30,8 @@ CREATED_CODES = frozenset(
 
 def merge(batch: list[Image]) -> list[Image]:
     """One image per input id: rows of a URL that came back within the batch join it."""
+    if len({image.input_id for image in batch}) == len(batch):
+        return batch
     merged: dict[str, Image] = {}
     for image in batch:
         seen = merged.get(image.input_id)
@@ -65,7 +67,7 @@ def add_labels(data: Any, image: Image) -> bool:
     for row in image.rows:
         if row.metadata:
             metadata.update(row.metadata)
-        if row.box is None:
+        if row.coords is None:
             for concepts, value in ((row.pos_concepts, 1.0), (row.neg_concepts, 0.0)):
                 for concept in concepts:
                     if concept not in seen:
@@ -110,14 +112,16 @@ async def _send(
         if not images:
             return
         reply = await client.call("PostInputs", request, priority=Priority.CREATE)
+        if reply.status.code == sc.SUCCESS:
+            stage.report.inputs_created += len(images)
+            await created.send(images)
+            return
         statuses = {inp.id: inp.status for inp in reply.inputs}
         retry: list[Image] = []
         stored: list[Image] = []
         for image in images:
             status = statuses.get(image.input_id)
-            if reply.status.code == sc.SUCCESS:
-                code = sc.SUCCESS
-            elif status is None:
+            if status is None:
                 code = reply.status.code
                 status = reply.status
             else:

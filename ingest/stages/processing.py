@@ -229,7 +229,7 @@ class Tracker:
         stage.report.inputs_processed += 1
         status = Status.PRESENT if image.existed else Status.LANDED
         for row in image.rows:
-            if row.box is None:
+            if row.coords is None:
                 stage.finish(row, status)
             else:
                 boxes.append(row)
