@@ -35,6 +35,7 @@ from ingest.stages.annotate import annotate_worker
 from ingest.stages.base import Stage
 from ingest.stages.create import create_worker
 from ingest.stages.processing import Tracker
+from ingest.wire import AnnotationEncoder
 
 __all__ = ["run_pipeline"]
 
@@ -114,8 +115,9 @@ async def run_pipeline(
             on_fill=backlog_grew,
         )
         tg.start_soon(annotating.pump)
+        encoder = AnnotationEncoder()
         for _ in range(config.concurrency):
-            tg.start_soon(annotate_worker, stage.clone(), annotating, backlog)
+            tg.start_soon(annotate_worker, stage.clone(), annotating, backlog, encoder)
 
         # the reader runs here; closing its stream ends the stages one by one
         async with to_create_send:
