@@ -143,8 +143,8 @@ async def _read(
     )
     async for chunk in chunks:
         ready: list[Image] = []
+        report.rows_read += len(chunk)
         for item in chunk:
-            report.rows_read += 1
             if isinstance(item, InvalidRow):
                 report.rows_invalid += 1
                 stage.end(

@@ -103,13 +103,18 @@ class Tracker:
         parent), so the cost is the answer's size, not the heap's.
         """
         heap = self._due
+        size = len(heap)
         count = 0
         stack = [0] if heap else []
         while stack and count < cap:
             i = stack.pop()
             if heap[i][0] <= until:
                 count += 1
-                stack.extend(c for c in (2 * i + 1, 2 * i + 2) if c < len(heap))
+                child = 2 * i + 1
+                if child < size:
+                    stack.append(child)
+                    if child + 1 < size:
+                        stack.append(child + 1)
         return count
 
     async def _next_batch(self) -> list[int] | None:
@@ -124,12 +129,11 @@ class Tracker:
             now = time.monotonic()
             earliest = self._due[0][0] if self._due else now + 1.0
             if earliest <= now:
-                quiet = self._closed or self._count_due(now, size) >= size
+                due = self._count_due(now, size + 1)
+                quiet = self._closed or due >= size
                 # a partial batch goes once its oldest has lingered, or when nothing
                 # else will come due soon
-                soon = self._count_due(now + self.config.linger, size + 1) - self._count_due(
-                    now, size + 1
-                )
+                soon = self._count_due(now + self.config.linger, size + 1) - due
                 if quiet or now - earliest >= self.config.linger or soon <= 0:
                     return self._pop(now, size)
                 wait = min(self.config.linger - (now - earliest), 0.25)
