@@ -12,6 +12,7 @@ The library installs no signal handler; this module does, around an upload only.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import signal
@@ -49,6 +50,9 @@ from ingest.source import count_records, open_rows, validate_file
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+#: New objects between two cycle collections of the upload process (Python: 700).
+GC_THRESHOLD = 50_000
 
 #: Seconds between journal flushes while outcomes arrive.
 FLUSH_EVERY = 0.5
@@ -456,6 +460,19 @@ def _config_from_args(ns: argparse.Namespace) -> Config:
     return config
 
 
+def _tune_gc() -> None:
+    """Fewer cycle collections for this process (the library leaves them alone).
+
+    Rows wait in the pipeline by the thousand and nearly all are freed by reference
+    counting; with Python's default threshold (a collection every 700 new objects)
+    the collector walks them over and over, about a sixth of the CPU of a large
+    upload. What start-up made is frozen out of the full collections.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD)
+
+
 def cmd_upload(ns: argparse.Namespace) -> int:
     config = _config_from_args(ns)
     source = Path(ns.data)
@@ -473,6 +490,7 @@ def cmd_upload(ns: argparse.Namespace) -> int:
     async def go() -> UploadResult:
         return await run_upload(plan, console)
 
+    _tune_gc()
     result = anyio.run(go, backend="asyncio")
     if result.interrupted:
         _arm_hard_exit()  # the event loop's exit restored the default handlers
