@@ -112,12 +112,12 @@ class Status(enum.Enum):
     """Not stored; ``Outcome.error`` says why."""
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """The end of one row: its line, how it ended, and why if it failed.
 
     ``raw`` holds a failed row's cells by column name (what the failures file
     writes back); it is empty for a row that landed or was already present.
+    A named tuple: one is made for every row, and it is immutable.
     """
 
     line: int
@@ -125,8 +125,9 @@ class Outcome:
     input_id: str = ""
     annotation_id: str = ""
     error: str = ""
-    raw: Mapping[str, str] = field(default_factory=lambda: NO_CELLS)
+    raw: Mapping[str, str] = NO_CELLS
 
     @property
     def ok(self) -> bool:
+        """True when the row landed or was already there."""
         return self.status is not Status.FAILED
