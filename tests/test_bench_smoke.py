@@ -27,6 +27,7 @@ TINY = Scale(
     unthrottled_cap=5.0,
     hostile_cap=5.0,
     ingest_cap=15.0,
+    cpu_repeats=2,
 )
 
 
@@ -63,14 +64,7 @@ async def test_realistic_scenario_for_ingest_alone(tmp_path: Path) -> None:
     assert result["cpu_s"] > 0 and result["peak_rss_mb"] > 0
     assert result["timeline"][0] == (0.0, 0)
 
-    out: dict[str, Any] = {
-        "scale": TINY.name,
-        "machine": {"cpus": 2, "python": "3", "platform": "test", "date": "now"},
-        "command": "python -m benchmarks",
-        "wall_s": 1.0,
-        "scenarios": {"realistic": scenario},
-        "notes": [],
-    }
+    out: dict[str, Any] = {**_frame(), "scenarios": {"realistic": scenario}}
     out["targets"] = targets(out)
     assert {t["target"] for t in out["targets"]} >= {
         "realistic: fraction of the request-budget ceiling",
@@ -78,3 +72,29 @@ async def test_realistic_scenario_for_ingest_alone(tmp_path: Path) -> None:
     }
     text = markdown(out)
     assert "## Realistic" in text and "| ingest (API) |" in text
+
+
+async def test_unthrottled_scenario_repeats_ingest_and_the_floor_in_turn(tmp_path: Path) -> None:
+    suite = Suite(TINY, tmp_path, cli_ok=False, sdk_ok=False, only=frozenset({"ingest (API)"}))
+    with anyio.fail_after(60):
+        scenario = await suite.unthrottled()
+
+    [result] = scenario["results"]
+    assert scenario["repeats"] == 2 and len(scenario["floor"]["cpu_s_runs"]) == 2
+    assert len(result["cpu_s_runs"]) == 2
+    assert result["cpu_s"] in result["cpu_s_runs"]
+    assert result["rows_landed"] == scenario["data"]["rows"]
+    assert result["cpu_vs_floor"] > 0
+    text = markdown({**_frame(), "scenarios": {"unthrottled": scenario}})
+    assert "ran 2 times, in turn" in text and "| ingest (API) |" in text
+
+
+def _frame() -> dict[str, Any]:
+    return {
+        "scale": TINY.name,
+        "machine": {"cpus": 2, "python": "3", "platform": "test", "date": "now"},
+        "command": "python -m benchmarks",
+        "wall_s": 1.0,
+        "notes": [],
+        "targets": [],
+    }
