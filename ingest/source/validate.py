@@ -279,22 +279,15 @@ class Validator:
 
         # Identity.
         iid = ""
-        ikey = b""
         if self._id_i >= 0:
             iid = cells[self._id_i].strip()
             if iid and not ids.is_valid_id(iid):
                 return InvalidRow(
                     line, "input_id", f"input_id {_show(iid)} {id_problem(iid)}", self._raw(cells)
                 )
-            ikey = ids.input_key(iid) if iid else b""
-        if not iid:
-            last_source = self._last_source
-            if last_source[0] != source:
-                iid = ids.input_id(source)
-                last_source = self._last_source = (source, iid, ids.input_key(iid))
-            iid, ikey = last_source[1], last_source[2]
         if self._counting:
-            self.images.add(hash(iid))
+            # an id never holds ':' and a source always does: one set counts both
+            self.images.add(hash(iid or source))
             if has_box:
                 self.boxes += 1
             else:
@@ -304,6 +297,14 @@ class Validator:
             if neg.names:
                 self._label_sets.add(neg.names)
             return None
+        if iid:
+            ikey = ids.input_key(iid)
+        else:
+            last_source = self._last_source
+            if last_source[0] != source:
+                iid = ids.input_id(source)
+                last_source = self._last_source = (source, iid, ids.input_key(iid))
+            iid, ikey = last_source[1], last_source[2]
         coords = None
         aid = ""
         if has_box:
