@@ -278,6 +278,7 @@ class LiveReporter(Reporter):
             expand=False,
         )
         self._tasks: dict[str, TaskID] = {}
+        self._annotations_total: int | None = None
 
     def start(self, snap: Snapshot) -> None:
         b = self.bars
@@ -300,9 +301,21 @@ class LiveReporter(Reporter):
         b.update(t["read"], completed=snap.rows_read, total=snap.total_rows)
         b.update(t["created"], completed=snap.inputs_created)
         b.update(t["processed"], completed=snap.inputs_processed)
-        b.update(t["annotations"], completed=snap.annotations, total=snap.annotations_estimate)
+        b.update(t["annotations"], completed=snap.annotations, total=self._estimate(snap))
         b.update(t["done"], completed=snap.rows_done, total=snap.rows_to_send)
         self.update_status(snap)
+
+    def _estimate(self, snap: Snapshot) -> int | None:
+        """The annotations total to show: moved only when the estimate drifts by 2 %.
+
+        A new total makes rich forget the bar's speed, so following every small change
+        of the estimate would leave the bar without rate or time remaining.
+        """
+        est = snap.annotations_estimate
+        shown = self._annotations_total
+        if est is not None and (shown is None or abs(est - shown) > 0.02 * shown):
+            self._annotations_total = shown = est
+        return shown if shown is None else max(shown, snap.annotations)
 
     def log(self, message: str, *, style: str = "") -> None:
         self.console.print(Text(message, style=style or "yellow"))

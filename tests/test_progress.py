@@ -144,6 +144,28 @@ def test_live_reporter_renders_bars_and_status() -> None:
     assert "/15 req/s" in text
 
 
+def test_live_annotation_bar_keeps_its_rate_while_the_estimate_drifts() -> None:
+    console = Console(file=io.StringIO(), force_terminal=True, width=140, color_system=None)
+    r = LiveReporter(console)
+    r.start(snap(elapsed=0.0, total_rows=10_000))
+    for i in range(1, 30):
+        # the box share of finished rows wobbles a little from one poll to the next
+        fraction = 0.9 + 0.005 * (i % 3)
+        r.update(
+            snap(
+                elapsed=i * 0.2,
+                total_rows=10_000,
+                rows_read=10_000,
+                rows_landed=200 * i,
+                annotations=180 * i,
+                box_fraction=fraction,
+            )
+        )
+    [bar] = [t for t in r.bars.tasks if t.description == "annotations posted"]
+    assert bar.total is not None and abs(bar.total - 9_000) <= 0.02 * 9_000
+    assert bar.speed is not None and bar.time_remaining is not None
+
+
 @pytest.mark.anyio
 async def test_watch_polls_until_cancelled() -> None:
     seen: list[Snapshot] = []
