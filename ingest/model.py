@@ -96,10 +96,6 @@ class Image:
     def first(self) -> Row:
         return self.rows[0]
 
-    @property
-    def boxes(self) -> list[Row]:
-        return [r for r in self.rows if r.coords is not None]
-
 
 class Status(enum.Enum):
     """How a row ended."""
