@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SandboxProcess", "ceiling_requests", "run_measured", "sandbox"]
+__all__ = ["SandboxProcess", "ceiling_requests", "sandbox"]
 
 PAT = "sandbox-pat"
 USER = "sandbox"
@@ -77,41 +74,3 @@ def sandbox(args: Sequence[str] = ()) -> Iterator[SandboxProcess]:
 def ceiling_requests(inputs: int, boxes: int, per_call: int = 128) -> int:
     """The fewest requests the data needs: create, one status check, annotate."""
     return 2 * math.ceil(inputs / per_call) + math.ceil(boxes / per_call)
-
-
-def run_measured(
-    cmd: Sequence[str], *, env: dict[str, str] | None = None, timeout: float = 900
-) -> dict[str, Any]:
-    """Run ``cmd``; return its wall time, CPU seconds, peak RSS (MB) and last stdout line.
-
-    The child is reaped with ``wait4`` so its own resource usage is exact.
-    """
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        started = time.monotonic()
-        proc = subprocess.Popen(
-            list(cmd), stdout=out, stderr=err, text=True, env={**os.environ, **(env or {})}
-        )
-        timer = threading.Timer(timeout, proc.kill)
-        timer.start()
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.monotonic() - started
-        out.seek(0)
-        err.seek(0)
-        lines = [ln for ln in out.read().splitlines() if ln.strip()]
-        result: dict[str, Any] = {
-            "wall_s": wall,
-            "cpu_s": usage.ru_utime + usage.ru_stime,
-            "peak_rss_mb": usage.ru_maxrss / 1024,
-            "returncode": proc.returncode,
-            "stderr": err.read()[-2000:],
-        }
-    if lines:
-        try:
-            result["output"] = json.loads(lines[-1])
-        except json.JSONDecodeError:
-            result["output"] = lines[-1]
-    return result

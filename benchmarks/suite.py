@@ -38,7 +38,7 @@ from typing import Any
 import anyio
 
 from benchmarks.datagen import generate
-from benchmarks.harness import ceiling_requests, run_measured
+from benchmarks.harness import ceiling_requests
 from ingest.sandbox import Sandbox, SandboxOptions
 from ingest.sandbox.state import fraction
 
@@ -348,6 +348,19 @@ def _start(cmd: list[str], tmp: Path) -> subprocess.Popen[bytes]:
         return subprocess.Popen(launcher, stdout=out, stderr=err, cwd=ROOT, env=env)
 
 
+def _run_launched(cmd: list[str], tmp: Path) -> dict[str, Any]:
+    """Run ``cmd`` to its end under the launcher: its CPU, peak RSS and last JSON line."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    proc = _start(cmd, tmp)
+    proc.wait()
+    usage = _usage(tmp)
+    return {
+        "cpu_s": usage["cpu_s"],
+        "peak_rss_mb": (usage["maxrss_kb"] or 0) / 1024,
+        "output": _last_json((tmp / "stdout").read_text(errors="replace")),
+    }
+
+
 def _reap(pid: int) -> int:
     """``wait4`` without blocking: the launcher's pid once it exited, else 0."""
     return os.wait4(pid, os.WNOHANG)[0]
@@ -584,7 +597,9 @@ class Suite:
         floors: list[float] = []
         runs: dict[str, list[dict[str, Any]]] = {c.name: [] for c in repeated}
         for i in range(self.scale.cpu_repeats):
-            floor = run_measured([PY, "-m", "benchmarks.floor", str(data.path)])
+            floor = _run_launched(
+                [PY, "-m", "benchmarks.floor", str(data.path)], self.tmp / f"floor-{i}"
+            )
             floors.append(floor["cpu_s"] * per)
             log(f"unthrottled: floor {floor['cpu_s']:.2f} s CPU (process), run {i + 1}")
             for c in repeated:
