@@ -93,32 +93,56 @@ def _parse(text: str, first_line: int, final: bool) -> tuple[list[Record], int, 
     parsed again with more data. With ``final`` there is no more data: an open quote
     runs to the end of the file and the record is reported as such.
     """
+    if final:
+        return _parse_final(text, first_line)
+    lines = io.StringIO(text, newline="").readlines()
+    n = len(lines)
+    # A sentinel blank line: csv reads it as an empty record after the last one, and
+    # a record whose quoted field is still open swallows it instead.
+    lines.append("\n")
+    feed = iter(lines)
     records: list[Record] = []
-    done: list[bool] = []
-    feed = _lines(text, done)
-    reader = csv.reader(feed)
     before = 0  # lines consumed by earlier readers (a new one follows a csv error)
     consumed = 0  # lines consumed by complete records
+    while True:
+        reader = csv.reader(feed)
+        try:
+            for cells in reader:
+                total = before + reader.line_num
+                if total > n:
+                    if cells:  # the record ran past the last line: more data is needed
+                        return records, consumed, "".join(lines[consumed:n])
+                    return records, n, ""
+                records.append((first_line + consumed, cells, ""))
+                consumed = total
+            return records, min(before + reader.line_num, n), ""
+        except csv.Error as exc:
+            records.append((first_line + consumed, [], f"the CSV record cannot be read: {exc}"))
+            before += reader.line_num
+            consumed = before
+
+
+def _parse_final(text: str, first_line: int) -> tuple[list[Record], int, str]:
+    """:func:`_parse` of the file's last text, where an open quote runs to the end."""
+    records: list[Record] = []
+    done: list[bool] = []  # set once csv asked for a line past the last one
+    feed = _lines(text, done)
+    reader = csv.reader(feed)
+    before = 0
+    consumed = 0
     while True:
         try:
             cells = next(reader)
         except StopIteration:
             return records, before + reader.line_num, ""
         except csv.Error as exc:
-            line = first_line + consumed
-            records.append((line, [], f"the CSV record cannot be read: {exc}"))
+            records.append((first_line + consumed, [], f"the CSV record cannot be read: {exc}"))
             before += reader.line_num
             consumed = before
             reader = csv.reader(feed)
             continue
-        if done and not final:
-            # The record ran past the last line: a quoted field is still open.
-            rest = io.StringIO(text, newline="")
-            for _ in itertools.islice(rest, consumed):
-                pass
-            return records, consumed, rest.read()
         problem = ""
-        if done and final and _open_quote(text, consumed):
+        if done and _open_quote(text, consumed):
             problem = (
                 'a quoted field is never closed: a closing double quote (") is missing '
                 "before the end of the file"

@@ -168,6 +168,7 @@ class Validator:
         self._last_source: tuple[str, str, bytes] = ("", "", b"")
         self._last_meta: tuple[str, dict[str, Any] | str] = ("", "")
         self._last_file: tuple[str, str, str, str] = ("", "", "", "")
+        self._last_counted: tuple[str, _Concepts] = ("", _NO_CONCEPTS)
         self.check = cast(Callable[[int, list[str], bool], "Row | InvalidRow"], self._check)
         """Validate one record: (line, cells, dirty) -> Row or InvalidRow."""
 
@@ -237,17 +238,18 @@ class Validator:
 
         # Concepts (each cell's parse is cached: concept cells repeat across the file).
         pos = neg = _NO_CONCEPTS
+        cache = self._concept_cache
         if self._pos_i >= 0:
             text = cells[self._pos_i]
             if text:
-                got = self._concepts(text)
+                got = cache.get(text) or self._concepts(text)
                 if isinstance(got, str):
                     return InvalidRow(line, "pos_concepts", got, self._raw(cells))
                 pos = got
         if self._neg_i >= 0:
             text = cells[self._neg_i]
             if text:
-                got = self._concepts(text)
+                got = cache.get(text) or self._concepts(text)
                 if isinstance(got, str):
                     return InvalidRow(line, "neg_concepts", got, self._raw(cells))
                 neg = got
@@ -286,16 +288,18 @@ class Validator:
                     line, "input_id", f"input_id {_show(iid)} {id_problem(iid)}", self._raw(cells)
                 )
         if self._counting:
-            # an id never holds ':' and a source always does: one set counts both
-            self.images.add(hash(iid or source))
+            key = iid or source  # an id never holds ':' and a source always does
+            if key != self._last_counted[0]:
+                self.images.add(hash(key))
             if has_box:
                 self.boxes += 1
             else:
                 self.image_level_rows += 1
-            if pos.names:
+            if pos is not self._last_counted[1] and pos.names:
                 self._label_sets.add(pos.names)
             if neg.names:
                 self._label_sets.add(neg.names)
+            self._last_counted = (key, pos)
             return None
         if iid:
             ikey = ids.input_key(iid)

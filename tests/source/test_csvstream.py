@@ -8,6 +8,8 @@ from pathlib import Path
 
 import anyio
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ingest.errors import SourceError
 from ingest.source import csvstream
@@ -72,3 +74,21 @@ async def test_matches_csv_module_on_writer_output(tmp_path: Path) -> None:
     got = await _records(p, 97)
     assert [cells for _, cells, _ in got] == rows
     assert [line for line, _, _ in got] == list(range(1, 901, 3))
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.text(alphabet='ab,"\r\n é', max_size=120),
+    st.integers(min_value=1, max_value=40),
+)
+def test_any_chunking_reads_what_one_pass_over_the_whole_text_reads(
+    tmp_path: Path, text: str, chunk_size: int
+) -> None:
+    # one pass of the csv module over the whole text, open quote at the end included
+    expected, _, _ = csvstream._parse_final(text, 1)
+    p = tmp_path / "f.csv"
+    p.write_bytes(text.encode())
+    got = anyio.run(_records, p, chunk_size)
+    assert got == expected
