@@ -5,17 +5,18 @@ a hash, like the SDK's ``uuid4().hex``) are known to be accepted. Because the id
 depend only on the data, a re-sent call, a repeated URL later in the file or a re-run
 after a crash can never create a second copy: the service answers "duplicate".
 
-An annotation id hashes the input id, the box's four numbers (as 64-bit floats: ``0.5``
-and ``0.50`` are the same box) and its sorted labels. :func:`annotation_id` does it in
-one call; the reader uses :func:`input_key`, :func:`labels_part` and :func:`box_id`, so
-that the parts shared by many rows are encoded once.
+An annotation id hashes the input id, the box's four numbers (each as Python writes the
+float: ``0.5`` and ``0.50`` are the same box) and its sorted labels. :func:`annotation_id`
+does it in one call; the reader uses :func:`input_key`, :func:`labels_part` and
+:func:`box_id`, so that the parts shared by many rows are encoded once. The ids never
+change from one version to the next: an upload resumed with a newer ``ingest`` must
+recognise what an older one sent.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-import struct
 from collections.abc import Sequence
 
 __all__ = [
@@ -31,7 +32,6 @@ __all__ = [
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 _blake = hashlib.blake2b
-_pack_box = struct.Struct("<4d").pack
 
 
 def is_valid_id(value: str) -> bool:
@@ -56,7 +56,9 @@ def labels_part(concepts: Sequence[str]) -> bytes:
 
 def box_id(input_key: bytes, box: tuple[float, float, float, float], labels: bytes) -> str:
     """The annotation id of ``box`` from the encoded input id and labels."""
-    return _blake(input_key + _pack_box(*box) + labels, digest_size=16).hexdigest()
+    left, top, right, bottom = box
+    coords = f"{float(left)!r}\x1f{float(top)!r}\x1f{float(right)!r}\x1f{float(bottom)!r}"
+    return _blake(input_key + coords.encode() + labels, digest_size=16).hexdigest()
 
 
 def annotation_id(
