@@ -465,7 +465,7 @@ def _tune_gc() -> None:
 
     Rows wait in the pipeline by the thousand and nearly all are freed by reference
     counting; with Python's default threshold (a collection every 700 new objects)
-    the collector walks them over and over, about a sixth of the CPU of a large
+    the collector walks them over and over, about a seventh of the CPU of a large
     upload. What start-up made is frozen out of the full collections.
     """
     gc.collect()
