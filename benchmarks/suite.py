@@ -1078,7 +1078,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m benchmarks",
         description="ingest against the seed script's algorithm and the official SDK.",
     )
-    parser.add_argument("--quick", action="store_true", help="the one-minute subset")
+    parser.add_argument("--quick", action="store_true", help="the quick subset (under two minutes)")
     parser.add_argument(
         "--only", action="append", choices=SCENARIOS, help="run only this scenario (repeatable)"
     )
