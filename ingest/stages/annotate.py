@@ -57,21 +57,20 @@ async def _send(
         unique = list(first.values())
         request = annotations_request(encoder.encode(unique))
         reply = await stage.client.call("PostAnnotations", request, priority=priority)
-        if reply.status.code == sc.SUCCESS:
-            stage.report.annotations_created += len(unique)
-            if len(unique) == len(rows):
-                stage.finish_all(rows, Status.LANDED)
-            else:
-                for row in rows:
-                    landed = row is first[row.annotation_id]
-                    stage.finish(row, Status.LANDED if landed else Status.PRESENT)
+        success = reply.status.code == sc.SUCCESS
+        if success and len(unique) == len(rows):
+            # the common case: every box stored, no twin to sort out
+            stage.report.annotations_created += len(rows)
+            stage.finish_all(rows, Status.LANDED)
             return
-        statuses = {a.id: a.status for a in reply.annotations}
+        statuses = {} if success else {a.id: a.status for a in reply.annotations}
         retry: list[Row] = []
         done: dict[str, tuple[Status, str]] = {}
         for row in unique:
             status = statuses.get(row.annotation_id)
-            if status is None:
+            if success:
+                code = sc.SUCCESS
+            elif status is None:
                 status, code = reply.status, reply.status.code
             else:
                 code = status.code
