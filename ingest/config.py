@@ -73,6 +73,11 @@ class Config:
     """Refuse to send anything when any row is invalid."""
     queue_size: int = 512
     """Items buffered between two stages (backpressure keeps memory flat)."""
+    tmp_dir: str | None = None
+    """Where a file whose rows are not grouped by image is grouped on disk first
+    (default: the system's temp folder); the temp files are removed at the end."""
+    window: int = 4096
+    """Rows from an iterable source held back to gather the rows of one image."""
 
     def __post_init__(self) -> None:
         if self.pat and self.api_key:
@@ -99,6 +104,8 @@ class Config:
                 raise ConfigError(f"{name} must be positive")
         if self.max_attempts < 1:
             raise ConfigError("max_attempts must be at least 1")
+        if self.window < 1:
+            raise ConfigError(f"window must be at least 1, not {self.window}")
         _ = self.endpoint  # raises ConfigError for a malformed base
 
     @property

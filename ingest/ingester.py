@@ -96,7 +96,7 @@ class Ingester:
         before = _snapshot(self.client)
         depth = max(2, config.queue_size // config.batch_size)
         send, receive = anyio.create_memory_object_stream[list[Outcome]](depth)
-        rows = open_rows(source)
+        rows = open_rows(source, group=True, tmp_dir=config.tmp_dir, report=report)
         try:
             async with rows, anyio.create_task_group() as tg, receive:
                 tg.start_soon(

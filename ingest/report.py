@@ -38,6 +38,18 @@ class Report:
     throttled: int = 0
     retries: int = 0
     elapsed_s: float = 0.0
+    rows_total: int = 0
+    """Records in the file, from the counting pass (0 for an iterable source)."""
+    grouped: bool = False
+    """The file's rows were not grouped by image: they were grouped on disk first."""
+    grouping_s: float = 0.0
+    """Seconds the counting pass and, when needed, the grouping took before rows went on."""
+    grouping_temp_bytes: int = 0
+    """Bytes of temp files the grouping wrote (removed at the end)."""
+    inputs_patched: int = 0
+    """Existing inputs whose labels or metadata were completed (only what differed)."""
+    phase: str = field(default="", repr=False)
+    """What the source is doing before rows flow: "scanning", "grouping" or ""."""
     requests_by_method: dict[str, int] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic, repr=False)
 
@@ -64,6 +76,8 @@ class Report:
         """The JSON report (design.md section 4 names its keys)."""
         data = asdict(self)
         data.pop("started")
+        data.pop("phase")
+        data["grouping_s"] = round(self.grouping_s, 3)
         data["elapsed_s"] = round(self.elapsed_s, 3)
         data["rows_per_s"] = round(self.rows_done / self.elapsed_s, 1) if self.elapsed_s else 0.0
         return data

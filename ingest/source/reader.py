@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -11,8 +12,10 @@ from typing import TypeAlias, cast
 from ingest import ids
 from ingest.errors import ConfigError, SourceError
 from ingest.model import InvalidRow, Row
+from ingest.report import Report
 
 from .csvstream import CHUNK_SIZE, Chunk, Record, bad_text, read_chunks
+from .grouping import DiskGrouper, image_key, scan_order
 from .validate import Validator
 
 __all__ = ["RowSource", "SourceLike", "open_rows"]
@@ -29,6 +32,9 @@ def open_rows(
     *,
     dataset_id: str | None = None,
     base_dir: str | os.PathLike[str] | None = None,
+    group: bool = False,
+    tmp_dir: str | os.PathLike[str] | None = None,
+    report: Report | None = None,
 ) -> RowSource:
     """The rows of ``source``, validated, in order; use as ``async with`` then ``async for``.
 
@@ -39,8 +45,21 @@ def open_rows(
     numbered as if written below a header: the first row is line 2.
 
     ``dataset_id`` is checked here and kept as ``RowSource.dataset_id`` for the stages.
+
+    With ``group``, :meth:`RowSource.batches` of a CSV puts every image's rows
+    together: a counting pass first, and when it finds an image's rows scattered, a
+    grouping on disk under ``tmp_dir`` (:mod:`ingest.source.grouping`). Rows keep
+    their line numbers; ``report`` (if given) shows the counting, the grouping and what
+    it cost.
     """
-    return RowSource(source, dataset_id=dataset_id, base_dir=base_dir)
+    return RowSource(
+        source,
+        dataset_id=dataset_id,
+        base_dir=base_dir,
+        group=group,
+        tmp_dir=tmp_dir,
+        report=report,
+    )
 
 
 class RowSource:
@@ -66,8 +85,16 @@ class RowSource:
         base_dir: str | os.PathLike[str] | None = None,
         counting: bool = False,
         chunk_size: int = CHUNK_SIZE,
+        group: bool = False,
+        tmp_dir: str | os.PathLike[str] | None = None,
+        report: Report | None = None,
     ) -> None:
         self._chunk_size = chunk_size
+        self._group = group
+        self._tmp_dir = tmp_dir
+        self._report = report if report is not None else Report()
+        self._grouper: DiskGrouper | None = None
+        self._header_line = 1
         self._counting = counting
         if dataset_id is not None and not ids.is_valid_id(dataset_id):
             raise ConfigError(
@@ -81,6 +108,7 @@ class RowSource:
         self._chunks: AsyncIterator[Chunk] | None = None
         self._pending: list[Record] = []
         self._pending_dirty = False
+        self._grouped_dirty = False
         self._sync: Iterator[Mapping[str, object]] | None = None
         self._async: AsyncIterator[Mapping[str, object]] | None = None
         self._first: Mapping[str, object] | None = None
@@ -118,7 +146,10 @@ class RowSource:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the file (idempotent)."""
+        """Close the file and remove any temp files (idempotent)."""
+        grouper, self._grouper = self._grouper, None
+        if grouper is not None:
+            grouper.close()
         chunks, self._chunks = self._chunks, None
         if chunks is not None:
             await chunks.aclose()  # type: ignore[attr-defined]
@@ -145,6 +176,7 @@ class RowSource:
                                 "is this a CSV file saved as UTF-8?"
                             )
                 self.columns = [c.strip() for c in cells]
+                self._header_line = line
                 self._validator = Validator(
                     self.columns,
                     path=shown,
@@ -240,11 +272,76 @@ class RowSource:
             return
         columns = validator.columns
         check = validator.check
+        if self._group and self.path is not None:
+            started = time.monotonic()
+            report = self._report
+            report.phase = "scanning"
+            scan = await scan_order(
+                self.path, validator.image_index, validator.id_index, header_line=self._header_line
+            )
+            report.rows_total = scan.records
+            if not scan.grouped:
+                report.phase = "grouping"
+                grouper = await self._group_on_disk(scan.size, validator)
+                report.grouped = True
+                report.grouping_temp_bytes = grouper.bytes_written
+            report.grouping_s = time.monotonic() - started
+            report.phase = ""
+            if not scan.grouped:
+                async for batch in self._grouped(validator):
+                    yield batch
+                return
         pending, self._pending = self._pending, []
         if pending:
             yield _validate(pending, self._pending_dirty, check, columns)
         async for chunk in self._chunks:
             yield _validate(chunk.records, chunk.dirty, check, columns)
+
+    async def _group_on_disk(self, size: int, validator: Validator) -> DiskGrouper:
+        """Read the rest of the file into a :class:`DiskGrouper` (records, not rows)."""
+        image_i, id_i = validator.image_index, validator.id_index
+
+        def key(record: Record) -> str:
+            return image_key(record[1], image_i, id_i)
+
+        grouper = self._grouper = DiskGrouper(
+            self._tmp_dir, expected_bytes=size, key=key, what=f"the rows of {self.path}"
+        )
+        add = grouper.add
+        dirty = self._pending_dirty
+        pending, self._pending = self._pending, []
+        for record in pending:
+            if record[1] or record[2]:
+                add(record)
+        assert self._chunks is not None
+        async for chunk in self._chunks:
+            dirty = dirty or chunk.dirty
+            for record in chunk.records:
+                if record[1] or record[2]:
+                    add(record)
+        self._grouped_dirty = dirty
+        grouper.seal()
+        return grouper
+
+    async def _grouped(self, validator: Validator) -> AsyncIterator[list[Row | InvalidRow]]:
+        """The grouped records, validated, a few thousand rows per list."""
+        grouper = self._grouper
+        assert grouper is not None
+        check, columns, dirty = validator.check, validator.columns, self._grouped_dirty
+        batch: list[Record] = []
+        for group in grouper.groups():
+            batch.extend(group)
+            if len(batch) >= _GROUPED_BATCH:
+                yield _validate(batch, dirty, check, columns)
+                batch = []
+        if batch:
+            yield _validate(batch, dirty, check, columns)
+        self._grouper = None
+        grouper.close()
+
+
+_GROUPED_BATCH = 2048
+"""Rows per list handed on from grouped records (about one chunk of the file)."""
 
 
 def _validate(

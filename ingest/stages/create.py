@@ -67,7 +67,7 @@ def add_labels(data: Any, image: Image) -> bool:
     for row in image.rows:
         if row.metadata:
             metadata.update(row.metadata)
-        if row.coords is None:
+        if not row.annotation_id:
             for concepts, value in ((row.pos_concepts, 1.0), (row.neg_concepts, 0.0)):
                 for concept in concepts:
                     if concept not in seen:

@@ -233,7 +233,7 @@ class Tracker:
         stage.report.inputs_processed += 1
         status = Status.PRESENT if image.existed else Status.LANDED
         for row in image.rows:
-            if row.coords is None:
+            if not row.annotation_id:
                 stage.finish(row, status)
             else:
                 boxes.append(row)

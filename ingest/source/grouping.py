@@ -1,0 +1,293 @@
+"""Put every image's rows together, whatever their order, in bounded memory.
+
+Real files are rarely grouped by image: exports sorted by class, per-class files
+concatenated, COCO annotations ordered by category. Two pieces:
+
+* :func:`scan_order` is the counting pass over a CSV: it counts the records and tells
+  whether the rows of each image already follow each other (then nothing else
+  happens: no extra pass, no temp file). It remembers one 64-bit hash per stretch of
+  rows of one image (8 bytes each), never the rows.
+* :class:`DiskGrouper` groups records by key on disk: a hash partition (records go to
+  one of *n* bucket files by their key's hash, *n* chosen so that one bucket is about
+  :data:`BUCKET_BYTES`), then each bucket in turn is read back, grouped in memory and
+  deleted. One write and one read of the data, no sort; memory holds one bucket and
+  small write buffers, whatever the file's size or order. The temp files hold the
+  records as msgpack (about the size of the CSV text: the file is never copied twice),
+  and they live in their own folder under ``tmp_dir``, removed when the grouper
+  closes (also on errors and cancellation). A folder left by a process that was
+  killed (``kill -9`` leaves no chance to clean up) is removed by the next grouper
+  that starts in the same ``tmp_dir``.
+
+Hash partitioning was chosen over sorted runs merged with :func:`heapq.merge` and over
+:mod:`sqlite3`: the order inside a group is the file's order without sorting, there is
+one pass of writing and one of reading, and no index doubles the temp space.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import struct
+import tempfile
+from array import array
+from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import msgspec
+
+from ingest.errors import SourceError
+
+from .csvstream import read_chunks
+
+__all__ = [
+    "BUCKET_BYTES",
+    "DiskGrouper",
+    "OrderScan",
+    "scan_order",
+]
+
+BUCKET_BYTES = 2 * 1024 * 1024
+"""Data bytes per bucket file: what one bucket costs in memory while it is grouped."""
+
+MAX_BUCKETS = 4096
+"""Most bucket files (past it buckets grow: about 8 GiB of data before they do)."""
+
+_BUFFERED = 8 * 1024 * 1024
+"""Write buffers of all buckets together hold at most about this many bytes."""
+
+_PREFIX = "ingest-group-"
+_FRAME = struct.Struct("<I")
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+@dataclass(slots=True)
+class OrderScan:
+    """What the counting pass found: records, images, and whether they are grouped."""
+
+    records: int = 0
+    """Data records (rows, valid or not; blank lines not counted)."""
+    stretches: int = 0
+    """Runs of consecutive rows naming one image."""
+    grouped: bool = True
+    """True when no image's rows come back after another image's."""
+    size: int = 0
+    """The file's size in bytes."""
+
+
+def image_key(cells: list[str], image_i: int, id_i: int) -> str:
+    """The image a CSV record names: its ``input_id`` cell, else its url/file cell.
+
+    Read from the raw cells (stripped), without validation: an invalid cell still
+    names a group, and two spellings of one file path are two keys (their rows then
+    reach the service as two stretches, which the pipeline handles, only slower).
+    """
+    if 0 <= id_i < len(cells):
+        iid = cells[id_i].strip()
+        if iid:
+            return iid
+    if image_i < len(cells):
+        return cells[image_i].strip()
+    return ""
+
+
+async def scan_order(
+    path: str | os.PathLike[str], image_i: int, id_i: int, *, header_line: int = 1
+) -> OrderScan:
+    """Count the records after the header and tell whether each image's rows are together.
+
+    Remembers one 64-bit hash per stretch, in 256 arrays by the hash's low bits; a
+    partition is checked for a repeated hash (an image that came back) when the scan
+    ends, or as soon as it has grown by 64k, so a shuffled file is known early and its
+    hashes are dropped. A collision of two hashes can only make a grouped file look
+    scattered (it is then grouped again, correctly, at some cost), never the reverse.
+    """
+    scan = OrderScan(size=os.stat(path).st_size)
+    parts: list[array[int]] | None = [array("q") for _ in range(256)]
+    checked = [0] * 256
+    last: str | None = None
+    async for chunk in read_chunks(path):
+        for line, cells, problem in chunk.records:
+            if line <= header_line or not (cells or problem):
+                continue
+            scan.records += 1
+            key = image_key(cells, image_i, id_i)
+            if key == last:
+                continue
+            last = key
+            scan.stretches += 1
+            if parts is None:
+                continue
+            h = hash(key)
+            part = parts[h & 255]
+            part.append(h)
+            if len(part) - checked[h & 255] >= 65536:
+                checked[h & 255] = len(part)
+                if len(set(part)) != len(part):
+                    parts = None
+                    scan.grouped = False
+    if parts is not None:
+        scan.grouped = all(len(set(p)) == len(p) for p in parts)
+    return scan
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale(tmp_dir: Path) -> None:
+    """Remove the temp folders of groupers whose process is gone (killed mid-run)."""
+    try:
+        entries = list(tmp_dir.glob(_PREFIX + "*"))
+    except OSError:
+        return
+    for entry in entries:
+        pid_text = entry.name[len(_PREFIX) :].split("-", 1)[0]
+        if pid_text.isdigit() and int(pid_text) != os.getpid() and not _alive(int(pid_text)):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+class DiskGrouper:
+    """Groups records by key through hash-partitioned temp files.
+
+    ::
+
+        with DiskGrouper(tmp_dir, expected_bytes=size, key=lambda r: r[0], what=path) as g:
+            for record in records:
+                g.add(record)
+            for group in g.groups():     # each key's records, in the order added
+                ...
+
+    ``key(record)`` names a record's group (any hashable value, computed again when
+    the bucket is read back, so it need not be stored). A record is any value msgspec
+    encodes (tuples come back as lists). ``expected_bytes`` sizes the buckets (the
+    data's size); ``what`` names the data in error messages. A full disk raises
+    :class:`~ingest.errors.SourceError` that says where and what to do.
+    """
+
+    def __init__(
+        self,
+        tmp_dir: str | os.PathLike[str] | None,
+        *,
+        expected_bytes: int,
+        key: Callable[[Any], Hashable],
+        what: str = "the rows",
+    ) -> None:
+        base = Path(tmp_dir) if tmp_dir is not None else Path(tempfile.gettempdir())
+        self._key = key
+        self._what = what
+        self._base = base
+        self.buckets = max(1, min(MAX_BUCKETS, -(-expected_bytes // BUCKET_BYTES)))
+        self._flush_at = max(4096, _BUFFERED // self.buckets)
+        self._buffers = [bytearray() for _ in range(self.buckets)]
+        self._counts = [0] * self.buckets
+        self._encoder = msgspec.msgpack.Encoder()
+        self._decoder = msgspec.msgpack.Decoder()
+        self.bytes_written = 0
+        """Bytes written to the temp files so far."""
+        self.records = 0
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+            remove_stale(base)
+            self.dir = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=base))
+        except OSError as exc:
+            raise self._error(exc, "cannot create a temp folder in") from None
+        self._paths = [self.dir / f"{i:04d}" for i in range(self.buckets)]
+        self._reading = False
+
+    def __enter__(self) -> DiskGrouper:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Remove the temp folder and everything in it (idempotent)."""
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _error(self, exc: OSError, doing: str) -> SourceError:
+        if exc.errno in _NO_SPACE:
+            return SourceError(
+                f"no space left in {self._base} to group {self._what} by image "
+                f"({self.bytes_written / 1e6:,.1f} MB written): free some space there "
+                "or give another folder with --tmp-dir"
+            )
+        return SourceError(f"{doing} {self._base}: {exc.strerror or exc}")
+
+    def add(self, record: Any) -> None:
+        """Queue one record for its group's bucket."""
+        i = hash(self._key(record)) % self.buckets
+        buf = self._buffers[i]
+        self._encoder.encode_into(record, buf, -1)
+        self._counts[i] += 1
+        self.records += 1
+        if len(buf) >= self._flush_at:
+            self._flush(i)
+
+    def _flush(self, i: int) -> None:
+        buf, n = self._buffers[i], self._counts[i]
+        if not n:
+            return
+        # n concatenated msgpack values behind an array32 header make one array
+        header = b"\xdd" + n.to_bytes(4, "big")
+        try:
+            with open(self._paths[i], "ab") as f:
+                f.write(_FRAME.pack(len(header) + len(buf)))
+                f.write(header)
+                f.write(buf)
+        except OSError as exc:
+            raise self._error(exc, "cannot write a temp file in") from None
+        self.bytes_written += _FRAME.size + len(header) + len(buf)
+        self._buffers[i] = bytearray()
+        self._counts[i] = 0
+
+    def seal(self) -> None:
+        """Write out what the buffers hold: every record added is now on disk."""
+        for i in range(len(self._buffers)):
+            self._flush(i)
+
+    def groups(self) -> Iterator[list[Any]]:
+        """Each key's records together, in the order added; bucket files go as they are read."""
+        if self._reading:
+            raise RuntimeError("groups() can be read only once")
+        self._reading = True
+        self.seal()
+        self._buffers = []
+        key = self._key
+        for path in self._paths:
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise self._error(exc, "cannot read a temp file in") from None
+            path.unlink()
+            groups: dict[Hashable, list[Any]] = {}
+            offset = 0
+            while offset < len(data):
+                (size,) = _FRAME.unpack_from(data, offset)
+                offset += _FRAME.size
+                for record in self._decoder.decode(data[offset : offset + size]):
+                    k = key(record)
+                    group = groups.get(k)
+                    if group is None:
+                        groups[k] = [record]
+                    else:
+                        group.append(record)
+                offset += size
+            del data
+            yield from groups.values()
