@@ -172,6 +172,16 @@ class Validator:
         self.check = cast(Callable[[int, list[str], bool], "Row | InvalidRow"], self._check)
         """Validate one record: (line, cells, dirty) -> Row or InvalidRow."""
 
+    @property
+    def image_index(self) -> int:
+        """The position of the ``url`` (or ``file``) column."""
+        return self._image_i
+
+    @property
+    def id_index(self) -> int:
+        """The position of the ``input_id`` column, or -1."""
+        return self._id_i
+
     def labels(self) -> set[str]:
         """The distinct concepts of the valid rows tallied so far (``counting``)."""
         out: set[str] = set()
