@@ -23,9 +23,9 @@ import grpc
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2, service_pb2_grpc
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from clarifai_grpc.grpc.api.status import status_pb2
-from google.protobuf import json_format
 
 from ingest.sandbox.options import SandboxOptions
+from ingest.sandbox.patching import ACTIONS, patch_data
 from ingest.sandbox.ratelimit import TokenBuckets
 from ingest.sandbox.state import FAILED, PENDING, SUCCESS, AppState, StoredInput
 from ingest.sandbox.stats import Stats
@@ -81,47 +81,6 @@ def _overall(reply: Any, ok: int, total: int) -> None:
         _set(reply.status, sc.MIXED_STATUS, "Mixed Success")
     else:
         _set(reply.status, sc.FAILURE, "Failure")
-
-
-def _patch_data(data: Any, patch: Any, action: str) -> None:
-    """Apply PatchInputs' ``action`` to an input's concepts and metadata."""
-    if action == "overwrite":
-        if patch.concepts:
-            del data.concepts[:]
-            data.concepts.extend(patch.concepts)
-        if patch.HasField("metadata"):
-            data.metadata.Clear()
-            data.metadata.update(json_format.MessageToDict(patch.metadata))
-        return
-    if action == "remove":
-        gone = {c.id for c in patch.concepts}
-        kept = [c for c in data.concepts if c.id not in gone]
-        del data.concepts[:]
-        data.concepts.extend(kept)
-        return
-    by_id = {c.id: c for c in data.concepts}
-    for concept in patch.concepts:
-        if concept.id in by_id:
-            by_id[concept.id].MergeFrom(concept)
-            by_id[concept.id].value = concept.value
-        else:
-            data.concepts.add().CopyFrom(concept)
-    if patch.HasField("metadata"):
-        merged = _deep_merge(
-            json_format.MessageToDict(data.metadata), json_format.MessageToDict(patch.metadata)
-        )
-        data.metadata.Clear()
-        data.metadata.update(merged)
-
-
-def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
@@ -305,9 +264,9 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
         )
 
     def _patch_inputs(self, state: AppState, request: Any, reply: Any) -> None:
-        """``merge`` (concepts by id, metadata deeply), ``overwrite`` or ``remove``."""
+        """``merge``, ``overwrite`` or ``remove``, as documented (:mod:`.patching`)."""
         action = request.action or "merge"
-        if action not in ("merge", "overwrite", "remove"):
+        if action not in ACTIONS:
             _set(reply.status, sc.BAD_REQUEST, "Bad request", f"unknown action {action!r}")
             return
         if _too_many(reply, request.inputs, "inputs"):
@@ -325,7 +284,7 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
                     f"no input with id {given.id!r}",
                 )
                 continue
-            _patch_data(stored.message.data, given.data, action)
+            patch_data(stored.message.data, given.data, action)
             item.CopyFrom(stored.message)
             _set(item.status, sc.SUCCESS, "Ok")
             ok += 1
