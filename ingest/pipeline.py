@@ -3,8 +3,12 @@
 ::
 
     source ──rows──▶ group by image ──Image──▶ [create inputs] ──Image──▶ [await processing]
-                                                                              │ Row (boxes)
-    outcomes ◀── every stage ends rows ◀── [post annotations] ◀──────────────┘
+                                                                              │        │
+    outcomes ◀── every stage ends rows ◀── [post annotations] ◀── Row (boxes) ┘        │
+                                       ◀── [patch existing inputs] ◀── LabelPatch ─────┘
+
+A file's rows reach this module already grouped by image (:mod:`ingest.source.grouping`);
+rows from an iterable are gathered within a bounded window (:func:`_coalesce`).
 
 Each arrow is a bounded anyio memory object stream, so a slow stage holds back the
 ones above it and memory stays flat however large the file. The streams carry
@@ -19,7 +23,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+import time
+from collections.abc import Callable
 
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
@@ -34,6 +39,7 @@ from ingest.source import RowSource
 from ingest.stages.annotate import annotate_worker
 from ingest.stages.base import Stage
 from ingest.stages.create import create_worker
+from ingest.stages.patch import LabelPatch, patch_worker
 from ingest.stages.processing import Tracker
 from ingest.wire import AnnotationEncoder
 
@@ -71,6 +77,7 @@ async def run_pipeline(
     to_create_send, to_create = anyio.create_memory_object_stream[list[Image]](depth)
     to_track_send, to_track = anyio.create_memory_object_stream[list[Image]](depth)
     to_annotate_send, to_annotate = anyio.create_memory_object_stream[list[Row]](depth)
+    to_patch_send, to_patch = anyio.create_memory_object_stream[list[LabelPatch]](depth)
 
     async with outcomes, anyio.create_task_group() as tg:
         # 1. create inputs
@@ -88,9 +95,20 @@ async def run_pipeline(
         # 2. await processing
         tracker = Tracker(stage)
         tg.start_soon(tracker.receive, to_track)
-        async with to_annotate_send:
+        async with to_annotate_send, to_patch_send:
             for _ in range(max(1, config.concurrency // 2)):
-                tg.start_soon(tracker.checker, stage.clone(), to_annotate_send.clone())
+                tg.start_soon(
+                    tracker.checker,
+                    stage.clone(),
+                    to_annotate_send.clone(),
+                    to_patch_send.clone(),
+                )
+
+        # 2b. complete inputs that existed before with what they lack (rare: batched)
+        patching = Batcher(to_patch, size=config.batch_size, linger=config.linger)
+        tg.start_soon(patching.pump)
+        for _ in range(max(1, config.concurrency // 2)):
+            tg.start_soon(patch_worker, stage.clone(), patching)
 
         # 3. post annotations, keeping about one settle time's worth of calls (the
         # last inputs' first check and one recheck) in reserve for the end of the
@@ -130,50 +148,129 @@ async def _read(
     send: MemoryObjectSendStream[list[Image]],
     skip: Callable[[int], bool] | None,
 ) -> None:
-    """Group contiguous rows of one input into an Image; invalid rows end here.
+    """Contiguous rows of one input become one Image; invalid rows end here.
 
-    A file is read a chunk at a time and its images go on as one list per chunk;
-    rows from an iterable go on image by image (they may come slowly).
+    A file is read a chunk at a time (its rows already grouped by image) and its
+    images go on as one list per chunk; rows from an iterable go through
+    :func:`_coalesce`.
     """
-    report = stage.report
+    if rows.path is None:
+        await _coalesce(stage, rows, send, skip)
+        return
     size = stage.config.batch_size
     current: Image | None = None
-    chunks: AsyncIterable[list[Row | InvalidRow]] = (
-        rows.batches() if rows.path is not None else _singles(rows)
-    )
-    async for chunk in chunks:
+    async for chunk in rows.batches():
         ready: list[Image] = []
-        report.rows_read += len(chunk)
-        for item in chunk:
-            if isinstance(item, InvalidRow):
-                report.rows_invalid += 1
-                stage.end(
-                    Outcome(
-                        line=item.line, status=Status.FAILED, error=item.message(), raw=item.raw
-                    )
-                )
-                continue
-            if skip is not None and skip(item.line):
-                report.rows_resumed += 1
-                continue
+        for item in _admit(stage, chunk, skip):
             if current is not None and current.input_id == item.input_id:
                 current.rows.append(item)
                 continue
             if current is not None:
                 ready.append(current)
-            report.images += 1
+            stage.report.images += 1
             current = Image(item.input_id, [item], _weight(item, size))
         await stage.flush()
-        if rows.path is None and current is not None:
-            # an iterable may pause between rows: don't hold its last image back
-            ready.append(current)
-            current = None
         if ready:
             await send.send(ready)
     if current is not None:
         await send.send([current])
 
 
-async def _singles(rows: RowSource) -> AsyncIterator[list[Row | InvalidRow]]:
-    async for item in rows:
-        yield [item]
+def _admit(
+    stage: Stage, chunk: list[Row | InvalidRow], skip: Callable[[int], bool] | None
+) -> list[Row]:
+    """The rows of ``chunk`` to send: invalid rows end, rows done earlier are skipped."""
+    report = stage.report
+    report.rows_read += len(chunk)
+    out: list[Row] = []
+    for item in chunk:
+        if isinstance(item, InvalidRow):
+            report.rows_invalid += 1
+            stage.end(
+                Outcome(line=item.line, status=Status.FAILED, error=item.message(), raw=item.raw)
+            )
+        elif skip is not None and skip(item.line):
+            report.rows_resumed += 1
+        else:
+            out.append(item)
+    return out
+
+
+#: Seconds an image from an iterable may wait in the window while rows keep coming.
+_WINDOW_AGE = 10.0
+
+
+async def _coalesce(
+    stage: Stage,
+    rows: RowSource,
+    send: MemoryObjectSendStream[list[Image]],
+    skip: Callable[[int], bool] | None,
+) -> None:
+    """Gather an iterable's rows by image within a window of ``config.window`` rows.
+
+    An iterable cannot be sorted, but rows of one image often come close together
+    (a partition of a table, a queue fed per image). Images wait in an ordered
+    window; the oldest goes on when the window is full, when it has waited
+    ``_WINDOW_AGE`` seconds, or when the source pauses for ``config.linger``
+    seconds, so a slow source is not held back. An image whose rows come after it
+    went on is sent again with just those rows: the create stage finds it
+    existing, and only what the service lacks is patched.
+    """
+    config = stage.config
+    size = config.batch_size
+    window: dict[str, tuple[float, Image]] = {}
+    held = 0
+    incoming_send, incoming = anyio.create_memory_object_stream[list[Row | InvalidRow]](2)
+
+    async def produce() -> None:
+        async with incoming_send:
+            sync = rows.is_sync
+            batch: list[Row | InvalidRow] = []
+            async for item in rows:
+                batch.append(item)
+                if not sync or len(batch) >= 256:
+                    await incoming_send.send(batch)
+                    batch = []
+            if batch:
+                await incoming_send.send(batch)
+
+    async def release(ready: list[Image]) -> None:
+        await stage.flush()
+        if ready:
+            await send.send(ready)
+
+    async with anyio.create_task_group() as tg, incoming:
+        tg.start_soon(produce)
+        while True:
+            chunk: list[Row | InvalidRow] | None = None
+            with anyio.move_on_after(config.linger if window else math.inf):
+                try:
+                    chunk = await incoming.receive()
+                except anyio.EndOfStream:
+                    break
+            if chunk is None:  # the source paused: nothing waits for it
+                ready = [image for _, image in window.values()]
+                window.clear()
+                held = 0
+                await release(ready)
+                continue
+            now = time.monotonic()
+            ready = []
+            for item in _admit(stage, chunk, skip):
+                entry = window.get(item.input_id)
+                if entry is None:
+                    stage.report.images += 1
+                    window[item.input_id] = (now, Image(item.input_id, [item], _weight(item, size)))
+                else:
+                    entry[1].rows.append(item)
+                held += 1
+                while held > config.window:
+                    image = window.pop(next(iter(window)))[1]
+                    held -= len(image.rows)
+                    ready.append(image)
+            while window and now - next(iter(window.values()))[0] >= _WINDOW_AGE:
+                image = window.pop(next(iter(window)))[1]
+                held -= len(image.rows)
+                ready.append(image)
+            await release(ready)
+        await release([image for _, image in window.values()])

@@ -154,8 +154,10 @@ async def test_a_url_that_comes_back_adds_its_labels_and_metadata_to_the_same_in
     ]
     with anyio.fail_after(60):
         async with Sandbox(SandboxOptions(**FAST)) as sb:  # type: ignore[arg-type]
-            # one image per PostInputs: the URL's second group finds the input existing
-            outcomes, report = await upload(sb, rows, batch_size=1)
+            # no window and one image per PostInputs: the URL's second group finds the
+            # input existing; it gets what it lacks: concepts by merge, metadata by
+            # overwrite (a merge would append to lists)
+            outcomes, report = await upload(sb, rows, batch_size=1, window=1)
             stored = sb.inputs[ids.input_id(one)]
             assert {(c.id, c.value) for c in stored.data.concepts} == {
                 ("cat", 1.0),
@@ -168,9 +170,10 @@ async def test_a_url_that_comes_back_adds_its_labels_and_metadata_to_the_same_in
                 "deep": {"x": 1, "y": 2},
             }
             assert len(sb.inputs) == 2 and len(sb.annotations) == 2
-            assert sb.stats.requests.get("PatchInputs") == 1
+            assert sb.stats.requests.get("PatchInputs") == 2
     assert report.rows_failed == 0  # type: ignore[attr-defined]
     assert report.rows_landed + report.rows_present == 4  # type: ignore[attr-defined]
+    assert report.inputs_patched == 1  # type: ignore[attr-defined]
     assert len(outcomes) == 4
 
 

@@ -51,7 +51,27 @@ def open_rows(
     grouping on disk under ``tmp_dir`` (:mod:`ingest.source.grouping`). Rows keep
     their line numbers; ``report`` (if given) shows the counting, the grouping and what
     it cost.
+
+    A path that is not a CSV - a COCO JSON file, a YOLO dataset, a Pascal VOC folder -
+    is read by its format's reader (:mod:`ingest.source.formats`); a
+    :class:`~ingest.source.formats.DatasetPath` carries the options it is read with.
     """
+    if isinstance(source, (str, os.PathLike)):
+        from .formats import DatasetPath, FormatOptions, detect, open_path
+
+        options = source.options if isinstance(source, DatasetPath) else FormatOptions()
+        path = source.path if isinstance(source, DatasetPath) else source
+        if detect(path, options.format) != "csv" or options.concept_ids != "ids":
+            return open_path(
+                path,
+                options,
+                dataset_id=dataset_id,
+                base_dir=base_dir,
+                group=group,
+                tmp_dir=tmp_dir,
+                report=report,
+            )
+        source = path
     return RowSource(
         source,
         dataset_id=dataset_id,
@@ -259,6 +279,11 @@ class RowSource:
             async for row in self._async:
                 line += 1
                 yield _check_mapping(check, line, row, columns)
+
+    @property
+    def is_sync(self) -> bool:
+        """True for a plain iterable (its rows never keep anyone waiting)."""
+        return self._sync is not None
 
     @property
     def validator(self) -> Validator | None:

@@ -15,7 +15,7 @@ from ingest.model import Image
 from ingest.ratelimit import Priority
 from ingest.stages.base import Stage, is_duplicate
 
-__all__ = ["CREATED_CODES", "create_worker"]
+__all__ = ["CREATED_CODES", "add_labels", "create_worker", "labels_of", "settle"]
 
 #: Per-input codes meaning "stored, processing under way or done".
 CREATED_CODES = frozenset(
@@ -57,34 +57,54 @@ async def build_input(target: Any, image: Image, dataset_id: str | None) -> None
         target.dataset_ids.append(dataset_id)
 
 
-def add_labels(data: Any, image: Image) -> bool:
-    """Put the image-level concepts and the metadata of ``image``'s rows on ``data``.
+def settle(held: Any, given: Any) -> Any:
+    """``given`` as it should be stored over ``held``: objects merge key by key
+    (recursively), anything else - lists included - is replaced."""
+    if isinstance(held, dict) and isinstance(given, dict):
+        out = dict(held)
+        for key, value in given.items():
+            out[key] = settle(held.get(key), value)
+        return out
+    return given
 
-    Returns whether there was anything to put.
-    """
+
+def labels_of(image: Image) -> tuple[dict[str, float], dict[str, Any]]:
+    """The image-level concepts (id to value: 1 positive, 0 negative) and the metadata
+    that ``image``'s rows carry; the first row naming a concept decides its value, a
+    later row's metadata is settled over an earlier one's (:func:`settle`)."""
+    concepts: dict[str, float] = {}
     metadata: dict[str, Any] = {}
-    seen: set[str] = set()
     for row in image.rows:
         if row.metadata:
-            metadata.update(row.metadata)
+            metadata = settle(metadata, row.metadata)
         if not row.annotation_id:
-            for concepts, value in ((row.pos_concepts, 1.0), (row.neg_concepts, 0.0)):
-                for concept in concepts:
-                    if concept not in seen:
-                        seen.add(concept)
-                        c = data.concepts.add()
-                        c.id = concept
-                        c.name = concept
-                        c.value = value
+            for names, value in ((row.pos_concepts, 1.0), (row.neg_concepts, 0.0)):
+                for concept in names:
+                    concepts.setdefault(concept, value)
+    return concepts, metadata
+
+
+def add_labels(data: Any, image: Image) -> None:
+    """Put the image-level concepts and the metadata of ``image``'s rows on ``data``."""
+    concepts, metadata = labels_of(image)
+    for concept, value in concepts.items():
+        c = data.concepts.add()
+        c.id = concept
+        c.name = concept
+        c.value = value
     if metadata:
         data.metadata.update(metadata)
-    return bool(seen or metadata)
 
 
 async def create_worker(
     stage: Stage, batcher: Batcher[Image], created: MemoryObjectSendStream[list[Image]]
 ) -> None:
-    """Send batches of new inputs; pass the stored ones on to the processing tracker."""
+    """Send batches of new inputs; pass the stored ones on to the processing tracker.
+
+    An input that existed already (a URL seen earlier, an earlier run, a re-sent call)
+    goes on too: the tracker's check reads what the service holds for it, and only
+    the labels and metadata it lacks are patched (:mod:`ingest.stages.patch`).
+    """
     async with created, stage.outcomes:
         while (batch := await batcher.next_batch()) is not None:
             await _send(stage, merge(batch), created)
@@ -138,11 +158,6 @@ async def _send(
             else:
                 stage.report.inputs_failed += 1
                 stage.fail_rows(image.rows, f"input not created: {describe(status)}")
-        existing = [image for image in stored if image.existed]
-        if existing:
-            failed = await _merge_labels(stage, existing)
-            if failed:
-                stored = [image for image in stored if image.input_id not in failed]
         if stored:
             await created.send(stored)
         images = retry
@@ -150,51 +165,3 @@ async def _send(
             attempt += 1
             stage.client.stats.retries += 1
             await client.backoff(attempt)
-
-
-async def _merge_labels(stage: Stage, images: list[Image]) -> set[str]:
-    """Merge the image-level concepts and metadata of ``images`` onto their inputs.
-
-    The inputs already existed (a URL seen earlier in the file, an earlier run, a
-    re-sent call): whatever this group of rows carries must still reach them, so one
-    ``PatchInputs`` with action ``merge`` sends it (concepts merge by id, metadata
-    deeply: sending the same again changes nothing); the rows still count as already
-    present. Returns the ids of the inputs it could not patch, whose rows it failed.
-    """
-    request = service_pb2.PatchInputsRequest(action="merge")
-    todo: dict[str, Image] = {}
-    for image in images:
-        target = request.inputs.add()
-        if add_labels(target.data, image):
-            target.id = image.input_id
-            todo[image.input_id] = image
-        else:
-            del request.inputs[-1]
-    failed: set[str] = set()
-    attempt = 0
-    while todo:
-        reply = await stage.client.call("PatchInputs", request, priority=Priority.CREATE)
-        statuses = {inp.id: inp.status for inp in reply.inputs}
-        again = service_pb2.PatchInputsRequest(action="merge")
-        for input_id, image in list(todo.items()):
-            status = statuses.get(input_id, reply.status)
-            code = sc.SUCCESS if reply.status.code == sc.SUCCESS else status.code
-            if code == sc.SUCCESS:
-                del todo[input_id]
-            elif is_retryable(code) and attempt + 1 < stage.config.max_attempts:
-                add_labels(again.inputs.add(id=input_id).data, image)
-            else:
-                del todo[input_id]
-                failed.add(input_id)
-                stage.report.inputs_failed += 1
-                stage.fail_rows(
-                    image.rows,
-                    "the input exists but its labels and metadata could not be added: "
-                    + describe(status),
-                )
-        request = again
-        if todo:
-            attempt += 1
-            stage.client.stats.retries += 1
-            await stage.client.backoff(attempt)
-    return failed

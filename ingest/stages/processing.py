@@ -5,7 +5,9 @@ One tracker holds every pending input and checks them in batched
 processing usually takes (an estimate it adapts to what the checks find), so that
 nearly every check finds its inputs done and no request is wasted. An input still
 pending at its deadline fails with "processing timeout"; DOWNLOAD_FAILED fails with
-Clarifai's description; a successful input's boxes go on to the annotation stage.
+Clarifai's description; a successful input's boxes go on to the annotation stage. For
+an input that existed before, the check's reply also tells what the service holds:
+labels and metadata the rows carry and it lacks go on to the patch stage.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import heapq
 import itertools
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -24,6 +27,7 @@ from ingest.client import describe
 from ingest.model import Image, Row, Status
 from ingest.ratelimit import Priority
 from ingest.stages.base import Stage
+from ingest.stages.patch import LabelPatch, label_patch
 
 __all__ = ["Tracker"]
 
@@ -154,22 +158,34 @@ class Tracker:
             ids.add(entry.image.input_id)
         return batch
 
-    async def checker(self, stage: Stage, annotate: MemoryObjectSendStream[list[Row]]) -> None:
+    async def checker(
+        self,
+        stage: Stage,
+        annotate: MemoryObjectSendStream[list[Row]],
+        patch: MemoryObjectSendStream[list[LabelPatch]],
+    ) -> None:
         """Run checks until every input has ended (one of several in parallel).
 
-        ``stage`` and ``annotate`` are this checker's own clones; they close with it.
+        ``stage``, ``annotate`` and ``patch`` are this checker's own clones; they close
+        with it.
         """
-        async with annotate, stage.outcomes:
+        async with annotate, patch, stage.outcomes:
             while (batch := await self._next_batch()) is not None:
                 if batch:
                     boxes: list[Row] = []
-                    await self._check(stage, boxes, batch)
+                    patches: list[LabelPatch] = []
+                    await self._check(stage, boxes, patches, batch)
                     await stage.flush()
+                    if patches:
+                        await patch.send(patches)
                     if boxes:
                         await annotate.send(boxes)
 
-    async def _check(self, stage: Stage, boxes: list[Row], batch: list[int]) -> None:
-        """Check one batch of entries; successful boxes go into ``boxes``."""
+    async def _check(
+        self, stage: Stage, boxes: list[Row], patches: list[LabelPatch], batch: list[int]
+    ) -> None:
+        """Check one batch of entries; successful boxes go into ``boxes``, and what
+        existing inputs lack into ``patches``."""
         entries = [(i, self._entries[i]) for i in batch]
         ids = list(dict.fromkeys(e.image.input_id for _, e in entries))
         request = service_pb2.ListInputsRequest(ids=ids, per_page=len(ids))
@@ -181,27 +197,28 @@ class Tracker:
                 self._schedule(entry_id, now + max(1.0, self.estimate))
             self._notify()
             return
-        found = {inp.id: inp.status for inp in reply.inputs}
+        found = {inp.id: inp for inp in reply.inputs}
         # first checks of inputs that waited the current estimate tell how good it is
         first_checks = done_first = 0
         for entry_id, entry in entries:
             entry.checks += 1
-            status = found.get(entry.image.input_id)
+            stored = found.get(entry.image.input_id)
             judged = entry.checks == 1 and not entry.image.existed
             judged = judged and entry.waited >= self.estimate
             if judged:
                 first_checks += 1
-            if status is None:
+            if stored is None:
                 entry.missing += 1
                 if entry.missing >= _MISSING_LIMIT:
                     self._end(stage, entry_id, "input not found when checking its processing")
                 else:
                     self._schedule(entry_id, now + max(1.0, self.estimate))
                 continue
+            status = stored.status
             if status.code == sc.INPUT_DOWNLOAD_SUCCESS:
                 if judged:
                     done_first += 1
-                self._succeed(stage, boxes, entry_id)
+                self._succeed(stage, boxes, patches, entry_id, stored)
             elif status.code == sc.INPUT_DOWNLOAD_FAILED:
                 if judged:
                     done_first += 1
@@ -227,11 +244,24 @@ class Tracker:
         elif done == checked:
             self.estimate = max(self.estimate * 0.97, 0.2)
 
-    def _succeed(self, stage: Stage, boxes: list[Row], entry_id: int) -> None:
+    def _succeed(
+        self,
+        stage: Stage,
+        boxes: list[Row],
+        patches: list[LabelPatch],
+        entry_id: int,
+        stored: Any,
+    ) -> None:
         entry = self._entries.pop(entry_id)
         image = entry.image
         stage.report.inputs_processed += 1
         status = Status.PRESENT if image.existed else Status.LANDED
+        if image.existed:
+            lacking = label_patch(image, stored)
+            if lacking is not None:
+                patches.append(lacking)
+                boxes.extend(row for row in image.rows if row.annotation_id)
+                return
         for row in image.rows:
             if not row.annotation_id:
                 stage.finish(row, status)
