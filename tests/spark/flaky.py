@@ -1,0 +1,44 @@
+"""A ``clarifai`` data source whose first attempt at partition 0 fails after sending.
+
+Imported by the tests' Spark workers (by reference), so it lives in a module of its own
+that imports nothing from pytest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+from pyspark.sql.types import StructType
+
+from ingest.spark import ClarifaiDataSource, ClarifaiWriter
+from ingest.spark.task import TaskResult
+
+
+class FlakyDataSource(ClarifaiDataSource):
+    """``clarifai_flaky``: option ``flag_file`` names a file created by the failing
+    attempt; an attempt that finds it does not fail."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "clarifai_flaky"
+
+    def writer(self, schema: StructType, overwrite: bool) -> ClarifaiWriter:
+        flag = self.options.pop("flag_file")
+        inner = super().writer(schema, overwrite)
+        return FlakyWriter(inner, flag)
+
+
+class FlakyWriter(ClarifaiWriter):
+    def __init__(self, inner: ClarifaiWriter, flag: str) -> None:
+        super().__init__(inner.options, inner.columns)
+        self.flag = flag
+
+    def write(self, iterator: Iterator[pa.RecordBatch]) -> TaskResult:
+        result = super().write(iterator)  # everything of the partition is sent
+        flag = Path(self.flag)
+        if result.partition == 0 and not flag.exists():
+            flag.write_text(f"attempt {result.attempt} failed on purpose\n")
+            raise RuntimeError("failing the first attempt on purpose, after sending")
+        return result
