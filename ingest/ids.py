@@ -11,6 +11,10 @@ does it in one call; the reader uses :func:`input_key`, :func:`labels_part` and
 :func:`box_id`, so that the parts shared by many rows are encoded once. The ids never
 change from one version to the next: an upload resumed with a newer ``ingest`` must
 recognise what an older one sent.
+
+A polygon's annotation id (:func:`polygon_id`) hashes the input id, a ``polygon``
+marker, every coordinate written the same way, and the labels: it can never equal a
+box's id, and box ids are exactly what they always were.
 """
 
 from __future__ import annotations
@@ -21,12 +25,15 @@ from collections.abc import Sequence
 
 __all__ = [
     "ID_PATTERN",
+    "MAX_INPUT_ID",
     "annotation_id",
     "box_id",
     "input_id",
     "input_key",
     "is_valid_id",
+    "is_valid_input_id",
     "labels_part",
+    "polygon_id",
 ]
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
@@ -37,6 +44,15 @@ _blake = hashlib.blake2b
 def is_valid_id(value: str) -> bool:
     """True when ``value`` is an id Clarifai accepts for inputs, annotations, concepts."""
     return ID_PATTERN.fullmatch(value) is not None
+
+
+MAX_INPUT_ID = 48
+"""Longest input id Clarifai accepts ("id must be between 1 and 48 characters long")."""
+
+
+def is_valid_input_id(value: str) -> bool:
+    """True when ``value`` is an input id Clarifai accepts: an id of at most 48 characters."""
+    return len(value) <= MAX_INPUT_ID and ID_PATTERN.fullmatch(value) is not None
 
 
 def input_id(source: str) -> str:
@@ -69,3 +85,12 @@ def annotation_id(
 ) -> str:
     """The annotation id for one box of one input: from the box and its labels."""
     return box_id(input_key(input_id), box, labels_part(pos) + labels_part(neg))
+
+
+_POLYGON = b"polygon\x1f"
+
+
+def polygon_id(input_key: bytes, points: Sequence[float], labels: bytes) -> str:
+    """The annotation id of a polygon (flat normalised ``x, y`` pairs) of one input."""
+    coords = "\x1f".join(repr(float(v)) for v in points)
+    return _blake(input_key + _POLYGON + coords.encode() + labels, digest_size=16).hexdigest()

@@ -37,8 +37,14 @@ class Row:
     against the CSV's folder). ``input_id`` is derived from the URL or path unless the
     file gives one; ``annotation_id`` is derived from the input id and the box, and is
     empty for a row without a box. ``coords`` are the box's (left, top, right, bottom)
-    as a plain tuple (:attr:`box` names them). ``cells`` are the row's cells as read,
-    under the header's ``columns``; :attr:`raw` pairs them up (for the failures file).
+    as a plain tuple (:attr:`box` names them). ``polygon`` is a polygon region instead
+    of a box: its points as flat normalised ``(x0, y0, x1, y1, ...)``; a row has a box,
+    a polygon or neither (an image-level row: its ``annotation_id`` is empty).
+    ``cells`` are the row's cells as read, under the header's ``columns``; :attr:`raw`
+    pairs them up (for the failures file). ``info`` goes to the annotation's
+    ``annotation_info``; ``concept_names`` maps concept ids to the names shown in
+    ``Concept.name`` (an id not in it is its own name; one mapping shared by the rows
+    of a source).
 
     Rows wait in the pipeline by the thousand, so they hold no object they need not:
     plain tuples of numbers and strings are left alone by Python's cycle collector.
@@ -55,6 +61,9 @@ class Row:
     metadata: dict[str, Any] | None = None
     cells: Sequence[str] = ()
     columns: Sequence[str] = ()
+    polygon: tuple[float, ...] | None = None
+    info: dict[str, Any] | None = None
+    concept_names: Mapping[str, str] | None = None
 
     @property
     def box(self) -> Box | None:

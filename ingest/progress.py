@@ -76,6 +76,12 @@ class Snapshot:
     target: float = 0.0
     """The request budget (``--rps``)."""
     last_error: str = ""
+    phase: str = ""
+    """What the source does before rows flow: "scanning", "grouping" or ""."""
+    grouped: bool = False
+    """The file's rows were grouped by image on disk first."""
+    grouping_s: float = 0.0
+    grouping_temp_bytes: int = 0
 
     @property
     def rows_done(self) -> int:
@@ -111,6 +117,8 @@ def snapshot(
 ) -> Snapshot:
     """Read ``report`` (an :class:`~ingest.report.Report`) and the client's live stats."""
     r = report
+    if total_rows is None and getattr(r, "rows_total", 0):
+        total_rows = r.rows_total
     stats = getattr(client, "stats", None)
     limiter = getattr(client, "limiter", None)
     return Snapshot(
@@ -135,6 +143,10 @@ def snapshot(
         rate=limiter.rate if limiter is not None else 0.0,
         target=limiter.target if limiter is not None else 0.0,
         last_error=last_error,
+        phase=getattr(r, "phase", ""),
+        grouped=getattr(r, "grouped", False),
+        grouping_s=getattr(r, "grouping_s", 0.0),
+        grouping_temp_bytes=getattr(r, "grouping_temp_bytes", 0),
     )
 
 
@@ -143,7 +155,9 @@ class EventDetector:
 
     Throttling (started, and over once the limiter is back at its budget), a retry
     storm (many retries within ``window`` seconds) and a burst of failures (many rows
-    failing within ``window`` seconds), each reported at most once per ``window``.
+    failing within ``window`` seconds), each reported at most once per ``window``;
+    the grouping of a file whose rows of one image are scattered (started, and done
+    with what it cost).
     """
 
     def __init__(self, *, window: float = 5.0, retry_storm: int = 20, failure_burst: int = 20):
@@ -173,6 +187,18 @@ class EventDetector:
         while len(self._marks) > 2 and now - self._marks[1].elapsed >= self.window:
             self._marks.pop(0)
         base = self._marks[0]
+
+        if snap.phase == "grouping" and prev.phase != "grouping":
+            total = f" ({snap.total_rows:,} rows)" if snap.total_rows else ""
+            events.append(
+                "the rows of some images are scattered through the file: grouping them "
+                f"by image on disk first{total}"
+            )
+        elif snap.grouped and not prev.grouped:
+            events.append(
+                f"grouped by image in {snap.grouping_s:.1f} s "
+                f"({snap.grouping_temp_bytes / 1e6:,.1f} MB of temp files, removed at the end)"
+            )
 
         if snap.throttled > prev.throttled:
             if not self._throttling:

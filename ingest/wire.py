@@ -8,15 +8,20 @@ the box is one ``struct`` pack. The request is then parsed from those bytes in o
 call (:func:`annotations_request`), so it is an ordinary message and what goes on
 the wire is protobuf's own serialisation of it. Tags come from the descriptors, and
 ``tests/test_wire.py`` checks the result against messages built field by field.
+
+Polygon regions and ``annotation_info`` are rarer: protobuf serialises those parts
+(a ``RegionInfo`` with ``polygon.points``, a ``Struct``), which are joined in the same
+way. A concept's ``name`` is the row's ``concept_names`` entry, else its id.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
+from google.protobuf import struct_pb2
 
 from ingest.model import Row
 
@@ -53,6 +58,8 @@ _INPUT_ID = _tag(resources_pb2.Annotation, "input_id", _LEN)
 _DATA = _tag(resources_pb2.Annotation, "data", _LEN)
 _REGIONS = _tag(resources_pb2.Data, "regions", _LEN)
 _REGION_DATA = _tag(resources_pb2.Region, "data", _LEN)
+_REGION_INFO = _tag(resources_pb2.Region, "region_info", _LEN)
+_ANNOTATION_INFO = _tag(resources_pb2.Annotation, "annotation_info", _LEN)
 
 # RegionInfo{bounding_box: BoundingBox{left_col, top_row, right_col, bottom_row}},
 # all four floats always written (a zero parses to the same message).
@@ -77,19 +84,26 @@ class AnnotationEncoder:
     """
 
     def __init__(self, limit: int = 16384) -> None:
-        self._labels: dict[tuple[tuple[str, ...], tuple[str, ...]], bytes] = {}
+        self._labels: dict[tuple[object, ...], bytes] = {}
         self._limit = limit
 
-    def _region_data(self, pos: tuple[str, ...], neg: tuple[str, ...]) -> bytes:
-        key = (pos, neg)
+    def _region_data(
+        self,
+        pos: tuple[str, ...],
+        neg: tuple[str, ...],
+        names: Mapping[str, str] | None = None,
+    ) -> bytes:
+        key: tuple[object, ...] = (pos, neg)
+        if names:
+            key = (pos, neg, tuple(names.get(c, c) for c in pos + neg))
         got = self._labels.get(key)
         if got is None:
             data = resources_pb2.Data()
-            for names, value in ((pos, 1.0), (neg, 0.0)):
-                for name in names:
+            for concepts, value in ((pos, 1.0), (neg, 0.0)):
+                for concept in concepts:
                     c = data.concepts.add()
-                    c.id = name
-                    c.name = name
+                    c.id = concept
+                    c.name = names.get(concept, concept) if names else concept
                     c.value = value
             body = data.SerializeToString()
             got = _REGION_DATA + _size(len(body)) + body if body else b""
@@ -100,20 +114,29 @@ class AnnotationEncoder:
     def encode(self, rows: Iterable[Row]) -> bytes:
         """The ``annotations`` field of a request holding one annotation per row.
 
-        Every row must have a box (``coords``) and an annotation id.
+        Every row must have a region (``coords`` or ``polygon``) and an annotation id.
         """
         parts: list[bytes] = []
         append = parts.append
         region_data = self._region_data
         for row in rows:
             coords = row.coords
-            assert coords is not None
-            left, top, right, bottom = coords
-            region = (
-                _INFO_PREFIX
-                + _pack_box(_B0, left, _B1, top, _B2, right, _B3, bottom)
-                + region_data(row.pos_concepts, row.neg_concepts)
-            )
+            if coords is not None:
+                left, top, right, bottom = coords
+                region = (
+                    _INFO_PREFIX
+                    + _pack_box(_B0, left, _B1, top, _B2, right, _B3, bottom)
+                    + region_data(row.pos_concepts, row.neg_concepts, row.concept_names)
+                )
+            else:
+                assert row.polygon is not None
+                info = _polygon_info(row.polygon)
+                region = (
+                    _REGION_INFO
+                    + _size(len(info))
+                    + info
+                    + region_data(row.pos_concepts, row.neg_concepts, row.concept_names)
+                )
             data = _REGIONS + _size(len(region)) + region
             aid = row.annotation_id.encode()
             iid = row.input_id.encode()
@@ -128,8 +151,22 @@ class AnnotationEncoder:
                 + _size(len(data))
                 + data
             )
+            if row.info:
+                struct = struct_pb2.Struct()
+                struct.update(row.info)
+                body = struct.SerializeToString()
+                ann += _ANNOTATION_INFO + _size(len(body)) + body
             append(_ANNOTATION + _size(len(ann)) + ann)
         return b"".join(parts)
+
+
+def _polygon_info(points: tuple[float, ...]) -> bytes:
+    """A serialised ``RegionInfo`` holding a polygon of flat ``x, y`` points."""
+    info = resources_pb2.RegionInfo()
+    add = info.polygon.points.add
+    for i in range(0, len(points) - 1, 2):
+        add(row=points[i + 1], col=points[i])
+    return bytes(info.SerializeToString())
 
 
 def annotations_request(encoded: bytes) -> Any:

@@ -474,12 +474,24 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
                 f"exactly one region expected, got {len(regions)}",
             )
             return True
-        if not regions[0].region_info.HasField("bounding_box"):
+        info = regions[0].region_info
+        if info.HasField("polygon"):
+            points = [(p.col, p.row) for p in info.polygon.points]
+            if len(points) < 3 or not all(0.0 <= v <= 1.0 for pt in points for v in pt):
+                _set(
+                    status,
+                    sc.ANNOTATION_INVALID_ARGUMENT,
+                    "Invalid polygon",
+                    f"a polygon needs at least 3 points in [0, 1], got {points[:4]}",
+                )
+                return True
+            return False
+        if not info.HasField("bounding_box"):
             _set(
                 status,
                 sc.ANNOTATION_INVALID_ARGUMENT,
                 "Invalid annotation",
-                "the region has no bounding box",
+                "the region has no bounding box or polygon",
             )
             return True
         bb = regions[0].region_info.bounding_box

@@ -24,10 +24,14 @@ in memory. Decisions, for users and the other stages:
   most :data:`MAX_METADATA_CHARS` (65,536) characters, an object, no NaN/Infinity;
   local files at most 20 MiB; a record over 64 MiB makes the file unreadable
   (almost always a missing closing quote).
+
+Besides CSV, COCO JSON files, YOLO datasets and Pascal VOC folders are read by
+:mod:`ingest.source.formats` and its readers, into the same rows.
 """
 
 from __future__ import annotations
 
+from .formats import DatasetPath, FormatOptions, detect, validate_path
 from .reader import RowSource, SourceLike, open_rows
 from .summary import ValidationSummary, count_records, validate_file
 from .validate import MAX_CONCEPTS, MAX_FILE_BYTES, MAX_METADATA_CHARS
@@ -36,10 +40,14 @@ __all__ = [
     "MAX_CONCEPTS",
     "MAX_FILE_BYTES",
     "MAX_METADATA_CHARS",
+    "DatasetPath",
+    "FormatOptions",
     "RowSource",
     "SourceLike",
     "ValidationSummary",
     "count_records",
+    "detect",
     "open_rows",
     "validate_file",
+    "validate_path",
 ]

@@ -7,7 +7,20 @@ Limits (documented in :mod:`ingest.source`):
 
 * :data:`MAX_CONCEPTS` concepts per cell (``pos_concepts`` or ``neg_concepts``);
 * :data:`MAX_METADATA_CHARS` characters of metadata JSON;
-* local files (``file`` column) of at most :data:`MAX_FILE_BYTES`.
+* local files (``file`` column) of at most :data:`MAX_FILE_BYTES`;
+* polygons (``polygon`` column) of 3 to :data:`MAX_POLYGON_POINTS` points.
+
+Optional region and annotation columns:
+
+* ``polygon``: a polygon region instead of a box, as normalised ``x y`` pairs separated
+  by spaces (``0.1 0.2 0.5 0.2 0.3 0.7``: points (0.1, 0.2), (0.5, 0.2), (0.3, 0.7));
+  the box columns stay empty on such a row. No commas, so the cell needs no quoting and
+  comes back unchanged from the failures file.
+* ``annotation_info``: a JSON object stored in the annotation's ``annotation_info``.
+
+Concept cells hold concept ids; with ``concept_ids="names"`` they hold names instead
+(``traffic light``), which become ids by :func:`concept_id` and are kept as
+``Concept.name``.
 """
 
 from __future__ import annotations
@@ -35,13 +48,23 @@ __all__ = [
     "MAX_CONCEPTS",
     "MAX_FILE_BYTES",
     "MAX_METADATA_CHARS",
+    "MAX_POLYGON_POINTS",
     "OPTIONAL_COLUMNS",
     "Validator",
     "check_header",
+    "concept_id",
+    "format_polygon",
 ]
 
 BOX_COLUMNS = ("left_col", "top_row", "right_col", "bottom_row")
-OPTIONAL_COLUMNS = ("pos_concepts", "neg_concepts", "metadata", "input_id")
+OPTIONAL_COLUMNS = (
+    "pos_concepts",
+    "neg_concepts",
+    "metadata",
+    "input_id",
+    "polygon",
+    "annotation_info",
+)
 
 MAX_CONCEPTS = 200
 """Concepts per cell, after dropping empty pieces and duplicates."""
@@ -51,6 +74,26 @@ MAX_METADATA_CHARS = 64 * 1024
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 """Largest local image (``file`` column) Clarifai accepts in one request."""
+
+MAX_POLYGON_POINTS = 10_000
+"""Points per polygon."""
+
+_NOT_ID = re.compile(r"[^a-z0-9_-]")
+
+
+def concept_id(name: str) -> str:
+    """The concept id of a class name, as Clarifai's COCO loader makes it.
+
+    Lower case, every character outside ``a-z0-9_-`` becomes ``-``:
+    ``"Traffic Light"`` -> ``"traffic-light"``. Empty for an empty name.
+    """
+    return _NOT_ID.sub("-", name.strip().lower())
+
+
+def format_polygon(points: Sequence[float]) -> str:
+    """A ``polygon`` cell from flat ``x, y`` pairs (each as Python writes the float)."""
+    return " ".join(repr(float(v)) for v in points)
+
 
 _ID_RULE = "ids may use only A-Z, a-z, 0-9, '_' and '-', 1 to 128 characters"
 _KNOWN_CACHE = 100_000
@@ -132,9 +175,12 @@ class Validator:
     """Turns cells into rows for one header.
 
     ``base_dir`` is the folder ``file`` paths are relative to (the CSV's folder).
-    With ``counting``, valid rows are not built but tallied (``images``, ``boxes``,
-    ``image_level_rows``, :meth:`labels`) and ``check`` returns ``None`` for them: the
-    fast path of :func:`~ingest.source.validate_file`.
+    ``concept_ids="names"``: concept cells hold names, made ids by :func:`concept_id`;
+    two names that make one id are refused. ``concept_names``: the names of the ids
+    the cells hold (a format source's classes), put on every row. With ``counting``,
+    valid rows are not built but tallied (``images``, ``boxes`` - polygons included,
+    also counted in ``polygons`` - ``image_level_rows``, :meth:`labels`) and ``check``
+    returns ``None`` for them: the fast path of :func:`~ingest.source.validate_file`.
     """
 
     def __init__(
@@ -144,8 +190,18 @@ class Validator:
         path: str | None,
         base_dir: Path,
         counting: bool = False,
+        concept_ids: str = "ids",
+        concept_names: Mapping[str, str] | None = None,
     ) -> None:
+        if concept_ids not in ("ids", "names"):
+            raise ValueError(f"concept_ids must be 'ids' or 'names', not {concept_ids!r}")
         self.columns = list(columns)
+        self._by_name = concept_ids == "names"
+        self.concept_names: dict[str, str] | None = (
+            {} if self._by_name else dict(concept_names) if concept_names else None
+        )
+        """Concept id -> name, shared by the rows (``None``: every id is its own name)."""
+        self.polygons = 0
         self._counting = counting
         self.images: set[int] = set()
         self.boxes = 0
@@ -158,6 +214,8 @@ class Validator:
         self._neg_i = index.get("neg_concepts", -1)
         self._meta_i = index.get("metadata", -1)
         self._id_i = index.get("input_id", -1)
+        self._poly_i = index.get("polygon", -1)
+        self._info_i = index.get("annotation_info", -1)
         self._n = len(self.columns)
         self._base = base_dir
         self._base_resolved: Path | None = None
@@ -181,6 +239,12 @@ class Validator:
     def id_index(self) -> int:
         """The position of the ``input_id`` column, or -1."""
         return self._id_i
+
+    def read_concept_names(self) -> None:
+        """From now on concept cells hold names (``concept_ids="names"``); call before any row."""
+        self._by_name = True
+        self.concept_names = {}
+        self._concept_cache.clear()
 
     def labels(self) -> set[str]:
         """The distinct concepts of the valid rows tallied so far (``counting``)."""
@@ -246,6 +310,24 @@ class Validator:
         elif (a or b or c or d) and (a.strip() or b.strip() or c.strip() or d.strip()):
             return _box_problem(line, (a, b, c, d), self._raw(cells))
 
+        # A polygon instead of a box.
+        polygon: tuple[float, ...] | None = None
+        if self._poly_i >= 0:
+            text = cells[self._poly_i]
+            if text and not text.isspace():
+                if has_box:
+                    return InvalidRow(
+                        line,
+                        "polygon",
+                        "the row has both a box and a polygon; "
+                        "give one region per row (the other's cells empty)",
+                        self._raw(cells),
+                    )
+                got_poly = _polygon(text)
+                if isinstance(got_poly, str):
+                    return InvalidRow(line, "polygon", got_poly, self._raw(cells))
+                polygon = got_poly
+
         # Concepts (each cell's parse is cached: concept cells repeat across the file).
         pos = neg = _NO_CONCEPTS
         cache = self._concept_cache
@@ -289,13 +371,35 @@ class Validator:
                     return InvalidRow(line, "metadata", got_meta, self._raw(cells))
                 metadata = got_meta
 
+        info: dict[str, Any] | None = None
+        if self._info_i >= 0:
+            text = cells[self._info_i]
+            if text and not text.isspace():
+                if not has_box and polygon is None:
+                    return InvalidRow(
+                        line,
+                        "annotation_info",
+                        "annotation_info needs a region (a box or a polygon) on the row",
+                        self._raw(cells),
+                    )
+                got_info = _metadata(text, "annotation_info")
+                if isinstance(got_info, str):
+                    return InvalidRow(line, "annotation_info", got_info, self._raw(cells))
+                info = got_info
+
         # Identity.
         iid = ""
         if self._id_i >= 0:
             iid = cells[self._id_i].strip()
-            if iid and not ids.is_valid_id(iid):
+            if iid and not ids.is_valid_input_id(iid):
+                problem = (
+                    f"is {len(iid)} characters long; input ids may have 1 to "
+                    f"{ids.MAX_INPUT_ID} characters"
+                    if len(iid) > ids.MAX_INPUT_ID
+                    else id_problem(iid)
+                )
                 return InvalidRow(
-                    line, "input_id", f"input_id {_show(iid)} {id_problem(iid)}", self._raw(cells)
+                    line, "input_id", f"input_id {_show(iid)} {problem}", self._raw(cells)
                 )
         if self._counting:
             key = iid or source  # an id never holds ':' and a source always does
@@ -303,6 +407,9 @@ class Validator:
                 self.images.add(hash(key))
             if has_box:
                 self.boxes += 1
+            elif polygon is not None:
+                self.boxes += 1
+                self.polygons += 1
             else:
                 self.image_level_rows += 1
             if pos is not self._last_counted[1] and pos.names:
@@ -324,9 +431,24 @@ class Validator:
         if has_box:
             coords = (left, top, right, bottom)
             aid = ids.box_id(ikey, coords, pos.key + neg.key)
+        elif polygon is not None:
+            aid = ids.polygon_id(ikey, polygon, pos.key + neg.key)
         url = source if not path else ""
         return Row(
-            line, iid, url, path, coords, aid, pos.names, neg.names, metadata, tuple(cells), columns
+            line,
+            iid,
+            url,
+            path,
+            coords,
+            aid,
+            pos.names,
+            neg.names,
+            metadata,
+            tuple(cells),
+            columns,
+            polygon,
+            info,
+            self.concept_names,
         )
 
     def _raw(self, cells: list[str]) -> dict[str, str]:
@@ -349,6 +471,22 @@ class Validator:
         concepts = tuple(dict.fromkeys(p for p in pieces if p))
         if len(concepts) > MAX_CONCEPTS:
             return f"{len(concepts)} concepts in one cell; at most {MAX_CONCEPTS} are allowed"
+        if self._by_name:
+            names = self.concept_names
+            assert names is not None
+            made: list[str] = []
+            for name in concepts:
+                cid = concept_id(name)
+                if not cid:
+                    return f"concept name {_show(name)} gives no id"
+                had = names.setdefault(cid, name)
+                if had != name:
+                    return (
+                        f"concept names {_show(had)} and {_show(name)} both become the id "
+                        f"{cid!r}; rename one"
+                    )
+                made.append(cid)
+            concepts = tuple(dict.fromkeys(made))
         known = self._known
         for concept in concepts:
             if concept not in known:
@@ -462,11 +600,54 @@ def _box_problem(line: int, cells: tuple[str, str, str, str], raw: Mapping[str, 
     )
 
 
-def _metadata(text: str) -> dict[str, Any] | str:
-    """The metadata object, or why it is invalid."""
+def _polygon(text: str) -> tuple[float, ...] | str:
+    """The points of a ``polygon`` cell, or why they are invalid."""
+    pieces = text.split()
+    try:
+        values = tuple(float(p) for p in pieces)
+    except ValueError:
+        bad = next(p for p in pieces if not _is_float(p))
+        return f"polygon value {_show(bad)} is not a number; {_POLYGON_RULE}"
+    if len(values) % 2:
+        return f"the polygon has {len(values)} numbers, an odd count; {_POLYGON_RULE}"
+    points = len(values) // 2
+    if points < 3:
+        return f"the polygon has {points} point(s); at least 3 are needed"
+    if points > MAX_POLYGON_POINTS:
+        return f"the polygon has {points:,} points; at most {MAX_POLYGON_POINTS:,} are allowed"
+    for i, v in enumerate(values):
+        if not 0.0 <= v <= 1.0:  # False for NaN
+            what = "x" if i % 2 == 0 else "y"
+            return (
+                f"point {i // 2 + 1} of the polygon has {what} = {pieces[i]}, "
+                f"outside [0, 1]; {_POLYGON_RULE}"
+            )
+    xs, ys = values[0::2], values[1::2]
+    area2 = 0.0
+    for i in range(points):
+        j = (i + 1) % points
+        area2 += xs[i] * ys[j] - xs[j] * ys[i]
+    if area2 == 0.0:
+        return "the polygon has no area (its points are on one line)"
+    return values
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+_POLYGON_RULE = "a polygon is normalised x y pairs in [0, 1] separated by spaces"
+
+
+def _metadata(text: str, what: str = "metadata") -> dict[str, Any] | str:
+    """The metadata (or ``what``) object, or why it is invalid."""
     if len(text) > MAX_METADATA_CHARS:
         return (
-            f"metadata is {len(text):,} characters; at most {MAX_METADATA_CHARS:,} "
+            f"{what} is {len(text):,} characters; at most {MAX_METADATA_CHARS:,} "
             "(64 KiB) of JSON are allowed"
         )
     try:
@@ -480,14 +661,14 @@ def _metadata(text: str) -> dict[str, Any] | str:
         value = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         msg = exc.msg.removesuffix(" at")
-        return f"metadata is not valid JSON: {msg} at character {exc.pos + 1}"
+        return f"{what} is not valid JSON: {msg} at character {exc.pos + 1}"
     except ValueError as exc:
-        return f"metadata is not valid JSON: {exc}"
+        return f"{what} is not valid JSON: {exc}"
     except RecursionError:
-        return "metadata is nested too deeply"
+        return f"{what} is nested too deeply"
     if not isinstance(value, dict):
         kind = {list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
             type(value), "a number"
         )
-        return f"metadata must be a JSON object ({{...}}), not {kind}"
+        return f"{what} must be a JSON object ({{...}}), not {kind}"
     return value

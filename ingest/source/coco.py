@@ -1,0 +1,366 @@
+"""COCO JSON files, streamed: never loaded whole, flat in memory whatever their size.
+
+The file is read with ijson (its C backend, ``yajl2_c``, when installed: the notes
+say which ran), in passes over the file, never with ``json.load``:
+
+1. on opening, ``categories`` (a few hundred entries: kept; two names making one
+   concept id stop the upload before anything is sent) and the first image (does the
+   file give URLs?); a malformed file fails here, with its position;
+2. ``images``, then ``annotations``, each record added to a
+   :class:`~ingest.source.grouping.DiskGrouper` under its image id (COCO orders
+   annotations by category, not by image): no image table in memory, one bucket of
+   records at a time when they are read back, each image with its annotations.
+
+Rows and their positions (``line``, what the journal records): image *i* of
+``images`` is line ``2 + i`` (its image-level row, used when it has no annotation);
+the rows of annotations follow, in file order, one per region (a box, and with
+``--regions polygons|both`` one per polygon). Positions depend on the file and on
+``--regions`` only, not on the grouping's order.
+
+* Images: ``coco_url``, else ``flickr_url``, when the file gives URLs (its first image
+  has one) and no ``--images DIR`` is given; otherwise the local file ``file_name``
+  under ``--images`` (default: the first of ``images/``, ``<split>/`` (from
+  ``instances_<split>.json``), beside the file or one folder up, or the file's own
+  folder), uploaded as bytes.
+* Boxes: ``bbox`` ``[x, y, w, h]`` in pixels over the image's ``width`` and ``height``;
+  one pixel of overshoot is clamped, anything else outside or without area is an
+  invalid row named by its annotation id.
+* Polygons: each polygon of a ``segmentation`` list is one polygon region. A crowd
+  annotation in RLE has no polygon: it keeps its box (counted in the notes).
+* ``annotation_info``: ``coco_annotation_id``, ``iscrowd``, ``area``; the input's
+  metadata: ``coco_image_id`` and ``license``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import ijson
+
+from ingest.errors import SourceError
+from ingest.report import Report
+
+from .formats import (
+    Cells,
+    DatasetSource,
+    FormatOptions,
+    Item,
+    concept_map,
+    dump,
+    pixel_box,
+    unit_polygon,
+)
+from .grouping import DiskGrouper
+from .validate import concept_id
+
+__all__ = ["BACKEND", "CocoSource"]
+
+BACKEND: str = ijson.backend
+"""The ijson backend in use (``yajl2_c`` is the fast one)."""
+
+_IMAGE, _ANNOTATION = "I", "A"
+
+
+class CocoSource(DatasetSource):
+    """The rows of a COCO file (see the module docs)."""
+
+    format_name = "coco"
+    _categories: dict[Any, str]
+    _url_mode: bool
+    _images_dir: Path
+    _cells: Cells
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        options: FormatOptions,
+        *,
+        dataset_id: str | None = None,
+        tmp_dir: str | os.PathLike[str] | None = None,
+        report: Report | None = None,
+    ) -> None:
+        super().__init__(path, options, dataset_id=dataset_id, report=report)
+        self._tmp_dir = tmp_dir
+        self.rle_kept = 0
+        """Crowd annotations in RLE that kept their box (``--regions polygons|both``)."""
+
+    def _prepare(self) -> None:
+        path = self.path
+        assert path is not None
+        if not path.is_file():
+            raise SourceError(f"{path}: a COCO dataset is given by its JSON file")
+        names: dict[str, None] = {}
+        categories: dict[Any, str] = {}
+        with _open(path) as f:
+            for i, cat in enumerate(_items(f, path, "categories.item")):
+                if not isinstance(cat, dict) or "id" not in cat or "name" not in cat:
+                    raise SourceError(f"{path}: categories[{i}] has no id and name")
+                name = str(cat["name"])
+                names.setdefault(name, None)
+                categories[_key(cat["id"])] = concept_id(name)
+        if not categories:
+            raise SourceError(
+                f"{path}: no categories; a COCO file holds 'images', 'annotations' and 'categories'"
+            )
+        self._names = concept_map(names, f"{path}: categories")
+        self._categories = categories
+        with _open(path) as f:
+            first = next(iter(_items(f, path, "images.item")), None)
+        if not isinstance(first, dict):
+            raise SourceError(f"{path}: no images; a COCO file holds a list of 'images'")
+        given = self.options.images
+        self._url_mode = given is None and bool(first.get("coco_url") or first.get("flickr_url"))
+        self._images_dir = Path(given) if given is not None else _default_images(path)
+        fail_dir = path.parent.resolve()
+        self._root = fail_dir
+        if not self._url_mode:
+            self._root = Path(os.path.commonpath([fail_dir, self._images_dir.resolve()]))
+            if self._root != fail_dir:
+                self.notes.append(
+                    f"image paths in the failures file are relative to {self._root}: "
+                    "write it there (--failures) to upload it again"
+                )
+        self._cells = Cells("url" if self._url_mode else "file")
+        self.columns = self._cells.columns
+        self.notes.append(f"COCO read with ijson's {BACKEND} backend")
+
+    def _items(self) -> Generator[list[Item], None, None]:
+        path = self.path
+        assert path is not None
+        polygons = self.options.polygons
+        boxes = self.options.boxes
+        with DiskGrouper(
+            self._tmp_dir,
+            expected_bytes=path.stat().st_size,
+            key=_group_key,
+            what=f"the annotations of {path}",
+        ) as grouper:
+            add = grouper.add
+            images = 0
+            with _open(path) as f:
+                for img in _items(f, path, "images.item"):
+                    if not isinstance(img, dict):
+                        raise SourceError(f"{path}: images[{images}] is not an object")
+                    url = img.get("coco_url") or img.get("flickr_url") or ""
+                    add(
+                        [
+                            _IMAGE,
+                            _key(img.get("id")),
+                            2 + images,
+                            str(img.get("file_name") or ""),
+                            str(url),
+                            _int(img.get("width")),
+                            _int(img.get("height")),
+                            img.get("license") if isinstance(img.get("license"), int) else None,
+                        ]
+                    )
+                    images += 1
+            line = 2 + images
+            with _open(path) as f:
+                for k, ann in enumerate(_items(f, path, "annotations.item")):
+                    if not isinstance(ann, dict):
+                        raise SourceError(f"{path}: annotations[{k}] is not an object")
+                    seg = ann.get("segmentation")
+                    polys = seg if polygons and isinstance(seg, list) and seg else None
+                    rle = isinstance(seg, dict)
+                    rows = (1 if boxes or not polys else 0) + (len(polys) if polys else 0)
+                    area = ann.get("area")
+                    add(
+                        [
+                            _ANNOTATION,
+                            _key(ann.get("image_id")),
+                            line,
+                            ann.get("id") if isinstance(ann.get("id"), (int, str)) else None,
+                            _key(ann.get("category_id")),
+                            ann.get("bbox") if isinstance(ann.get("bbox"), list) else None,
+                            polys,
+                            _int(ann.get("iscrowd")),
+                            area if isinstance(area, (int, float)) else None,
+                            rle,
+                        ]
+                    )
+                    line += rows
+            self.row_estimate = line - 2 - images
+            if self._report is not None:
+                self._report.rows_total = self.row_estimate
+            for group in grouper.groups():
+                yield self._group_rows(group)
+        if self.rle_kept:
+            self.notes.append(
+                f"{self.rle_kept:,} crowd annotation(s) in RLE have no polygon: they kept their box"
+            )
+
+    def _group_rows(self, group: list[Any]) -> list[Item]:
+        make = self._cells.make
+        first = group[0]
+        out: list[Item] = []
+        if first[0] != _IMAGE:
+            for rec in group:
+                out.append(
+                    (
+                        rec[2],
+                        make(""),
+                        self._cells.image_column,
+                        f"annotation id {rec[3]}: its image_id {rec[1]!r} is not in images",
+                    )
+                )
+            return out
+        _, image_id, image_line, file_name, url, width, height, license_ = first
+        meta: dict[str, Any] = {"coco_image_id": image_id}
+        if license_ is not None:
+            meta["license"] = license_
+        metadata = dump(meta)
+        image_problem = ""
+        if self._url_mode:
+            cell = url
+            if not url:
+                image_problem = (
+                    f"image id {image_id!r} ({file_name}) has no coco_url or flickr_url; "
+                    "give --images DIR to upload the local files"
+                )
+        else:
+            cell = _relative(self._images_dir / file_name, self._root)
+            if not file_name:
+                image_problem = f"image id {image_id!r} has no file_name"
+        if not image_problem and not (width and height):
+            image_problem = f"image id {image_id!r} has no width and height"
+        anns = [rec for rec in group[1:] if rec[0] == _ANNOTATION]
+        for rec in group[1:]:
+            if rec[0] == _IMAGE:
+                reason = f"image id {image_id!r} appears more than once in images"
+                out.append((rec[2], make(cell, metadata=metadata), "", reason))
+        if not anns:
+            out.append((image_line, make(cell, metadata=metadata), "", image_problem))
+            return out
+        boxes = self.options.boxes
+        for rec in anns:
+            _, _, line, ann_id, category, bbox, polys, iscrowd, area, rle = rec
+            where = f"annotation id {ann_id}"
+            info: dict[str, Any] = {"coco_annotation_id": ann_id}
+            if iscrowd is not None:
+                info["iscrowd"] = iscrowd
+            if area is not None:
+                info["area"] = area
+            concept = self._categories.get(category)
+            info_cell = dump(info)
+            blank = make(cell, concept=concept or "", metadata=metadata, info=info_cell)
+            if image_problem:
+                out.append((line, blank, self._cells.image_column, f"{where}: {image_problem}"))
+                continue
+            if concept is None:
+                reason = f"{where}: category_id {category!r} is not in categories"
+                out.append((line, blank, "pos_concepts", reason))
+                continue
+            if rle and self.options.polygons:
+                self.rle_kept += 1
+            if boxes or not polys:
+                box: tuple[float, float, float, float] | str
+                if (
+                    isinstance(bbox, list)
+                    and len(bbox) == 4
+                    and all(isinstance(v, (int, float)) for v in bbox)
+                ):
+                    x, y, w, h = (float(v) for v in bbox)
+                    box = pixel_box(x, y, x + w, y + h, width, height)
+                else:
+                    box = "bbox must be [x, y, width, height] in pixels"
+                if isinstance(box, str):
+                    out.append((line, blank, "left_col", f"{where}: {box}"))
+                else:
+                    full = make(cell, box=box, concept=concept, metadata=metadata, info=info_cell)
+                    out.append((line, full, "", ""))
+                line += 1
+            for i, poly in enumerate(polys or (), start=1):
+                points: tuple[float, ...] | str
+                if isinstance(poly, list) and all(isinstance(v, (int, float)) for v in poly):
+                    points = unit_polygon([float(v) for v in poly], width, height)
+                else:
+                    points = "a polygon must be a list of x, y pixel coordinates"
+                if isinstance(points, str):
+                    out.append((line, blank, "polygon", f"{where} polygon {i}: {points}"))
+                else:
+                    full = make(
+                        cell, polygon=points, concept=concept, metadata=metadata, info=info_cell
+                    )
+                    out.append((line, full, "", ""))
+                line += 1
+        return out
+
+
+def _group_key(record: list[Any]) -> Any:
+    return record[1]
+
+
+def _key(value: Any) -> Any:
+    """An id as a grouping key: ints and strings as they are, anything else as text."""
+    if isinstance(value, (int, str)) and not isinstance(value, bool):
+        return value
+    return repr(value)
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _open(path: Path) -> IO[bytes]:
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
+
+
+def _items(f: IO[bytes], path: Path, prefix: str) -> Iterator[Any]:
+    """The values under ``prefix``; a malformed file raises :class:`SourceError` with where."""
+    try:
+        yield from ijson.items(f, prefix, use_float=True)
+    except ijson.JSONError as exc:
+        raise SourceError(_json_error(path, f, exc)) from None
+
+
+def _json_error(path: Path, f: IO[bytes], exc: Exception) -> str:
+    """Where and what: the line up to the parser's position, and its own words."""
+    try:
+        end = f.tell()
+    except (OSError, ValueError):
+        end = 0
+    lines = 1
+    if end:
+        with open(path, "rb") as g:
+            left = end
+            while left > 0 and (chunk := g.read(min(left, 1 << 20))):
+                lines += chunk.count(b"\n")
+                left -= len(chunk)
+    text = str(exc).splitlines()
+    what = text[0].strip() if text else type(exc).__name__
+    near = f" near {text[1].strip()[:60]!r}" if len(text) > 1 and text[1].strip() else ""
+    return f"{path}: not valid JSON, before line {lines} (byte {end:,}): {what}{near}"
+
+
+def _default_images(path: Path) -> Path:
+    """The usual image folder of a COCO file (see the module docs)."""
+    here, up = path.parent, path.parent.parent
+    names = ["images"]
+    stem = path.stem
+    if "_" in stem:
+        names.append(stem.rsplit("_", 1)[1])  # instances_val2017 -> val2017
+    for folder in (here, up):
+        for name in names:
+            if (folder / name).is_dir():
+                return folder / name
+    return here
+
+
+def _relative(p: Path, root: Path) -> str:
+    try:
+        return p.resolve().relative_to(root).as_posix()
+    except ValueError:
+        return p.as_posix()

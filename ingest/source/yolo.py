@@ -1,0 +1,355 @@
+"""YOLO datasets: ``data.yaml`` (or ``images/`` and ``labels/``) and one label file per image.
+
+* The dataset: a ``data.yaml`` (read with PyYAML's ``safe_load``: ``path``, the
+  ``train``/``val``/``test`` image folders or list files, ``names`` as a list or an
+  ``{index: name}`` map), or a folder holding ``images/`` and ``labels/`` (splits are
+  the sub-folders of ``images/``; class names from ``classes.txt`` if present, else
+  the class numbers).
+* Each image's label file is the image's path with its last ``images`` folder
+  replaced by ``labels`` and the suffix by ``.txt`` (Ultralytics' rule). Its rows are
+  ``class cx cy w h`` (a box, normalised) or ``class x1 y1 x2 y2 ...`` (a segment:
+  a polygon of 3 or more normalised points). An image without a label file, or with
+  an empty one, is still uploaded (an image-level row).
+* Images are local files, uploaded as bytes; a row's position is its place in the
+  walk (splits in order, files sorted by name, label lines in order), stable while the
+  files do not change. The split goes to the input's metadata (``{"split": "train"}``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ingest.errors import SourceError
+
+from .formats import (
+    IMAGE_SUFFIXES,
+    Cells,
+    DatasetSource,
+    Item,
+    concept_map,
+    dump,
+    image_size,
+    polygon_bounds,
+    unit_box,
+)
+from .validate import concept_id
+
+__all__ = ["YoloSource"]
+
+_SPLITS = ("train", "val", "test")
+
+
+class YoloSource(DatasetSource):
+    """The rows of a YOLO dataset (see the module docs)."""
+
+    format_name = "yolo"
+    _yaml: Path | None = None
+    _splits: list[tuple[str, list[Path]]]
+    _class_names: list[str] | None = None
+    _class_ids: list[str]
+    _cells: Cells
+
+    def _prepare(self) -> None:
+        assert self.path is not None
+        p = self.path
+        yaml_path: Path | None = None
+        if p.is_file():
+            yaml_path = p
+        else:
+            for name in ("data.yaml", "data.yml"):
+                if (p / name).is_file():
+                    yaml_path = p / name
+                    break
+        self._yaml = yaml_path
+        names: list[str] | None
+        if yaml_path is not None:
+            data = _load_yaml(yaml_path)
+            root = Path(str(data.get("path") or "."))
+            if not root.is_absolute():
+                root = yaml_path.parent / root
+            names = _names(data, yaml_path)
+            splits: list[tuple[str, list[Path]]] = []
+            for split in _SPLITS:
+                entry = data.get(split)
+                entries = entry if isinstance(entry, list) else [entry] if entry else []
+                splits.append((split, [root / str(e) for e in entries]))
+            splits = [s for s in splits if s[1]]
+            if not splits:
+                raise SourceError(f"{yaml_path}: names no image folder (train, val or test)")
+            where = str(yaml_path)
+        else:
+            root = p
+            images = p / "images"
+            subdirs = sorted(d for d in images.iterdir() if d.is_dir())
+            splits = [(d.name, [d]) for d in subdirs] or [("", [images])]
+            if subdirs and any(f.suffix.lower() in IMAGE_SUFFIXES for f in images.iterdir()):
+                splits.insert(0, ("", [images]))
+            names = None
+            classes = next(
+                (c for c in (p / "classes.txt", p / "labels" / "classes.txt") if c.is_file()), None
+            )
+            if classes is not None:
+                names = [n.strip() for n in classes.read_text(encoding="utf-8").splitlines()]
+                names = [n for n in names if n]
+            where = str(classes or p)
+        self._splits = splits
+        self._class_names = names
+        if names is not None:
+            self._names = concept_map(names, where)
+            self._class_ids = [concept_id(n) for n in names]
+        # file paths in the cells are relative to the folder the failures file goes to
+        # by default (beside the data.yaml or the dataset folder), or a common ancestor
+        fail_dir = p.parent.resolve()
+        self._root = Path(os.path.commonpath([fail_dir, root.resolve()]))
+        if self._root != fail_dir:
+            self.notes.append(
+                f"image paths in the failures file are relative to {self._root}: "
+                "write it there (--failures) to upload it again"
+            )
+        self._cells = Cells("file")
+        self.columns = self._cells.columns
+
+    def _class_id(self, number: int) -> str | None:
+        names = self._class_names
+        if names is None:
+            return str(number) if number >= 0 else None
+        if 0 <= number < len(names):
+            return self._class_ids[number]
+        return None
+
+    def _images(self) -> Iterator[tuple[str, Path]]:
+        for split, sources in self._splits:
+            for source in sources:
+                if source.is_file() and source.suffix.lower() == ".txt":
+                    base = source.parent
+                    for text in source.read_text(encoding="utf-8").splitlines():
+                        text = text.strip()
+                        if text:
+                            img = Path(text)
+                            yield split, img if img.is_absolute() else (base / img)
+                elif source.is_dir():
+                    for img in _walk(source):
+                        if img.suffix.lower() in IMAGE_SUFFIXES:
+                            yield split, img
+                else:
+                    where = self._yaml or self.path
+                    raise SourceError(
+                        f"{where}: the {split or 'image'} folder {source} does not exist"
+                    )
+
+    def _files(self) -> Iterator[Path]:
+        if self._yaml is not None:
+            yield self._yaml
+        for _, img in self._images():
+            yield img
+            yield _label_path(img)
+
+    def _items(self) -> Generator[list[Item], None, None]:
+        line = 2
+        make = self._cells.make
+        options = self.options
+        root = self._root
+        for split, img in self._images():
+            cell = _relative(img, root)
+            metadata = dump({"split": split}) if split else ""
+            label = _label_path(img)
+            shown = _relative(label, root)
+            rows: list[Item] = []
+            try:
+                text = label.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                text = ""
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = f"{shown}: the label file cannot be read: {exc}"
+                yield [(line, make(cell, metadata=metadata), "", reason)]
+                line += 1
+                continue
+            size: tuple[int, int] | None = None
+            sized = False
+            for n, raw in enumerate(text.splitlines(), start=1):
+                tokens = raw.split()
+                if not tokens:
+                    continue
+                where = f"{shown} line {n}"
+                try:
+                    number = float(tokens[0])
+                    values = [float(t) for t in tokens[1:]]
+                except ValueError:
+                    rows.append(
+                        (
+                            line,
+                            make(cell, metadata=metadata),
+                            "",
+                            f"{where}: expected numbers, got {raw.strip()[:60]!r}",
+                        )
+                    )
+                    line += 1
+                    continue
+                concept = self._class_id(int(number)) if number.is_integer() else None
+                if concept is None:
+                    rows.append(
+                        (
+                            line,
+                            make(cell, metadata=metadata),
+                            "pos_concepts",
+                            f"{where}: class {tokens[0]} is not one of the dataset's classes"
+                            + (
+                                f" (0 to {len(self._class_names) - 1})" if self._class_names else ""
+                            ),
+                        )
+                    )
+                    line += 1
+                    continue
+                if not sized:
+                    size, sized = image_size(img), True
+                if len(values) == 4:
+                    cx, cy, w, h = values
+                    box = unit_box((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), size)
+                    if isinstance(box, str):
+                        rows.append(
+                            (
+                                line,
+                                make(cell, concept=concept, metadata=metadata),
+                                "left_col",
+                                f"{where}: {box}",
+                            )
+                        )
+                    else:
+                        rows.append(
+                            (line, make(cell, box=box, concept=concept, metadata=metadata), "", "")
+                        )
+                    line += 1
+                    continue
+                if len(values) < 6 or len(values) % 2:
+                    rows.append(
+                        (
+                            line,
+                            make(cell, concept=concept, metadata=metadata),
+                            "",
+                            f"{where}: expected 'class cx cy w h' or 'class x1 y1 x2 y2 x3 y3...', "
+                            f"got {len(values)} numbers after the class",
+                        )
+                    )
+                    line += 1
+                    continue
+                points = _unit_points(values, size)
+                if isinstance(points, str):
+                    rows.append(
+                        (
+                            line,
+                            make(cell, concept=concept, metadata=metadata),
+                            "polygon",
+                            f"{where}: {points}",
+                        )
+                    )
+                    line += 1
+                    continue
+                if options.boxes:
+                    box = unit_box(polygon_bounds(points), size)
+                    if isinstance(box, str):
+                        rows.append(
+                            (
+                                line,
+                                make(cell, concept=concept, metadata=metadata),
+                                "left_col",
+                                f"{where}: {box}",
+                            )
+                        )
+                    else:
+                        rows.append(
+                            (line, make(cell, box=box, concept=concept, metadata=metadata), "", "")
+                        )
+                    line += 1
+                if options.polygons:
+                    rows.append(
+                        (
+                            line,
+                            make(cell, polygon=points, concept=concept, metadata=metadata),
+                            "",
+                            "",
+                        )
+                    )
+                    line += 1
+            if not rows:
+                rows.append((line, make(cell, metadata=metadata), "", ""))
+                line += 1
+            yield rows
+
+
+def _unit_points(values: list[float], size: tuple[int, int] | None) -> tuple[float, ...] | str:
+    tx, ty = (1 / size[0], 1 / size[1]) if size and size[0] and size[1] else (1e-9, 1e-9)
+    out: list[float] = []
+    for i, v in enumerate(values):
+        t = tx if i % 2 == 0 else ty
+        if not -t <= v <= 1 + t:  # False for NaN
+            what = "x" if i % 2 == 0 else "y"
+            return f"point {i // 2 + 1} of the segment has {what} = {v:g}, outside [0, 1]"
+        out.append(min(max(v, 0.0), 1.0))
+    return tuple(out)
+
+
+def _label_path(img: Path) -> Path:
+    parts = list(img.parts)
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i] == "images":
+            parts[i] = "labels"
+            return Path(*parts).with_suffix(".txt")
+    return img.with_suffix(".txt")
+
+
+def _relative(p: Path, root: Path) -> str:
+    try:
+        return p.resolve().relative_to(root).as_posix()
+    except ValueError:
+        return p.as_posix()
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    """Files under ``folder``, sorted by name, depth first (one folder listed at a time)."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        raise SourceError(f"{folder}: cannot list the folder: {exc.strerror or exc}") from None
+    for entry in entries:
+        if entry.is_dir():
+            yield from _walk(Path(entry.path))
+        elif entry.is_file():
+            yield Path(entry.path)
+
+
+def _load_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SourceError(f"{path}: {where}not valid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise SourceError(f"{path}: expected a YAML mapping with names and train/val/test")
+    return data
+
+
+def _names(data: dict[str, Any], where: Path) -> list[str]:
+    names = data.get("names")
+    if isinstance(names, list):
+        return [str(n) for n in names]
+    if isinstance(names, dict):
+        try:
+            by_number = {int(k): str(v) for k, v in names.items()}
+        except (TypeError, ValueError):
+            raise SourceError(f"{where}: names must map class numbers to names") from None
+        if sorted(by_number) != list(range(len(by_number))):
+            raise SourceError(f"{where}: names must number the classes 0, 1, 2... without gaps")
+        return [by_number[i] for i in range(len(by_number))]
+    nc = data.get("nc")
+    if isinstance(nc, int) and nc > 0:
+        return [str(i) for i in range(nc)]
+    raise SourceError(f"{where}: no class names (a 'names' list or map, or 'nc')")

@@ -1,0 +1,48 @@
+"""Tiny valid images written by the tests themselves (no network, no imaging library)."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+__all__ = ["fast_config", "png", "write_png"]
+
+
+def png(width: int, height: int, rgb: tuple[int, int, int] = (200, 80, 40)) -> bytes:
+    """A solid-colour PNG of ``width`` x ``height`` pixels."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    row = b"\x00" + bytes(rgb) * width
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(row * height))
+        + chunk(b"IEND", b"")
+    )
+
+
+def write_png(
+    path: Path, width: int, height: int, rgb: tuple[int, int, int] = (200, 80, 40)
+) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(png(width, height, rgb))
+    return path
+
+
+def fast_config(base_url: str) -> dict[str, object]:
+    """Config values for a quick upload to a sandbox at ``base_url``."""
+    return {
+        "pat": "sandbox-pat",
+        "user_id": "sandbox",
+        "app_id": "sandbox-app",
+        "base": base_url,
+        "linger": 0.1,
+        "processing_estimate": 0.2,
+        "backoff": 0.05,
+        "call_timeout": 5.0,
+    }
