@@ -45,7 +45,16 @@ from ingest.progress import (
     watch,
 )
 from ingest.report import Report
-from ingest.source import count_records, open_rows, validate_file
+from ingest.source import count_records, open_rows
+from ingest.source.formats import (
+    DatasetPath,
+    FormatOptions,
+    add_format_arguments,
+    detect,
+    format_options,
+    journal_file,
+    validate_path,
+)
 
 __all__ = ["main"]
 
@@ -135,6 +144,8 @@ class UploadPlan:
     """``live``, ``plain``, ``none`` or ``auto`` (live on a terminal, else plain)."""
     restart: bool = False
     handle_signals: bool = True
+    formats: FormatOptions = field(default_factory=FormatOptions)
+    """How the data path is read (--format, --regions, --images, --concept-ids)."""
 
 
 @dataclass
@@ -205,14 +216,17 @@ async def run_upload(plan: UploadPlan, console: Console) -> UploadResult:
     path = plan.source
     if not path.exists():
         raise SourceError(f"{path}: no such file")
-    if not path.is_file():
+    data = DatasetPath(path, plan.formats)
+    if not path.is_file() and detect(path, plan.formats.format) == "csv":
         raise SourceError(f"{path}: not a regular file")
     _check_paths(plan)
     # the header first: a missing column is reported before anything else happens
-    async with open_rows(path, dataset_id=plan.config.dataset_id) as rows:
+    async with open_rows(data, dataset_id=plan.config.dataset_id) as rows:
         columns = list(rows.columns)
+        journal_path = await anyio.to_thread.run_sync(journal_file, rows, plan.state)
+        source_notes = list(getattr(rows, "notes", ()))
     journal = Journal.open(
-        path,
+        journal_path,
         target=Journal.target_of(plan.config),
         state_path=plan.state,
         restart=plan.restart,
@@ -220,7 +234,7 @@ async def run_upload(plan: UploadPlan, console: Console) -> UploadResult:
     failures = FailuresWriter(plan.failures, columns)
     total_rows = count_records(path)
     reporter = _reporter(plan.progress, console)
-    notes: list[str] = []
+    notes: list[str] = source_notes
     if "file" in columns and plan.failures.resolve().parent != path.resolve().parent:
         notes.append(
             "the failures file is not beside the CSV: its 'file' paths will not resolve "
@@ -278,7 +292,7 @@ async def run_upload(plan: UploadPlan, console: Console) -> UploadResult:
                 )
             try:
                 with upload_scope:
-                    async with ing.stream(path, skip=journal.skip) as outcomes:
+                    async with ing.stream(data, skip=journal.skip) as outcomes:
                         async for batch in outcomes.batches():
                             sink.take(batch)
             except IngestError as exc:
@@ -484,6 +498,7 @@ def cmd_upload(ns: argparse.Namespace) -> int:
         report_json=Path(ns.report_json) if ns.report_json else None,
         progress="none" if ns.no_progress else "auto",
         restart=ns.restart,
+        formats=format_options(ns),
     )
     console = _err_console()
 
@@ -506,7 +521,7 @@ def cmd_validate(ns: argparse.Namespace) -> int:
     if not path.exists():
         raise SourceError(f"{path}: no such file")
     started = time.perf_counter()
-    summary = anyio.run(validate_file, path, backend="asyncio")
+    summary = anyio.run(validate_path, DatasetPath(path, format_options(ns)), backend="asyncio")
     elapsed = time.perf_counter() - started
     out = Console(highlight=False)
     invalid = summary.invalid
@@ -676,7 +691,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=UPLOAD_EPILOG,
     )
-    up.add_argument("data", metavar="DATA.csv", help="the CSV to upload")
+    up.add_argument(
+        "data",
+        metavar="DATA",
+        help="the CSV, COCO JSON file, YOLO dataset (data.yaml or folder) or VOC folder",
+    )
+    add_format_arguments(up)
     cred = up.add_mutually_exclusive_group()
     cred.add_argument(
         "--pat", metavar="TOKEN", help="personal access token (env CLARIFAI_PAT; safer than here)"
@@ -743,7 +763,8 @@ def build_parser() -> argparse.ArgumentParser:
         "invalid row (line, column, reason) and what the file holds. Exit 1 if any row "
         "is invalid, 2 if the file cannot be used at all.",
     )
-    val.add_argument("data", metavar="DATA.csv")
+    val.add_argument("data", metavar="DATA")
+    add_format_arguments(val)
     val.set_defaults(func=cmd_validate)
 
     sub.add_parser(

@@ -31,8 +31,7 @@ def doc(filename: str, objects: str = "", size: tuple[int, int] | None = (100, 5
     if size is not None:
         sz = f"<size><width>{size[0]}</width><height>{size[1]}</height><depth>3</depth></size>"
     return (
-        f"<annotation><folder>VOC</folder><filename>{filename}</filename>{sz}{objects}"
-        "</annotation>"
+        f"<annotation><folder>VOC</folder><filename>{filename}</filename>{sz}{objects}</annotation>"
     )
 
 
