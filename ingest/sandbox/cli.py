@@ -91,6 +91,55 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--spike-seconds", type=float, default=d.spike_seconds, help="length of a latency spike")
     a("--seed", type=int, default=d.seed, help="seed of every random draw")
     a("--no-store", action="store_true", help="keep only ids and statuses (huge runs)")
+    a(
+        "--tls",
+        action="store_true",
+        help="serve TLS with a certificate made at start; prints where its CA file is "
+        "(give it to 'ingest upload --ca-file')",
+    )
+    a(
+        "--dataset",
+        action="append",
+        default=None,
+        metavar="ID",
+        help="a dataset the app has; repeatable. Once any is given, inputs naming another "
+        "dataset fail as on Clarifai (default: datasets are made on first use)",
+    )
+    a(
+        "--unique-urls",
+        action="store_true",
+        help="refuse an input whose URL another input has (INPUT_DUPLICATE), as Clarifai "
+        "does unless allow_duplicate_url is set",
+    )
+    a(
+        "--input-quota",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the app holds at most N inputs; more fail with INPUT_OVER_LIMIT",
+    )
+    a(
+        "--hourly-limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="requests per key per hour; more answer CONN_EXCEED_HOURLY_LIMIT",
+    )
+    a(
+        "--disable",
+        action="append",
+        default=None,
+        metavar="METHOD",
+        help="a method the plan disallows (e.g. PostAnnotations): it answers "
+        "CONN_ACCOUNT_ISSUES; repeatable",
+    )
+    a(
+        "--delete-app-after",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the app is deleted after N calls: later calls answer CONN_DOES_NOT_EXIST",
+    )
     a("--stats", default=None, metavar="PATH", help="write statistics as JSON here at shutdown")
 
 
@@ -117,6 +166,13 @@ def options_from_args(ns: argparse.Namespace) -> SandboxOptions:
         seed=ns.seed,
         store=not ns.no_store,
         stats_path=ns.stats,
+        tls=ns.tls,
+        unique_urls=ns.unique_urls,
+        datasets=tuple(ns.dataset) if ns.dataset else None,
+        input_quota=ns.input_quota,
+        hourly_limit=ns.hourly_limit,
+        disabled=tuple(ns.disable or ()),
+        delete_app_after=ns.delete_app_after,
     )
 
 
@@ -129,6 +185,13 @@ async def serve(options: SandboxOptions) -> None:
             f"pat {o.pats[0]}, key {o.api_keys[0]})",
             flush=True,
         )
+        if sb.ca_file is not None:
+            print(
+                f"TLS: the certificate authority is {sb.ca_file} (for hosts "
+                f"{', '.join(o.tls_hosts)}); upload with --ca-file {sb.ca_file} or "
+                f"GRPC_DEFAULT_SSL_ROOTS_FILE_PATH={sb.ca_file}",
+                flush=True,
+            )
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for _ in signals:
                 break

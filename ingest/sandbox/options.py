@@ -56,6 +56,30 @@ class SandboxOptions:
     """Where to write the statistics as JSON at shutdown."""
     store: bool = True
     """Keep full input and annotation messages (off: keep ids and statuses only, for huge runs)."""
+    datasets: tuple[str, ...] | None = None
+    """Datasets the app has at start. A tuple: PostInputs fails an input naming any other
+    dataset (as Clarifai does) until PostDatasets creates it. None (the default): a dataset
+    named by PostInputs springs into existence (lenient, for callers that never create one)."""
+    unique_urls: bool = False
+    """Refuse, as Clarifai does, an input whose URL another input already has
+    (INPUT_DUPLICATE, "duplicate URL") unless its ``Image.allow_duplicate_url`` is set.
+    Off by default: existing tests and benchmark peers reuse URLs under other ids."""
+    tls: bool = False
+    """Serve TLS with a certificate made at start by a throw-away CA (``Sandbox.ca_file``)."""
+    tls_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1")
+    """Host names and addresses the TLS certificate is issued for."""
+    input_quota: int | None = None
+    """Most inputs the app may hold; past it each new input fails with INPUT_OVER_LIMIT
+    (a plan's input quota). None: no quota."""
+    hourly_limit: int | None = None
+    """Requests per key per hour (counted from start); past it every call answers
+    CONN_EXCEED_HOURLY_LIMIT. None: no limit."""
+    disabled: tuple[str, ...] = ()
+    """Methods (``"PostAnnotations"``...) the plan does not allow: they answer
+    CONN_ACCOUNT_ISSUES ("feature not supported in your tier")."""
+    delete_app_after: int | None = None
+    """The app is deleted after this many calls (any key): later calls answer
+    CONN_DOES_NOT_EXIST. None: never."""
 
     def __post_init__(self) -> None:
         rates = (
@@ -79,5 +103,11 @@ class SandboxOptions:
             raise ValueError(f"rps must not be negative, got {self.rps}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must lie in [0, 65535], got {self.port}")
+        for name in ("input_quota", "hourly_limit", "delete_app_after"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must not be negative, got {value}")
+        if self.tls and not self.tls_hosts:
+            raise ValueError("tls needs at least one host name for the certificate")
         if not self.pats and not self.api_keys and not self.scoped_keys:
             raise ValueError("give at least one personal access token or API key")

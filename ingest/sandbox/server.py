@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -11,7 +14,7 @@ import grpc
 from clarifai_grpc.grpc.api import service_pb2_grpc
 
 from ingest.sandbox.options import SandboxOptions
-from ingest.sandbox.servicer import Servicer
+from ingest.sandbox.servicer import MAX_REQUEST_BYTES, Servicer
 from ingest.sandbox.stats import Stats
 
 __all__ = ["Sandbox"]
@@ -24,6 +27,10 @@ class Sandbox:
 
         async with Sandbox(SandboxOptions(rps=15)) as sb:
             print(sb.base_url)   # http://127.0.0.1:PORT
+
+    With ``tls=True`` it serves TLS with a certificate for ``options.tls_hosts`` issued
+    at start by a throw-away certificate authority, whose certificate is written to
+    :attr:`ca_file` (removed at stop); ``base_url`` is then ``https://...``.
     """
 
     def __init__(self, options: SandboxOptions | None = None) -> None:
@@ -31,6 +38,8 @@ class Sandbox:
         self.servicer = Servicer(self.options)
         self._server: Any = None
         self.port = 0
+        self.ca_file: Path | None = None
+        """The CA certificate (PEM) that signed the server's, while serving TLS."""
 
     @property
     def address(self) -> str:
@@ -39,8 +48,11 @@ class Sandbox:
 
     @property
     def base_url(self) -> str:
-        """``http://host:port``: what ``ingest upload --base`` takes."""
-        return f"http://{self.address}"
+        """``http://host:port`` (``https://`` with TLS): what ``ingest upload --base`` takes."""
+        host = self.options.host
+        if ":" in host:  # an IPv6 address
+            host = f"[{host}]"
+        return f"{'https' if self.options.tls else 'http'}://{host}:{self.port}"
 
     @property
     def stats(self) -> Stats:
@@ -64,26 +76,58 @@ class Sandbox:
         """
         return dict(self.servicer.state.annotations)
 
+    @property
+    def input_annotations(self) -> dict[str, Any]:
+        """The input-level annotations PostInputs made from concepts, by input id (a snapshot).
+
+        Apart from :attr:`annotations`, which hold what PostAnnotations made; ListAnnotations
+        returns both. With ``store=False`` the values are only the ids.
+        """
+        return dict(self.servicer.state.input_annotations)
+
     async def start(self) -> None:
         """Bind and start serving; OSError when the address cannot be bound."""
         self._server = grpc.aio.server(
             options=[
-                ("grpc.max_receive_message_length", 256 * 1024 * 1024),
-                ("grpc.max_send_message_length", 256 * 1024 * 1024),
+                # requests must be under 128 MB: larger ones fail RESOURCE_EXHAUSTED
+                ("grpc.max_receive_message_length", MAX_REQUEST_BYTES - 1),
+                ("grpc.max_send_message_length", MAX_REQUEST_BYTES),
                 ("grpc.so_reuseport", 0),
             ]
         )
         service_pb2_grpc.add_V2Servicer_to_server(self.servicer, self._server)
         where = f"{self.options.host}:{self.options.port}"
         try:
-            self.port = self._server.add_insecure_port(where)
+            if self.options.tls:
+                self.port = self._server.add_secure_port(where, self._tls_credentials())
+            else:
+                self.port = self._server.add_insecure_port(where)
         except RuntimeError as exc:  # grpc's way of saying the address is taken
             self._server = None
+            self._forget_ca()
             raise OSError(f"cannot listen on {where}: address in use or not available") from exc
         if not self.port:
             self._server = None
+            self._forget_ca()
             raise OSError(f"cannot listen on {where}")
         await self._server.start()
+
+    def _tls_credentials(self) -> Any:
+        """Issue a server certificate from a new CA; write the CA's certificate out."""
+        import trustme  # only when serving TLS
+
+        ca = trustme.CA()
+        cert = ca.issue_cert(*self.options.tls_hosts)
+        folder = Path(tempfile.mkdtemp(prefix="ingest-sandbox-tls-"))
+        self.ca_file = folder / "ca.pem"
+        ca.cert_pem.write_to_path(str(self.ca_file))
+        chain = b"".join(blob.bytes() for blob in cert.cert_chain_pems)
+        return grpc.ssl_server_credentials([(cert.private_key_pem.bytes(), chain)])
+
+    def _forget_ca(self) -> None:
+        if self.ca_file is not None:
+            shutil.rmtree(self.ca_file.parent, ignore_errors=True)
+            self.ca_file = None
 
     async def stop(self, grace: float | None = 0.5) -> None:
         """Stop serving (calls in flight get ``grace`` seconds); dump stats if asked to."""
@@ -91,6 +135,7 @@ class Sandbox:
             server, self._server = self._server, None
             with anyio.CancelScope(shield=True):
                 await server.stop(grace)
+            self._forget_ca()
             if self.options.stats_path:
                 self.dump_stats(self.options.stats_path)
 

@@ -1,8 +1,10 @@
 """What the sandbox stores: one app's inputs and annotations, and their processing.
 
 Processing is resolved lazily: each input gets a due time and a fate when created,
-and its status is worked out whenever it is read. No task per input, so the
-sandbox holds hundreds of thousands of them cheaply.
+and its status is worked out whenever it is read: DOWNLOAD_PENDING for the first half
+of its processing time, DOWNLOAD_IN_PROGRESS for the second, then DOWNLOAD_SUCCESS or
+DOWNLOAD_FAILED. No task per input, so the sandbox holds hundreds of thousands of them
+cheaply.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import random
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +24,13 @@ from ingest.sandbox.options import SandboxOptions
 
 __all__ = ["AppState", "StoredInput", "fraction"]
 
-PENDING, SUCCESS, FAILED, STUCK = "pending", "success", "failed", "stuck"
+PENDING, IN_PROGRESS, SUCCESS, FAILED, STUCK = (
+    "pending",
+    "in_progress",
+    "success",
+    "failed",
+    "stuck",
+)
 
 
 _CODES: dict[str, int] = {
@@ -29,6 +38,14 @@ _CODES: dict[str, int] = {
     STUCK: sc.INPUT_DOWNLOAD_PENDING,
     SUCCESS: sc.INPUT_DOWNLOAD_SUCCESS,
     FAILED: sc.INPUT_DOWNLOAD_FAILED,
+}
+
+
+_DESCRIPTIONS: dict[int, str] = {
+    sc.INPUT_DOWNLOAD_PENDING: "Download pending",
+    sc.INPUT_DOWNLOAD_IN_PROGRESS: "Download in progress",
+    sc.INPUT_DOWNLOAD_SUCCESS: "Download complete",
+    sc.INPUT_DOWNLOAD_FAILED: "Input download failed",
 }
 
 
@@ -48,11 +65,24 @@ class StoredInput:
     reason: str = ""
     seq: int = 0
     """Position in :attr:`AppState.order` (insertion order, for StreamInputs)."""
+    midway: float = 0.0
+    """When DOWNLOAD_PENDING turns into DOWNLOAD_IN_PROGRESS (monotonic clock)."""
 
     def status(self, now: float) -> str:
+        """``pending`` (pending or in progress), ``success`` or ``failed``."""
         if self.fate == STUCK or now < self.due:
             return PENDING
         return self.fate
+
+    def code(self, now: float) -> int:
+        """The download status code at ``now``: PENDING, IN_PROGRESS, SUCCESS or FAILED."""
+        if self.fate == STUCK:  # never picked up
+            return int(sc.INPUT_DOWNLOAD_PENDING)
+        if now < self.due:
+            if now >= self.midway:
+                return int(sc.INPUT_DOWNLOAD_IN_PROGRESS)
+            return int(sc.INPUT_DOWNLOAD_PENDING)
+        return _CODES[self.fate]
 
 
 @dataclass
@@ -68,7 +98,14 @@ class AppState:
     last_due: float = 0.0
     """When the last input that will ever finish processing finishes (monotonic clock)."""
     jobs: dict[str, Any] = field(default_factory=dict)
-    datasets: set[str] = field(default_factory=set)
+    datasets: dict[str, Any] = field(default_factory=dict)
+    """Datasets by id (``resources_pb2.Dataset``)."""
+    dataset_inputs: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Input ids of each dataset, in the order they joined, with when (wall clock)."""
+    by_url: dict[str, str] = field(default_factory=dict)
+    """Input id of each stored image URL (Clarifai refuses a second input with a URL)."""
+    input_annotations: dict[str, Any] = field(default_factory=dict)
+    """The input-level annotation PostInputs made from an input's concepts, by input id."""
     rng: random.Random = field(default_factory=random.Random)
 
     def __post_init__(self) -> None:
@@ -90,21 +127,28 @@ class AppState:
         elif fraction(opts.seed + 1, message.id) < opts.stuck_rate:
             fate = STUCK
         low, high = opts.processing
-        due = time.monotonic() + self.rng.uniform(low, high)
+        now = time.monotonic()
+        due = now + self.rng.uniform(low, high)
         if not opts.store:
             slim = resources_pb2.Input(id=message.id)
             slim.data.image.url = url
+            slim.dataset_ids.extend(message.dataset_ids)
             message = slim
-        stored = StoredInput(message, due, fate, reason, len(self.order))
+        stored = StoredInput(message, due, fate, reason, len(self.order), (now + due) / 2)
         self.inputs[message.id] = stored
         self.order.append(message.id)
+        if url:
+            self.by_url[url] = message.id
+        wall = time.time()
+        for dataset_id in message.dataset_ids:
+            self.dataset_inputs.setdefault(dataset_id, {})[message.id] = wall
         if fate != STUCK and due > self.last_due:
             self.last_due = due
         return stored
 
     def code(self, stored: StoredInput, now: float) -> int:
         """The status code an input shows at ``now``, without building its message."""
-        return _CODES[stored.status(now)]
+        return stored.code(now)
 
     def walk(self, last_id: str = "", descending: bool = False) -> Iterator[StoredInput]:
         """Live inputs in insertion order (or its reverse), starting after ``last_id``.
@@ -131,16 +175,10 @@ class AppState:
         """The input as a reply shows it, with its current status."""
         out = resources_pb2.Input()
         out.CopyFrom(stored.message)
-        state = stored.status(time.monotonic() if now is None else now)
-        if state == PENDING:
-            out.status.code = sc.INPUT_DOWNLOAD_PENDING
-            out.status.description = "Download pending"
-        elif state == SUCCESS:
-            out.status.code = sc.INPUT_DOWNLOAD_SUCCESS
-            out.status.description = "Download complete"
-        else:
-            out.status.code = sc.INPUT_DOWNLOAD_FAILED
-            out.status.description = "Input download failed"
+        code = stored.code(time.monotonic() if now is None else now)
+        out.status.code = code
+        out.status.description = _DESCRIPTIONS[code]
+        if code == sc.INPUT_DOWNLOAD_FAILED:
             out.status.details = stored.reason
         return out
 
@@ -150,11 +188,12 @@ class AppState:
         if job is None:
             return None
         now = time.monotonic()
-        counts = {PENDING: 0, SUCCESS: 0, FAILED: 0}
+        counts = {PENDING: 0, IN_PROGRESS: 0, SUCCESS: 0, FAILED: 0}
         for input_id in job["ids"]:
             stored = self.inputs.get(input_id)
             if stored is not None:
-                counts[stored.status(now)] += 1
+                moving = stored.code(now) == sc.INPUT_DOWNLOAD_IN_PROGRESS
+                counts[IN_PROGRESS if moving else stored.status(now)] += 1
         return counts
 
     def add_annotation(self, message: Any) -> None:
@@ -165,9 +204,26 @@ class AppState:
         self.annotations[message.id] = stored if self.options.store else message.id
         self.by_input.setdefault(message.input_id, []).append(message.id)
 
+    def add_input_annotation(self, message: Any) -> Any:
+        """The input-level annotation of a new input that carries concepts (stored apart from
+        :attr:`annotations`, which hold what PostAnnotations made)."""
+        ann = resources_pb2.Annotation(id=uuid.uuid4().hex, input_id=message.id)
+        ann.data.concepts.extend(message.data.concepts)
+        ann.status.code = sc.ANNOTATION_SUCCESS
+        ann.status.description = "Annotation success"
+        self.input_annotations[message.id] = ann if self.options.store else ann.id
+        return ann
+
     def delete_input(self, input_id: str) -> bool:
-        if self.inputs.pop(input_id, None) is None:
+        stored = self.inputs.pop(input_id, None)
+        if stored is None:
             return False
+        url = stored.message.data.image.url
+        if url and self.by_url.get(url) == input_id:
+            del self.by_url[url]
+        for members in self.dataset_inputs.values():
+            members.pop(input_id, None)
+        self.input_annotations.pop(input_id, None)
         for ann_id in self.by_input.pop(input_id, []):
             self.annotations.pop(ann_id, None)
         return True

@@ -20,6 +20,8 @@ class Stats:
     """Calls answered CONN_THROTTLED by the per-key rate limit."""
     auth_failures: int = 0
     """Calls refused by authentication (bad key, PAT without its app, missing scope)."""
+    account_refusals: int = 0
+    """Calls refused for the account: app deleted, hourly limit used up, method disabled."""
     unavailable_injected: int = 0
     """Calls failed with gRPC UNAVAILABLE before anything happened."""
     lost_replies_injected: int = 0

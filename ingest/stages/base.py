@@ -13,17 +13,31 @@ from ingest.config import Config
 from ingest.model import NO_CELLS, Outcome, Row, Status
 from ingest.report import Report
 
-__all__ = ["DUPLICATE_CODES", "Stage", "is_duplicate"]
+__all__ = ["DUPLICATE_CODES", "DUPLICATE_ID_DETAILS", "Stage", "is_duplicate"]
 
-#: Per-item codes meaning "an item with this id is already stored".
+#: Per-item codes that may mean "an item with this id is already stored".
 DUPLICATE_CODES = frozenset({sc.INPUT_DUPLICATE, sc.DATABASE_DUPLICATE_KEY})
+
+#: The details Clarifai gives an input whose id is taken (clarifai-python looks for it).
+DUPLICATE_ID_DETAILS = "Input has a duplicate ID."
 
 
 def is_duplicate(status: Any) -> bool:
-    """True when a per-item status says the id already exists."""
+    """True when a per-item status says an item with *this id* already exists.
+
+    INPUT_DUPLICATE (30100) is documented as "duplicate URL in your application": the
+    same code answers an input whose URL another input already has, under another id
+    (a row with its own ``input_id``). That input is not ours and does not exist, so
+    only the id's own wording counts for inputs - "Input has a duplicate ID." - and a
+    status that speaks of a URL never does.
+    """
+    text = f"{status.description} {status.details}".lower()
+    if "url" in text:
+        return False
+    if status.code == sc.INPUT_DUPLICATE:
+        return "duplicate id" in text
     if status.code in DUPLICATE_CODES:
         return True
-    text = f"{status.description} {status.details}".lower()
     return "already exist" in text or "duplicate" in text
 
 

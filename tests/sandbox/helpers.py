@@ -27,11 +27,11 @@ def annotation(ann_id: str, input_id: str, box: tuple[float, float, float, float
 
 
 async def wait_processed(call: Any, ids: list[str]) -> dict[str, int]:
-    """Poll ListInputs (bounded) until none of ``ids`` is pending."""
+    """Poll ListInputs (bounded) until none of ``ids`` is pending or in progress."""
     for _ in range(200):
         reply = await call("ListInputs", service_pb2.ListInputsRequest(ids=ids, per_page=len(ids)))
         codes = {i.id: i.status.code for i in reply.inputs}
-        if sc.INPUT_DOWNLOAD_PENDING not in codes.values():
+        if not {sc.INPUT_DOWNLOAD_PENDING, sc.INPUT_DOWNLOAD_IN_PROGRESS} & set(codes.values()):
             return codes
         await anyio.sleep(0.01)
     raise AssertionError("inputs never finished processing")

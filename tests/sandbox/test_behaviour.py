@@ -75,8 +75,8 @@ async def test_id_rules_and_a_full_batch_of_128(sandbox: Any) -> None:
     with anyio.fail_after(10):
         async with sandbox() as call:
             req = inputs_request(
-                ("x" * 128, "https://x/1.jpg"),
-                ("x" * 129, "https://x/2.jpg"),
+                ("x" * 48, "https://x/1.jpg"),
+                ("x" * 49, "https://x/2.jpg"),
                 ("dot.id", "https://x/3.jpg"),
                 ("ok_id-1", "https://x/4.jpg"),
                 ("no-scheme", "x/5.jpg"),
@@ -89,6 +89,8 @@ async def test_id_rules_and_a_full_batch_of_128(sandbox: Any) -> None:
                 sc.INPUT_DOWNLOAD_PENDING,
                 sc.INPUT_INVALID_URL,
             ]
+            # Clarifai's own words for the length
+            assert reply.inputs[1].status.details == "id must be between 1 and 48 characters long"
             full = inputs_request(*[(f"b{n}", f"https://x/b{n}.jpg") for n in range(128)])
             assert (await call("PostInputs", full)).status.code == sc.SUCCESS
             assert len(call.sb.inputs) == 130
@@ -100,7 +102,7 @@ async def test_get_unknown_input_and_delete_inputs(sandbox: Any) -> None:
     with anyio.fail_after(10):
         async with sandbox() as call:
             missing = await call("GetInput", service_pb2.GetInputRequest(input_id="nope"))
-            assert missing.status.code == sc.INPUT_DOES_NOT_EXIST
+            assert missing.status.code == sc.CONN_DOES_NOT_EXIST
             await call("PostInputs", inputs_request(("a", "https://x/a"), ("b", "https://x/b")))
             deleted = await call("DeleteInputs", service_pb2.DeleteInputsRequest(ids=["a"]))
             assert deleted.status.code == sc.SUCCESS

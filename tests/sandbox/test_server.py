@@ -210,7 +210,9 @@ async def test_auth_pat_needs_app_and_unknown_keys_do_nothing(sandbox: Any) -> N
                 inputs_request(("a1", "https://x/1.jpg")),
                 (("authorization", "Key sandbox-pat"),),
             )
-            assert no_app.status.code == sc.CONN_INVALID_REQUEST
+            # Clarifai's answer to a PAT without its app
+            assert no_app.status.code == sc.CONN_KEY_INVALID
+            assert no_app.status.details == "Must provide app external ID in API authorizer"
             other_app = inputs_request(("a1", "https://x/1.jpg"))
             other_app.user_app_id.user_id = "sandbox"
             other_app.user_app_id.app_id = "elsewhere"
