@@ -281,6 +281,11 @@ class RowSource:
                 yield _check_mapping(check, line, row, columns)
 
     @property
+    def header_line(self) -> int:
+        """The line of a CSV file's header (blank lines may come before it)."""
+        return self._header_line
+
+    @property
     def is_sync(self) -> bool:
         """True for a plain iterable (its rows never keep anyone waiting)."""
         return self._sync is not None
@@ -302,7 +307,7 @@ class RowSource:
             report = self._report
             report.phase = "scanning"
             scan = await scan_order(
-                self.path, validator.image_index, validator.id_index, header_line=self._header_line
+                self.path, validator.image_index, validator.id_index, header_line=self.header_line
             )
             report.rows_total = scan.records
             if not scan.grouped:

@@ -1,0 +1,185 @@
+"""Rows in any order: what the service holds never depends on the file's order,
+on re-runs, or on a failures file fed back; scattered files cost no extra request."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from google.protobuf.json_format import MessageToDict
+
+from ingest import Ingester, Status, ids
+from ingest.sandbox import Sandbox, SandboxOptions
+from tests.helpers import COLUMNS, make_dataset
+from tests.source.test_grouping import grouped_by_url, shuffled
+from tests.test_cli import env, ingest_cmd
+from tests.test_pipeline import FAST, assert_server_holds, config_for, upload
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_shuffled_file_lands_like_the_grouped_one_with_the_same_requests(
+    tmp_path: Path,
+) -> None:
+    data = make_dataset(300, seed=21)
+    raw = data.write(tmp_path / "raw.csv")
+    grouped = grouped_by_url(raw, tmp_path / "grouped.csv")
+    scattered = shuffled(raw, tmp_path / "shuffled.csv", seed=4)
+    tmp_dir = tmp_path / "tmp"
+    tmp_dir.mkdir()
+    requests = {}
+    with anyio.fail_after(120):
+        for name, path in (("grouped", grouped), ("shuffled", scattered)):
+            async with Sandbox(SandboxOptions(**FAST)) as sb:  # type: ignore[arg-type]
+                outcomes, report = await upload(sb, path, tmp_dir=str(tmp_dir))
+                assert_server_holds(sb, data)
+                requests[name] = dict(sb.stats.requests)
+            r: Any = report
+            assert r.grouped is (name == "shuffled")
+            assert r.inputs_existing == 0 and r.annotations_existing == 0  # each sent once
+            assert r.rows_total == len(data.rows) == len(outcomes)
+            assert list(tmp_dir.iterdir()) == []
+    assert "PatchInputs" not in requests["shuffled"]
+    assert requests["shuffled"]["PostInputs"] == requests["grouped"]["PostInputs"]
+    assert requests["shuffled"]["PostAnnotations"] == requests["grouped"]["PostAnnotations"]
+
+
+async def test_cancelling_mid_run_removes_the_temp_files(tmp_path: Path) -> None:
+    data = make_dataset(400, seed=8)
+    path = shuffled(data.write(tmp_path / "raw.csv"), tmp_path / "shuffled.csv")
+    tmp_dir = tmp_path / "tmp"
+    tmp_dir.mkdir()
+    with anyio.fail_after(60):
+        async with (
+            Sandbox(SandboxOptions(**FAST)) as sb,  # type: ignore[arg-type]
+            Ingester(config_for(sb, tmp_dir=str(tmp_dir), batch_size=8)) as ing,
+            ing.stream(path) as outcomes,
+        ):
+            async for _ in outcomes:
+                # grouped already: the groups are being read from the temp folder
+                assert ing.report.grouped
+                assert [p.name[:13] for p in tmp_dir.iterdir()] == ["ingest-group-"]
+                break
+    assert list(tmp_dir.iterdir()) == []
+
+
+def _rows_with_lists(images: int, seed: int) -> list[dict[str, str]]:
+    """Images with list-valued metadata, an image-level row and boxes; some broken URLs."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(images):
+        url = f"https://img.example.com/{'broken-' if i % 9 == 4 else ''}l{i}.jpg"
+        meta = json.dumps({"tags": rng.sample(["a", "b", "c", "d"], 2), "deep": {"ls": [i, 1]}})
+        rows.append(dict(zip(COLUMNS, [url, "", "", "", "", "cat|dog", "bird", meta], strict=True)))
+        for _ in range(rng.randint(1, 3)):
+            x, y = round(rng.uniform(0, 0.5), 3), round(rng.uniform(0, 0.5), 3)
+            box = [str(x), str(y), str(x + 0.2), str(y + 0.3)]
+            rows.append(dict(zip(COLUMNS, [url, *box, "cat", "", meta], strict=True)))
+    return rows
+
+
+def _write(path: Path, rows: list[dict[str, str]]) -> Path:
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, [*rows[0]])
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def held(sb: Sandbox) -> tuple[dict[str, Any], set[str]]:
+    """What the service holds: each input's url, concepts and metadata; the annotation ids."""
+    inputs = {
+        iid: (
+            inp.data.image.url,
+            sorted((c.id, c.value) for c in inp.data.concepts),
+            MessageToDict(inp.data.metadata),
+        )
+        for iid, inp in sb.inputs.items()
+    }
+    return inputs, set(sb.annotations)
+
+
+async def _cli(sb: Sandbox, path: Path, *more: str) -> dict[str, Any]:
+    """``ingest upload`` as a user runs it, in its own process, against ``sb``: its report."""
+    report = path.with_name("report.json")
+    report.unlink(missing_ok=True)
+    args = ["upload", str(path), "--base", sb.base_url, "--rps", "1000", "--no-progress"]
+    done = await anyio.run_process(
+        ingest_cmd(*args, "--report-json", str(report), *more), env=env(), check=False
+    )
+    assert done.returncode in (0, 1), done.stderr.decode()
+    result: dict[str, Any] = json.loads(report.read_text())
+    assert result["exit_status"] == done.returncode
+    return result
+
+
+async def test_reruns_failures_and_any_order_leave_what_one_clean_run_leaves(
+    tmp_path: Path,
+) -> None:
+    rows = _rows_with_lists(40, seed=3)
+    grouped = _write(tmp_path / "grouped.csv", rows)
+    scattered = shuffled(grouped, tmp_path / "scattered.csv", seed=9)
+    # a later version of the file: new labels and a changed list for some images
+    later = list(rows)
+    for i in range(0, 40, 5):
+        url = f"https://img.example.com/{'broken-' if i % 9 == 4 else ''}l{i}.jpg"
+        extra = json.dumps({"tags": ["x"], "deep": {"more": True}})
+        later.append(dict(zip(COLUMNS, [url, "", "", "", "", "new", "", extra], strict=True)))
+    changed = _write(tmp_path / "changed.csv", later)
+    broken = sum("broken-" in r["url"] for r in rows)
+    opts = SandboxOptions(rps=0, processing=(0.01, 0.05))
+    with anyio.fail_after(120):
+        async with Sandbox(opts) as clean:
+            first = await _cli(clean, grouped, "--state", str(tmp_path / "c1"))
+            assert first["rows_failed"] == broken > 0
+            reference = held(clean)
+        async with Sandbox(opts) as clean:
+            assert (await _cli(clean, changed, "--state", str(tmp_path / "c2")))["rows_failed"]
+            reference_changed = held(clean)
+        assert reference[0][ids.input_id("https://img.example.com/l0.jpg")][2] == {
+            "tags": json.loads(rows[0]["metadata"])["tags"],
+            "deep": {"ls": [0, 1]},
+        }
+
+        async with Sandbox(opts) as sb:
+            once = await _cli(sb, scattered)  # the broken URLs fail
+            assert once["grouped"] and once["rows_failed"] == broken
+            assert held(sb) == reference
+            again = await _cli(sb, scattered, "--restart")  # everything sent again
+            assert again["rows_present"] == len(rows) - broken and again["inputs_patched"] == 0
+            assert held(sb) == reference
+            failures = tmp_path / "scattered.failures.csv"
+            fed = await _cli(sb, failures)  # fed back: the same rows fail again
+            assert fed["rows_read"] == fed["rows_failed"] == broken
+            assert held(sb) == reference
+            assert (await _cli(sb, grouped, "--state", str(tmp_path / "g")))["rows_landed"] == 0
+            assert held(sb) == reference
+            assert "PatchInputs" not in sb.stats.requests  # nothing new: nothing patched
+            newer = await _cli(sb, changed, "--state", str(tmp_path / "ch"))
+            assert newer["inputs_patched"] == 8  # the eight images with a new row
+            assert held(sb) == reference_changed  # lists replaced, not appended to
+            same = await _cli(sb, changed, "--state", str(tmp_path / "ch2"))
+            assert same["inputs_patched"] == 0
+            assert held(sb) == reference_changed
+
+
+async def test_an_iterable_in_grouped_order_needs_no_patch_and_full_batches() -> None:
+    data = make_dataset(256, seed=12)
+    rows = sorted(data.rows, key=lambda r: r["url"])  # grouped by image, as a table would be
+    with anyio.fail_after(60):
+        async with Sandbox(SandboxOptions(**FAST)) as sb:  # type: ignore[arg-type]
+            outcomes, report = await upload(sb, rows)
+            assert_server_holds(sb, data)
+            assert "PatchInputs" not in sb.stats.requests
+            images = len({r["url"] for r in rows if r["url"]}) - 2  # two invalid URLs
+            assert sb.stats.requests["PostInputs"] == -(-images // 128)
+    r: Any = report
+    assert r.inputs_existing == 0
+    assert sum(o.status is Status.FAILED for o in outcomes.values()) == len(  # type: ignore[attr-defined]
+        data.invalid_lines | data.broken_lines
+    )
