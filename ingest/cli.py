@@ -2,9 +2,11 @@
 
 Exit status (design.md section 4): 0 when every row landed or was already there;
 1 when some rows failed or were invalid (every one of them is in the failures
-file); 2 for a usage, credential or file-level error (one sentence on stderr, no
-traceback); 130 when interrupted (Ctrl-C or SIGTERM; the journal keeps what
-landed, so running the same command again continues).
+file); 2 for a usage, credential, TLS or file-level error, or when the account stops
+the upload (AccountError: input quota, hourly limit, plan, app deleted; the journal
+keeps what landed) - one sentence on stderr, no traceback; 130 when interrupted
+(Ctrl-C or SIGTERM; the journal keeps what landed, so running the same command again
+continues).
 
 The library installs no signal handler; this module does, around an upload only.
 """
@@ -100,7 +102,8 @@ files:
 exit status:
   0   every row landed or was already there
   1   some rows failed or were invalid; all of them are in the failures file
-  2   usage, credential or file-level error; nothing (more) was sent
+  2   usage, credential, TLS or file-level error, or the account stopped the
+      upload (input quota, hourly limit, plan, app deleted); nothing more was sent
   130 interrupted; run the same command again to continue
 """
 
@@ -454,6 +457,7 @@ def _config_from_args(ns: argparse.Namespace) -> Config:
         "concurrency": ns.concurrency,
         "rps": ns.rps,
         "processing_timeout": ns.processing_timeout,
+        "ca_file": ns.ca_file,
         "call_timeout": ns.call_timeout,
         "strict": ns.strict or None,
     }
@@ -716,6 +720,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         metavar="N",
         help="inputs per PostInputs and annotations per PostAnnotations (max 128, default 128)",
+    )
+    up.add_argument(
+        "--ca-file",
+        metavar="PATH",
+        help="trust the certificate authorities in this PEM file for TLS, e.g. the one "
+        "'ingest sandbox --tls' prints (gRPC's GRPC_DEFAULT_SSL_ROOTS_FILE_PATH also works)",
     )
     up.add_argument(
         "--concurrency", type=_positive_int, metavar="N", help="calls in flight per stage (4)"

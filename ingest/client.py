@@ -4,7 +4,12 @@ It owns the gRPC aio channel (made by the ClarifaiChannel helpers), the auth
 metadata, a deadline on every call, the shared rate limiter and the retry policy:
 exponential backoff with full jitter on retryable codes and transport failures,
 bounded in attempts and in time. Fatal codes (bad key, missing scopes, unknown
-app) raise :class:`~ingest.errors.AuthError` at once.
+app) raise :class:`~ingest.errors.AuthError` at once. Codes no row can fix (an input
+quota reached, an hourly limit, a feature outside the plan, the app deleted mid-run)
+raise :class:`~ingest.errors.AccountError`: at once when a whole call fails with one,
+after ``config.stop_after`` items when they come item by item. A TLS handshake that
+fails on the first call (untrusted certificate, wrong host name, plaintext server)
+raises :class:`~ingest.errors.TLSError` instead of being retried.
 
 Per-item retries inside a MIXED_STATUS reply belong to the stages, which know
 their items; they use :meth:`Client.backoff` and :func:`is_retryable`.
@@ -29,8 +34,11 @@ from ingest.config import Config
 from ingest.errors import (
     FATAL_CODES,
     RETRYABLE_CODES,
+    STOP_CODES,
+    AccountError,
     AuthError,
     RetriesExhaustedError,
+    TLSError,
     TransportError,
 )
 from ingest.ratelimit import Priority, RateLimiter
@@ -41,6 +49,33 @@ _RETRYABLE_GRPC = frozenset(
     {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
 )
 _FATAL_GRPC = frozenset({grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED})
+
+
+#: Reply fields that carry per-item statuses.
+_ITEM_FIELDS = ("inputs", "annotations")
+
+
+def _tls_problem(details: str, host: str, port: int, ca_file: str | None) -> str | None:
+    """One sentence for a failed TLS handshake, from gRPC's details; None if it is not one."""
+    where = f"{host}:{port}"
+    if "CERTIFICATE_VERIFY_FAILED" in details:
+        trusted = f"the CA file {ca_file}" if ca_file else "the system's certificate authorities"
+        return (
+            f"the TLS certificate of {where} is not signed by a certificate authority in "
+            f"{trusted}; give the right CA file with --ca-file "
+            "(or GRPC_DEFAULT_SSL_ROOTS_FILE_PATH)"
+        )
+    if "Hostname Verification" in details or "not in peer certificate" in details:
+        return (
+            f"the TLS certificate of {where} was not issued for the host name {host}; "
+            "use a host name the certificate names in --base"
+        )
+    if "WRONG_VERSION_NUMBER" in details or "Tls handshake failed" in details:
+        return (
+            f"{where} does not answer TLS (a plaintext server?); for a plaintext server use "
+            f"http://{where} in --base"
+        )
+    return None
 
 
 def is_retryable(code: int) -> bool:
@@ -81,12 +116,15 @@ class Client:
         self._rng = random.Random()
         self._first = anyio.Lock()
         self._accepted = False
+        self._stopping_items = 0
 
     async def __aenter__(self) -> Client:
         host, port, secure = self.config.endpoint
         if secure:
             base = host if port == 443 else f"{host}:{port}"
-            self._channel = ClarifaiChannel.get_aio_grpc_channel(base)
+            self._channel = ClarifaiChannel.get_aio_grpc_channel(
+                base, root_certificates_path=self.config.ca_file
+            )
         else:
             self._channel = ClarifaiChannel.get_aio_insecure_grpc_channel(host, port)
         self._stub = service_pb2_grpc.V2Stub(self._channel)
@@ -170,6 +208,15 @@ class Client:
                         code=0,
                         description=exc.details() or "",
                     ) from None
+                if code == grpc.StatusCode.UNAVAILABLE and not self._accepted:
+                    host, port, secure = self.config.endpoint
+                    problem = (
+                        _tls_problem(exc.details() or "", host, port, self.config.ca_file)
+                        if secure
+                        else None
+                    )
+                    if problem is not None:
+                        raise TLSError(problem, description=exc.details() or "") from None
                 if code not in _RETRYABLE_GRPC:
                     raise TransportError(
                         f"{method}: {code.name}: {exc.details()}", description=exc.details() or ""
@@ -180,9 +227,17 @@ class Client:
                 reason = str(exc)
             else:
                 status = reply.status
+                if status.code in STOP_CODES and (
+                    status.code != sc.CONN_DOES_NOT_EXIST or self._accepted
+                ):
+                    raise _account_error(status)
                 if status.code in FATAL_CODES:
+                    hint = FATAL_CODES[status.code]
+                    if "app external id" in status.details.lower():
+                        # Clarifai's answer to a PAT sent without user_app_id
+                        hint = "a personal access token needs --user-id and --app-id"
                     raise AuthError(
-                        f"{FATAL_CODES[status.code]} "
+                        f"{hint} "
                         f"(Clarifai {sc.StatusCode.Name(status.code)}: {status.description})",
                         code=status.code,
                         description=status.description,
@@ -191,6 +246,8 @@ class Client:
                     self.stats.throttled += 1
                     self.limiter.throttled()
                 elif status.code not in RETRYABLE_CODES:
+                    if status.code != sc.SUCCESS:
+                        self._count_stops(reply)
                     return reply
                 reason = f"{sc.StatusCode.Name(status.code)}: {status.description}"
             attempt += 1
@@ -204,6 +261,28 @@ class Client:
             self.stats.retries += 1
             if not reason.startswith("CONN_THROTTLED"):
                 await self.backoff(attempt - 1)
+
+    def _count_stops(self, reply: Any) -> None:
+        """Count the items that failed with a code no row can fix; stop past the bound."""
+        fields = reply.DESCRIPTOR.fields_by_name
+        for name in _ITEM_FIELDS:
+            if name not in fields:
+                continue
+            for item in getattr(reply, name):
+                if item.status.code in STOP_CODES and item.status.code != sc.CONN_DOES_NOT_EXIST:
+                    self._stopping_items += 1
+                    if self._stopping_items >= self.config.stop_after:
+                        raise _account_error(item.status)
+
+
+def _account_error(status: Any) -> AccountError:
+    hint = STOP_CODES[status.code]
+    return AccountError(
+        f"stopped: Clarifai answers {describe(status)}; {hint}, then run the same command "
+        "again (the journal keeps what landed)",
+        code=status.code,
+        description=status.description,
+    )
 
 
 def describe(status: Any) -> str:

@@ -35,6 +35,9 @@ class Config:
     """The app to upload into (with a PAT)."""
     base: str = DEFAULT_BASE
     """``https://host[:port]`` for TLS, ``http://host:port`` for a plaintext server."""
+    ca_file: str | None = None
+    """PEM file of the certificate authorities to trust for TLS (https:// bases) instead of
+    the system's; gRPC's own ``GRPC_DEFAULT_SSL_ROOTS_FILE_PATH`` is the other way."""
     dataset_id: str | None = None
     """Put every input into this dataset."""
 
@@ -55,6 +58,10 @@ class Config:
     """gRPC deadline of each call, in seconds."""
     max_attempts: int = 10
     """Attempts per call (or per item inside a mixed reply) before giving up."""
+    stop_after: int = 16
+    """Items failed with a code no row can fix (input quota, account limits, see
+    :data:`~ingest.errors.STOP_CODES`) before the run stops with
+    :class:`~ingest.errors.AccountError`; a whole call failing so stops it at once."""
     retry_time: float = 300.0
     """Total seconds one call may spend retrying."""
     backoff: float = 0.5
@@ -104,6 +111,13 @@ class Config:
                 raise ConfigError(f"{name} must be positive")
         if self.max_attempts < 1:
             raise ConfigError("max_attempts must be at least 1")
+        if self.stop_after < 1:
+            raise ConfigError("stop_after must be at least 1")
+        if self.ca_file is not None:
+            if not os.path.isfile(self.ca_file):
+                raise ConfigError(f"the CA file {self.ca_file} does not exist")
+            if self.base.startswith("http://"):
+                raise ConfigError("a CA file is for TLS: give an https:// base with it")
         if self.window < 1:
             raise ConfigError(f"window must be at least 1, not {self.window}")
         _ = self.endpoint  # raises ConfigError for a malformed base

@@ -11,8 +11,12 @@ The tree::
     └── ClarifaiError                the service refused or could not be reached
         ├── AuthError                credentials rejected, scopes missing, app unknown:
         │                            the run stops at once
+        ├── AccountError             the account, not the data, stops the run (input
+        │                            quota, hourly limit, feature disabled, app deleted)
         ├── RetriesExhaustedError    a retryable failure outlasted the retry budget
         └── TransportError           a gRPC failure that is not retryable
+            └── TLSError             the TLS handshake failed: untrusted certificate,
+                                     wrong host name, or a plaintext server
 
 Row-level problems (a bad box, a broken URL) are never raised: each becomes a failed
 outcome carrying its line number and reason, and the run goes on.
@@ -25,6 +29,8 @@ from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 __all__ = [
     "FATAL_CODES",
     "RETRYABLE_CODES",
+    "STOP_CODES",
+    "AccountError",
     "AuthError",
     "ClarifaiError",
     "ConfigError",
@@ -34,6 +40,7 @@ __all__ = [
     "MissingColumnError",
     "RetriesExhaustedError",
     "SourceError",
+    "TLSError",
     "TransportError",
 ]
 
@@ -58,10 +65,27 @@ FATAL_CODES: dict[int, str] = {
         "the key lacks the scopes this upload needs (Inputs:Add, Inputs:Get, Annotations:Add); "
         "create a key with those scopes"
     ),
-    sc.CONN_EXCEED_HOURLY_LIMIT: "the key's hourly request limit is used up; try again later",
     sc.CONN_DOES_NOT_EXIST: "the app or user does not exist; check --user-id/--app-id",
     sc.CONN_AUTH_METHOD_DISABLED: "this authentication method is disabled for the app",
     sc.CONN_INVALID_REQUEST: "the request was refused as invalid; check --user-id/--app-id",
+}
+
+#: Codes no row can fix, at the top of a reply or on its items: the account (its plan,
+#: its limits, the app itself) stops the upload, and what to do about it.
+STOP_CODES: dict[int, str] = {
+    sc.INPUT_OVER_LIMIT: (
+        "the app holds as many inputs as its plan allows; delete inputs or upgrade the plan"
+    ),
+    sc.CONN_EXCEEDS_LIMITS: "the account's limits are exceeded; check its usage and plan",
+    sc.CONN_EXCEED_HOURLY_LIMIT: "the key's hourly request limit is used up; wait an hour",
+    sc.CONN_EXCEED_MONTHLY_LIMIT: "the key's monthly request limit is used up; raise the limit",
+    sc.CONN_ACCOUNT_ISSUES: (
+        "the account or its plan does not allow this (a feature outside the plan's tier, "
+        "an expired trial or card); check the account"
+    ),
+    sc.CONN_DOES_NOT_EXIST: (
+        "the app no longer exists (deleted during the upload?); check --user-id/--app-id"
+    ),
 }
 
 
@@ -115,9 +139,24 @@ class AuthError(ClarifaiError):
     """Credentials rejected, scopes missing or app unknown: nothing more can be sent."""
 
 
+class AccountError(ClarifaiError):
+    """The account, not the data, stops the run: an input quota reached, an hourly or
+    monthly limit used up, a feature outside the plan, the app deleted mid-run.
+
+    Raised once a whole call, or a bounded number of items, failed with one of
+    :data:`STOP_CODES`; what landed stays in the journal, so the same command continues
+    once the account allows it.
+    """
+
+
 class RetriesExhaustedError(ClarifaiError):
     """A retryable failure lasted longer than the retry budget allowed."""
 
 
 class TransportError(ClarifaiError):
     """A gRPC-level failure that is not worth retrying (bad address, protocol error)."""
+
+
+class TLSError(TransportError):
+    """The TLS handshake failed: the certificate is not trusted, names another host, or
+    the server does not speak TLS at all."""
