@@ -27,7 +27,7 @@ import random
 import sys
 from collections.abc import Sequence
 
-__all__ = ["COLUMNS", "VOCABULARY", "generate", "main"]
+__all__ = ["COLUMNS", "VOCABULARY", "generate", "main", "shuffle_file"]
 
 COLUMNS = [
     "url",
@@ -170,6 +170,22 @@ def generate(
     counts["valid_rows"] = counts["rows"] - counts["invalid_rows"]
     counts["labels"] = len(labels)
     return counts
+
+
+def shuffle_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, seed: int) -> None:
+    """Write ``src``'s rows to ``dst`` in a random order (the header stays first).
+
+    The rows of one image end up scattered through the whole file, as in an export
+    sorted by another column. Works on lines: :func:`generate` writes no line break
+    inside a cell. Holds the file in memory (the harness's, not a client's).
+    """
+    with open(src, "rb") as f:
+        header = f.readline()
+        rows = f.readlines()
+    random.Random(seed).shuffle(rows)
+    with open(dst, "wb") as f:
+        f.write(header)
+        f.writelines(rows)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -37,7 +37,7 @@ from typing import Any
 
 import anyio
 
-from benchmarks.datagen import generate
+from benchmarks.datagen import generate, shuffle_file
 from benchmarks.harness import ceiling_requests
 from ingest.sandbox import Sandbox, SandboxOptions
 from ingest.sandbox.state import fraction
@@ -129,6 +129,13 @@ class Data:
     @property
     def inputs(self) -> int:
         return self.counts["images"]
+
+
+def shuffled(data: Data, seed: int) -> Data:
+    """The same rows in a random order, beside ``data``'s file: same counts, same boxes."""
+    path = data.path.with_name(data.path.stem + "-shuffled.csv")
+    shuffle_file(data.path, path, seed=seed)
+    return Data(path, data.counts, data.boxes)
 
 
 def load_data(path: Path, images: int, seed: int, *, index: bool = True) -> Data:
@@ -549,6 +556,15 @@ class Suite:
             out.append(Client("clarifai SDK", sdk_peer(data.path), cap, mode="bytes"))
         return [c for c in out if self.only is None or c.name in self.only]
 
+    def shuffled_clients(self, data: Data, ingest_rps: float) -> list[Client]:
+        """ingest's clients on a shuffled file (named "..., shuffled)")."""
+        cap = self.scale.ingest_cap
+        out = [Client("ingest (API, shuffled)", ingest_api(data.path, ingest_rps), cap)]
+        if self.cli_ok:
+            cli = ingest_cli(data.path, ingest_rps, self.tmp)
+            out.append(Client("ingest (CLI, shuffled)", cli, cap))
+        return [c for c in out if self.only is None or c.name in self.only]
+
     async def compare(
         self, scenario: str, data: Data, options: SandboxOptions, clients: list[Client]
     ) -> list[dict[str, Any]]:
@@ -574,6 +590,12 @@ class Suite:
         results = await self.compare(
             "realistic", data, options, self.clients(data, 15.0, cap=self.scale.realistic_cap)
         )
+        # the same rows shuffled (rows of one image scattered through the file): ingest
+        # groups them first; the peers load the whole file and group in memory anyway
+        mixed = shuffled(data, seed=21)
+        results += await self.compare(
+            "realistic", mixed, options, self.shuffled_clients(mixed, 15.0)
+        )
         for r in results:
             r["ceiling_fraction"] = round(r["rows_per_s"] / ceiling_rps, 3)
         return {
@@ -590,9 +612,12 @@ class Suite:
         data = load_data(self.tmp / "unthrottled.csv", self.scale.unthrottled_images, seed=12)
         log(f"unthrottled: {data.rows} rows, {data.inputs} images")
         clients = self.clients(data, UNLIMITED_RPS, cap=self.scale.unthrottled_cap)
+        mixed = shuffled(data, seed=22)
         # the floor and ingest run several times, in turn, so that a ratio compares
         # runs made moments apart; the capped peers run once
         repeated = [c for c in clients if c.name.startswith("ingest")]
+        repeated += self.shuffled_clients(mixed, UNLIMITED_RPS)
+        source = {c.name: (mixed if c.name.endswith("shuffled)") else data) for c in repeated}
         per = 100_000 / data.rows
         floors: list[float] = []
         runs: dict[str, list[dict[str, Any]]] = {c.name: [] for c in repeated}
@@ -603,7 +628,7 @@ class Suite:
             floors.append(floor["cpu_s"] * per)
             log(f"unthrottled: floor {floor['cpu_s']:.2f} s CPU (process), run {i + 1}")
             for c in repeated:
-                runs[c.name] += await self.compare("unthrottled", data, options, [c])
+                runs[c.name] += await self.compare("unthrottled", source[c.name], options, [c])
         floor_100k = statistics.median(floors)
         results: list[dict[str, Any]] = []
         for c in repeated:
@@ -616,6 +641,16 @@ class Suite:
             r["cpu_s_runs"] = [x["cpu_s"] for x in runs[c.name]]
             r["cpu_s_per_100k_rows"] = round(statistics.median(p for p, _ in pairs), 2)
             r["cpu_vs_floor"] = round(statistics.median(p / f for p, f in pairs), 2)
+            grouped = c.name.replace(", shuffled)", ")")
+            if grouped != c.name and grouped in runs:
+                # shuffled against grouped, run by run (each pair made moments apart)
+                r["cpu_vs_grouped"] = round(
+                    statistics.median(
+                        float(s["cpu_s"]) / float(g["cpu_s"])
+                        for s, g in zip(runs[c.name], runs[grouped], strict=True)
+                    ),
+                    2,
+                )
             results.append(r)
         for r in await self.compare(
             "unthrottled", data, options, [c for c in clients if c not in repeated]
@@ -645,19 +680,22 @@ class Suite:
             path = self.tmp / f"memory-{images}.csv"
             log(f"memory: generating {images} images ...")
             data = load_data(path, images, seed=13, index=False)
-            log(f"memory: {data.rows} rows; ingest (API) ...")
-            r = await run_client(
-                "ingest (API)",
-                ingest_api(path, UNLIMITED_RPS),
-                options,
-                data,
-                cap=self.scale.ingest_cap,
-            )
-            r["rows"] = data.rows
-            r.pop("timeline")
-            log(f"memory: {_summary(r)}")
-            results.append(r)
-            path.unlink()
+            mixed = shuffled(data, seed=23)
+            for order, d in (("grouped", data), ("shuffled", mixed)):
+                log(f"memory: {d.rows} rows, {order}; ingest (API) ...")
+                r = await run_client(
+                    "ingest (API)" if order == "grouped" else "ingest (API, shuffled)",
+                    ingest_api(d.path, UNLIMITED_RPS),
+                    options,
+                    d,
+                    cap=self.scale.ingest_cap,
+                )
+                r["rows"] = d.rows
+                r["order"] = order
+                r.pop("timeline")
+                log(f"memory: {_summary(r)}")
+                results.append(r)
+                d.path.unlink()
         return {"options": _options(options), "results": results}
 
     async def hostile(self) -> dict[str, Any]:
@@ -776,6 +814,32 @@ def targets(out: dict[str, Any]) -> list[dict[str, Any]]:
             f"{(frac - 0.90) * 100:+.1f} points",
         )
         add("realistic: rows lost", lost, "0", lost == 0, f"{lost} rows")
+        mixed = _find(real, "ingest (API, shuffled)")
+        if mixed:
+            frac = mixed["ceiling_fraction"]
+            add(
+                "realistic, rows shuffled: fraction of the request-budget ceiling",
+                frac,
+                ">= 0.90",
+                frac >= 0.90,
+                f"{(frac - 0.90) * 100:+.1f} points",
+            )
+            more = mixed["requests"] / ing["requests"] - 1
+            add(
+                "realistic, rows shuffled: requests against the grouped file's",
+                round(more, 3),
+                "within 5 %",
+                abs(more) <= 0.05,
+                f"{mixed['requests']} against {ing['requests']}",
+            )
+            share = mixed["throttled"] / (mixed["requests"] or 1)
+            add(
+                "realistic, rows shuffled: throttled replies",
+                round(share, 4),
+                "<= 1 %",
+                share <= 0.01,
+                f"{mixed['throttled']} of {mixed['requests']}",
+            )
         for peer, factor in (("seed algorithm", 5.0), ("clarifai SDK", 2.0)):
             p = _find(real, peer)
             if p and p["rows_per_s"]:
@@ -800,11 +864,29 @@ def targets(out: dict[str, Any]) -> list[dict[str, Any]]:
             if ratio <= 1.5
             else f"{ratio / 1.5:.2f} times the goal",
         )
-    mem = (sc.get("memory") or {}).get("results", [])
-    if len(mem) >= 2:
+    mixed = _find(unt, "ingest (API, shuffled)")
+    if mixed and "cpu_vs_grouped" in mixed:
+        ratio = mixed["cpu_vs_grouped"]
+        add(
+            "unthrottled: client CPU for the shuffled file against the grouped one",
+            ratio,
+            "<= 1.5x",
+            ratio <= 1.5,
+            f"{(1.5 - ratio) / 1.5 * 100:.0f} % headroom"
+            if ratio <= 1.5
+            else f"{ratio / 1.5:.2f} times the goal",
+        )
+    for order in ("grouped", "shuffled"):
+        mem = [
+            r
+            for r in (sc.get("memory") or {}).get("results", [])
+            if r.get("order", "grouped") == order
+        ]
+        if len(mem) < 2:
+            continue
         small, big = mem[0], mem[-1]
         add(
-            f"memory: peak RSS at {big['rows']:,} rows (MB)",
+            f"memory: peak RSS at {big['rows']:,} rows, {order} (MB)",
             big["peak_rss_mb"],
             "<= 150",
             big["peak_rss_mb"] <= 150,
@@ -812,7 +894,7 @@ def targets(out: dict[str, Any]) -> list[dict[str, Any]]:
         )
         growth = big["peak_rss_mb"] / small["peak_rss_mb"] - 1
         add(
-            f"memory: {big['rows']:,} rows against {small['rows']:,}",
+            f"memory: {big['rows']:,} rows against {small['rows']:,}, {order}",
             round(growth, 3),
             "within +10 %",
             abs(growth) <= 0.10,
@@ -957,13 +1039,14 @@ def markdown(out: dict[str, Any]) -> str:
             "ingest through its public API (`python -m benchmarks.run_ingest`), unthrottled "
             "sandbox keeping ids only. Peak RSS is the client process's `ru_maxrss`.",
             "",
-            "| rows | images | rows landed | time (s) | rows/s | CPU (s) | peak RSS (MB) |",
-            "|---:|---:|---:|---:|---:|---:|---:|",
+            "| rows | order | images | rows landed | time (s) | rows/s | CPU (s) | peak RSS (MB) |",
+            "|---:|---|---:|---:|---:|---:|---:|---:|",
         ]
         for r in mem["results"]:
             images = r["client_report"]["images"] if r.get("client_report") else r["inputs_stored"]
             lines.append(
-                f"| {r['rows']:,} | {images:,} | {r['rows_landed']:,} | {r['elapsed_s']:.1f} | "
+                f"| {r['rows']:,} | {r.get('order', 'grouped')} | {images:,} | "
+                f"{r['rows_landed']:,} | {r['elapsed_s']:.1f} | "
                 f"{r['rows_per_s']:,.0f} | {r['cpu_s']:.1f} | {r['peak_rss_mb']:.1f} |"
             )
         lines += ["", "![peak RSS against rows](memory.png)", ""]
@@ -1043,12 +1126,16 @@ def plots(out: dict[str, Any], directory: Path) -> None:
     mem = out["scenarios"].get("memory")
     if mem and mem["results"]:
         fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
-        xs = [r["rows"] for r in mem["results"]]
-        ys = [r["peak_rss_mb"] for r in mem["results"]]
-        ax.plot(xs, ys, marker="o", label="ingest (API)")
+        top = 0.0
+        for order in ("grouped", "shuffled"):
+            runs = [r for r in mem["results"] if r.get("order", "grouped") == order]
+            if runs:
+                ys = [r["peak_rss_mb"] for r in runs]
+                top = max(top, *ys)
+                ax.plot([r["rows"] for r in runs], ys, marker="o", label=f"ingest (API), {order}")
         ax.axhline(150, color="red", lw=0.8, ls="--", label="target 150 MB")
         ax.set_xscale("log")
-        ax.set_ylim(0, max(160, max(ys) * 1.1))
+        ax.set_ylim(0, max(160, top * 1.1))
         ax.set_xlabel("rows in the CSV")
         ax.set_ylabel("client peak RSS (MB)")
         ax.set_title("Memory: peak RSS against rows")

@@ -32,14 +32,18 @@ TINY = Scale(
 
 
 async def test_realistic_scenario_for_ingest_alone(tmp_path: Path) -> None:
-    suite = Suite(TINY, tmp_path, cli_ok=False, sdk_ok=False, only=frozenset({"ingest (API)"}))
-    with anyio.fail_after(19):
+    only = frozenset({"ingest (API)", "ingest (API, shuffled)"})
+    suite = Suite(TINY, tmp_path, cli_ok=False, sdk_ok=False, only=only)
+    with anyio.fail_after(40):
         scenario = await suite.realistic()
 
     assert scenario["data"]["images"] == 100
     assert scenario["ceiling_requests"] > 0 and scenario["ceiling_rows_per_s"] > 0
-    [result] = scenario["results"]
+    result, mixed = scenario["results"]
     assert result["client"] == "ingest (API)"
+    assert mixed["client"] == "ingest (API, shuffled)"
+    assert mixed["client_report"]["grouped"] and not result["client_report"]["grouped"]
+    assert mixed["rows_duplicated"] == 0
     for key in (
         "rows_per_s",
         "ceiling_fraction",
@@ -69,6 +73,9 @@ async def test_realistic_scenario_for_ingest_alone(tmp_path: Path) -> None:
     assert {t["target"] for t in out["targets"]} >= {
         "realistic: fraction of the request-budget ceiling",
         "realistic: rows lost",
+        "realistic, rows shuffled: fraction of the request-budget ceiling",
+        "realistic, rows shuffled: requests against the grouped file's",
+        "realistic, rows shuffled: throttled replies",
     }
     text = markdown(out)
     assert "## Realistic" in text and "| ingest (API) |" in text
