@@ -171,6 +171,7 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
             _set(
                 reply.status,
                 sc.CONN_THROTTLED,
+                "Making too many requests",
                 f"exceeded limit of {opts.rps:g} requests per second",
             )
             return reply

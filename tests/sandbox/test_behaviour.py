@@ -262,7 +262,7 @@ async def test_throttled_calls_recover_as_the_bucket_refills(sandbox: Any) -> No
                 reply = await call("ListInputs", service_pb2.ListInputsRequest())
                 if reply.status.code == sc.SUCCESS:
                     break
-                assert reply.status.description == "exceeded limit of 20 requests per second"
+                assert reply.status.details == "exceeded limit of 20 requests per second"
                 await anyio.sleep(0.01)
             assert reply.status.code == sc.SUCCESS
 
@@ -273,7 +273,7 @@ async def test_a_rate_below_one_per_second_still_admits_a_call(sandbox: Any) -> 
             first = await call("ListInputs", service_pb2.ListInputsRequest())
             second = await call("ListInputs", service_pb2.ListInputsRequest())
             assert (first.status.code, second.status.code) == (sc.SUCCESS, sc.CONN_THROTTLED)
-            assert second.status.description == "exceeded limit of 0.5 requests per second"
+            assert second.status.details == "exceeded limit of 0.5 requests per second"
 
 
 async def test_throttled_and_refused_calls_have_no_side_effect(sandbox: Any) -> None:

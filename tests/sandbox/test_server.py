@@ -251,7 +251,7 @@ async def test_rate_limit_per_key_with_no_side_effect(sandbox: Any) -> None:
             assert other.status.code == sc.SUCCESS
             reply = await call("ListInputs", service_pb2.ListInputsRequest())
             if reply.status.code == sc.CONN_THROTTLED:
-                assert reply.status.description == "exceeded limit of 5 requests per second"
+                assert reply.status.details == "exceeded limit of 5 requests per second"
 
 
 async def test_list_workflows_has_an_embed_node(sandbox: Any) -> None:
