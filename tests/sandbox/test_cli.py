@@ -99,3 +99,37 @@ async def test_invalid_options_exit_2() -> None:
         result = await anyio.run_process(command, check=False)
     assert result.returncode == 2
     assert b"stuck_rate" in result.stderr
+
+
+async def test_tls_prints_where_the_ca_file_is_and_serves_with_it() -> None:
+    command = [sys.executable, "-m", "ingest.sandbox", "--port", "0", "--tls", "--rps", "0"]
+    with anyio.fail_after(30):
+        async with await anyio.open_process(command) as process:
+            assert process.stdout is not None
+            text = ""
+            async for chunk in TextReceiveStream(process.stdout):
+                text += chunk
+                if text.count("\n") >= 2:
+                    break
+            first, second = text.splitlines()[:2]
+            match = re.search(r"listening on https://127\.0\.0\.1:(\d+)", first)
+            assert match, first
+            found = re.search(r"the certificate authority is (\S+) ", second)
+            assert found, second
+            ca_file = anyio.Path(found[1])
+            assert (await ca_file.read_text()).startswith("-----BEGIN CERTIFICATE-----")
+            channel = ClarifaiChannel.get_aio_grpc_channel(
+                f"127.0.0.1:{match[1]}", root_certificates_path=str(ca_file)
+            )
+            try:
+                reply = await service_pb2_grpc.V2Stub(channel).ListInputs(
+                    service_pb2.ListInputsRequest(),
+                    metadata=(("authorization", "Key sandbox-key"),),
+                    timeout=10,
+                )
+                assert reply.status.code == sc.SUCCESS
+            finally:
+                await channel.close()
+            process.send_signal(signal.SIGTERM)
+            assert await process.wait() == 0
+    assert not await ca_file.exists()  # removed at stop
