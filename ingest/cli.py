@@ -47,7 +47,7 @@ from ingest.progress import (
     watch,
 )
 from ingest.report import Report
-from ingest.source import count_records, open_rows
+from ingest.source import open_rows
 from ingest.source.formats import (
     DatasetPath,
     FormatOptions,
@@ -235,7 +235,6 @@ async def run_upload(plan: UploadPlan, console: Console) -> UploadResult:
         restart=plan.restart,
     )
     failures = FailuresWriter(plan.failures, columns)
-    total_rows = count_records(path)
     reporter = _reporter(plan.progress, console)
     notes: list[str] = source_notes
     if "file" in columns and plan.failures.resolve().parent != path.resolve().parent:
@@ -254,7 +253,6 @@ async def run_upload(plan: UploadPlan, console: Console) -> UploadResult:
         return snapshot(
             ing.report,
             ing.client,
-            total_rows=total_rows,
             box_fraction=sink.box_fraction,
             last_error=sink.last_error,
         )
@@ -402,7 +400,8 @@ def print_summary(result: UploadResult, console: Console) -> None:
         "inputs",
         f"{r.inputs_created + r.inputs_existing:,}",
         f"{r.inputs_created:,} created, {r.inputs_existing:,} already there "
-        f"(a repeated URL or an earlier run), {r.inputs_failed:,} failed",
+        f"(a repeated URL or an earlier run), {r.inputs_failed:,} failed"
+        + (f", {r.inputs_patched:,} completed with labels they lacked" if r.inputs_patched else ""),
     )
     table.add_row(
         "annotations",
@@ -411,6 +410,13 @@ def print_summary(result: UploadResult, console: Console) -> None:
         f"{r.annotations_failed:,} failed",
     )
     table.add_section()
+    if r.grouped:
+        table.add_row(
+            "grouped",
+            "",
+            f"rows of one image were scattered: grouped by image first in "
+            f"{r.grouping_s:,.1f} s ({r.grouping_temp_bytes / 1e6:,.1f} MB of temp files, removed)",
+        )
     table.add_row("speed", f"{rate:,.1f}", f"rows/s over {r.elapsed_s:,.1f} s")
     req_rate = r.requests / r.elapsed_s if r.elapsed_s > 0 else 0.0
     table.add_row(
@@ -451,15 +457,16 @@ def _config_from_args(ns: argparse.Namespace) -> Config:
         "user_id": ns.user_id,
         "app_id": ns.app_id,
         "base": ns.base,
+        "ca_file": ns.ca_file,
         "dataset_id": ns.dataset_id,
         "batch_size": ns.batch_size,
         "annotation_batch_size": ns.batch_size,
         "concurrency": ns.concurrency,
         "rps": ns.rps,
         "processing_timeout": ns.processing_timeout,
-        "ca_file": ns.ca_file,
         "call_timeout": ns.call_timeout,
         "strict": ns.strict or None,
+        "tmp_dir": ns.tmp_dir,
     }
     for secret in (
         ns.pat,
@@ -714,18 +721,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="https://host[:port] (TLS, default https://api.clarifai.com) or http://host:port "
         "(plaintext, e.g. the sandbox) (env CLARIFAI_API_BASE)",
     )
+    up.add_argument(
+        "--ca-file",
+        metavar="PATH",
+        help="trust the certificate authorities in this PEM file for TLS, e.g. the one "
+        "'ingest sandbox --tls' prints (gRPC's GRPC_DEFAULT_SSL_ROOTS_FILE_PATH also works)",
+    )
     up.add_argument("--dataset-id", metavar="D", help="also add every input to this dataset")
     up.add_argument(
         "--batch-size",
         type=_positive_int,
         metavar="N",
         help="inputs per PostInputs and annotations per PostAnnotations (max 128, default 128)",
-    )
-    up.add_argument(
-        "--ca-file",
-        metavar="PATH",
-        help="trust the certificate authorities in this PEM file for TLS, e.g. the one "
-        "'ingest sandbox --tls' prints (gRPC's GRPC_DEFAULT_SSL_ROOTS_FILE_PATH also works)",
     )
     up.add_argument(
         "--concurrency", type=_positive_int, metavar="N", help="calls in flight per stage (4)"
@@ -747,6 +754,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         metavar="S",
         help="deadline of each call; a call past it is retried (default 60)",
+    )
+    up.add_argument(
+        "--tmp-dir",
+        metavar="DIR",
+        help="where a file whose rows of one image are scattered is grouped by image first "
+        "(temp files of about the file's size, removed at the end; default: the system's "
+        "temp folder)",
     )
     up.add_argument(
         "--state", metavar="PATH", help="resume journal (default DATA.csv.ingest-state)"
