@@ -32,6 +32,7 @@ $(VENV)/.bench-installed: $(STAMP)
 
 bench: $(VENV)/.bench-installed
 	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks.spark
 
 bench-quick: $(VENV)/.bench-installed
 	$(BIN)/python -m benchmarks --quick --out benchmarks/results-quick

@@ -7,9 +7,10 @@ names are :class:`~ingest.config.Config`'s (``rps``, ``dataset_id``,
 * ``token``: the secret. A personal access token when ``user_id`` and ``app_id`` are
   known (as options or from the executors' ``CLARIFAI_USER_ID``/``CLARIFAI_APP_ID``),
   an app key otherwise. It is the only name a secret may travel under: Spark redacts
-  option values whose name matches ``spark.redaction.regex`` (by default
-  ``(?i)secret|password|token|access[.]?key``) in plans and in the UI, and neither
-  ``pat`` nor ``api_key`` matches it, so those two are refused.
+  option values whose name matches ``spark.redaction.regex`` in plans and in the UI
+  (its default, ``(?i)secret|password|token|access[.]?key|credential`` in Spark 4.3,
+  matches ``token``; https://spark.apache.org/docs/latest/configuration.html), and
+  neither ``pat`` nor ``api_key`` matches it, so those two are refused.
 * ``tasks``: how many write tasks run at once; they share ``rps`` evenly.
 * ``report`` and ``failures``: where the driver writes the JSON report and the failed
   rows (paths on the driver's file system).

@@ -38,6 +38,8 @@ class JobReport:
     failures: list[FailedRow] = field(default_factory=list)
     aborted: bool = False
     """True when the job failed (the report then covers the tasks that finished)."""
+    task_cpu_s: float = 0.0
+    """CPU seconds of the tasks' Python workers, summed."""
 
     @property
     def throttled_share(self) -> float:
@@ -55,6 +57,7 @@ class JobReport:
             rps=self.rps,
             rps_per_task=round(self.rps / self.tasks_at_once, 3) if self.tasks_at_once else 0.0,
             aborted=self.aborted,
+            task_cpu_s=round(self.task_cpu_s, 3),
         )
         return data
 
@@ -88,9 +91,12 @@ def merge(
             if name == "requests_by_method":
                 for method, n in (value or {}).items():
                     methods[method] = methods.get(method, 0) + n
-            elif isinstance(value, int):
+            elif isinstance(value, bool):
+                setattr(report, name, getattr(report, name) or value)
+            elif isinstance(value, (int, float)):
                 setattr(report, name, getattr(report, name) + value)
         job.failures.extend(result.failures)
+        job.task_cpu_s += result.cpu_s
     report.requests_by_method = dict(sorted(methods.items()))
     report.elapsed_s = elapsed_s
     job.failures.sort(key=lambda f: (f.partition, f.line))

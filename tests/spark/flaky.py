@@ -18,7 +18,7 @@ from ingest.spark.task import TaskResult
 
 class FlakyDataSource(ClarifaiDataSource):
     """``clarifai_flaky``: option ``flag_file`` names a file created by the failing
-    attempt; an attempt that finds it does not fail."""
+    attempt; an attempt that finds it does not fail, unless option ``always`` is set."""
 
     @classmethod
     def name(cls) -> str:
@@ -26,19 +26,21 @@ class FlakyDataSource(ClarifaiDataSource):
 
     def writer(self, schema: StructType, overwrite: bool) -> ClarifaiWriter:
         flag = self.options.pop("flag_file")
+        always = self.options.pop("always", "") == "true"
         inner = super().writer(schema, overwrite)
-        return FlakyWriter(inner, flag)
+        return FlakyWriter(inner, flag, always=always)
 
 
 class FlakyWriter(ClarifaiWriter):
-    def __init__(self, inner: ClarifaiWriter, flag: str) -> None:
+    def __init__(self, inner: ClarifaiWriter, flag: str, *, always: bool = False) -> None:
         super().__init__(inner.options, inner.columns)
         self.flag = flag
+        self.always = always
 
     def write(self, iterator: Iterator[pa.RecordBatch]) -> TaskResult:
         result = super().write(iterator)  # everything of the partition is sent
         flag = Path(self.flag)
-        if result.partition == 0 and not flag.exists():
+        if result.partition == 0 and (self.always or not flag.exists()):
             flag.write_text(f"attempt {result.attempt} failed on purpose\n")
             raise RuntimeError("failing the first attempt on purpose, after sending")
         return result

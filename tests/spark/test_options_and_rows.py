@@ -12,7 +12,7 @@ pytest.importorskip("pyspark")
 
 from pyspark.sql import Row  # noqa: E402
 
-from ingest import ConfigError  # noqa: E402
+from ingest import Config, ConfigError  # noqa: E402
 from ingest.spark.options import SparkOptions, slots_from_conf  # noqa: E402
 from ingest.spark.results import merge  # noqa: E402
 from ingest.spark.rows import arrow_chunks, row_chunks  # noqa: E402
@@ -165,3 +165,12 @@ def test_task_results_pickle_and_merge() -> None:
     assert job.failures == [failed]
     out = job.to_dict()
     assert out["rps_per_task"] == 7.5 and out["requests_by_method"] == {"PostInputs": 1}
+
+
+def test_a_config_gives_its_credentials_and_options() -> None:
+    config = Config(pat="p", user_id="u", app_id="a", rps=10, call_timeout=3)
+    opts = SparkOptions.from_config(config, tasks=4, report="r.json")
+    assert "'p'" not in repr(opts)
+    got = opts.config(opts.tasks or 1, {"CLARIFAI_PAT": "other"})
+    assert (got.pat, got.user_id, got.app_id) == ("p", "u", "a")
+    assert (got.rps, got.call_timeout, opts.report) == (2.5, 3.0, "r.json")

@@ -195,6 +195,36 @@ def test_a_task_that_fails_once_and_is_retried_lands_exactly_once(
     assert out["rows_read"] == len(data.rows)  # only the successful attempts count
 
 
+def test_a_failed_job_is_aborted_and_reports_what_finished(
+    session: Session, portal: BlockingPortal, tmp_path: Path
+) -> None:
+    data = make_dataset(30, seed=4)
+    df = string_frame(session.spark, data).repartition(2, "url")
+    flag, report = tmp_path / "failed", tmp_path / "report.json"
+    with sandbox(portal) as sb:
+        with pytest.raises(Exception, match="on purpose"):  # both attempts of partition 0
+            write(df, sb, "clarifai_flaky", flag_file=str(flag), always="true", report=str(report))
+        # what was sent stays; writing the same rows again completes the job, once
+        write(df, sb, tasks="2")
+        portal.call(assert_server_holds, sb, data)
+    out = json.loads(report.read_text())
+    assert out["aborted"] is True
+    assert out["tasks"] == 1  # partition 1 finished; partition 0 never did
+    assert 0 < out["rows_read"] < len(data.rows)
+
+
+def test_empty_partitions_and_frames(session: Session, portal: BlockingPortal) -> None:
+    schema = StructType([StructField(c, StringType()) for c in COLUMNS])
+    one = [("https://img.example.com/1.jpg", "0.1", "0.1", "0.2", "0.2", "cat", "", "")]
+    with sandbox(portal) as sb:
+        options = {"token": "sandbox-pat", **CREDS, **TUNING, "base": sb.base_url}
+        job, failed = upload(session.spark.createDataFrame(one, schema), options, partitions=2)
+        assert (job.tasks, job.report.rows_landed, failed.count()) == (2, 1, 0)
+        job, _ = upload(session.spark.createDataFrame([], schema), options)
+        assert job.report.rows_read == 0
+        assert portal.call(lambda: len(sb.annotations)) == 1
+
+
 def test_invalid_rows_come_back_with_their_reasons(
     session: Session, portal: BlockingPortal, tmp_path: Path
 ) -> None:
@@ -284,4 +314,7 @@ def test_no_secret_in_logs_plans_or_the_event_log(
     assert "AppendData clarifai" in events  # the write's plan, as the UI shows it
     assert secret not in log
     assert secret not in events
-    assert secret not in (tmp_path / "report.json").read_text()
+    out = json.loads((tmp_path / "report.json").read_text())
+    assert secret not in json.dumps(out)
+    # no "tasks" option: found from the session (spark.default.parallelism = 2)
+    assert out["tasks_at_once"] == 2 and out["rps_per_task"] == 7.5

@@ -1,0 +1,286 @@
+"""``python -m benchmarks.spark``: the Spark entry on a local session against the sandbox.
+
+Two scenarios, with the suite's server settings (:mod:`benchmarks.suite`):
+
+* unthrottled (no limit, no latency, processing 0.05-0.2 s): the same data written by
+  1 and by 2 write tasks; rows/s, the CPU of the tasks' Python workers (conversion and
+  pipeline) and of the whole Spark process tree (JVM and Python workers);
+* realistic (15 req/s per key, 60 ms, processing 0.5-2 s, 1 % download failures): 2
+  tasks sharing ``rps=15``; rows/s as a fraction of the request-budget ceiling
+  (``benchmarks.harness.ceiling_requests``, as the suite computes it) and the share of
+  throttled replies.
+
+The sandbox runs in this process (in a thread), the session is ``local[2]``, and the
+data is read by Spark from the CSV that ``benchmarks.datagen`` writes. Rows/s is rows
+landed (counted on the server, :func:`benchmarks.suite.analyse`) over the wall time of
+``df.write...save()``, which includes reading and shuffling the CSV; the session's
+start is reported apart, and a small warm-up write (not counted) starts the JVM's code
+paths and the Python workers first. Writes
+``spark.json`` and ``spark.md`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from benchmarks.harness import ceiling_requests
+from benchmarks.suite import APP, PAT, RESULTS, UNLIMITED_RPS, USER, analyse, good_rows, load_data
+from ingest.sandbox import Sandbox, SandboxOptions
+
+__all__ = ["main"]
+
+BUDGET = 15.0
+"""Requests/s of the app in the realistic scenario (Clarifai's default per key)."""
+REALISTIC = SandboxOptions(
+    rps=BUDGET, latency=0.06, processing=(0.5, 2.0), download_failure_rate=0.01, seed=1
+)
+UNTHROTTLED = SandboxOptions(rps=0, latency=0.0, processing=(0.05, 0.2), seed=2)
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    unthrottled_images: int
+    realistic_images: int
+
+
+FULL = Scale("full", unthrottled_images=33_334, realistic_images=20_000)
+QUICK = Scale("quick", unthrottled_images=6_667, realistic_images=3_000)
+
+
+def log(message: str) -> None:
+    print(f"[bench-spark {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Session:
+    spark: Any
+    jvm_pid: int
+    started_s: float
+
+
+@contextmanager
+def session(tmp: Path) -> Iterator[Session]:
+    """A ``local[2]`` session whose JVM output goes to a file (not the terminal)."""
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+    from pyspark.sql import SparkSession
+
+    from ingest.spark import ClarifaiDataSource
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    conf = (
+        SparkConf()
+        .setMaster("local[2]")
+        .setAppName("ingest-bench")
+        .set("spark.driver.host", "127.0.0.1")
+        .set("spark.driver.bindAddress", "127.0.0.1")
+        .set("spark.ui.enabled", "false")
+        .set("spark.sql.shuffle.partitions", "2")
+        .set("spark.default.parallelism", "2")
+    )
+    t0 = time.monotonic()
+    with (tmp / "jvm.log").open("wb") as out:
+        gateway = launch_gateway(  # type: ignore[no-untyped-call]
+            conf, popen_kwargs={"stdout": out, "stderr": subprocess.STDOUT}
+        )
+    sc = SparkContext(conf=conf, gateway=gateway)
+    sc.setLogLevel("WARN")
+    spark = SparkSession(sc)
+    spark.dataSource.register(ClarifaiDataSource)
+    try:
+        yield Session(spark, gateway.proc.pid, time.monotonic() - t0)
+    finally:
+        spark.stop()
+        gateway.shutdown()
+        gateway.proc.stdin.close()
+        gateway.proc.wait(timeout=60)
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of ``pid`` and its live descendants, with the children they reaped."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parent: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            text = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2 :].split()
+        parent[int(entry)] = int(fields[1])
+        cpu[int(entry)] = sum(int(v) for v in fields[11:15]) / tick
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        total += cpu.get(p, 0.0)
+        todo.extend(c for c, pp in parent.items() if pp == p)
+    return total
+
+
+@contextmanager
+def sandbox(options: SandboxOptions) -> Iterator[tuple[BlockingPortal, Sandbox]]:
+    with (
+        start_blocking_portal(backend="asyncio") as portal,
+        portal.wrap_async_context_manager(Sandbox(options)) as sb,
+    ):
+        yield portal, sb
+
+
+def write(
+    s: Session, csv_path: Path, data: Any, options: SandboxOptions, *, tasks: int, rps: float
+) -> dict[str, Any]:
+    """One write of the CSV by ``tasks`` tasks; the server's and the job's figures."""
+    with tempfile.TemporaryDirectory() as tmp, sandbox(options) as (portal, sb):
+        report_path = Path(tmp) / "report.json"
+        df = (
+            s.spark.read.option("header", True)
+            .option("escape", '"')  # the CSV's quotes are doubled, RFC 4180
+            .csv(str(csv_path))
+            .repartition(tasks, "url")
+        )
+        cpu0, t0 = tree_cpu(s.jvm_pid), time.monotonic()
+        (
+            df.write.format("clarifai")
+            .mode("append")
+            .option("token", PAT)
+            .option("user_id", USER)
+            .option("app_id", APP)
+            .option("base", sb.base_url)
+            .option("rps", str(rps))
+            .option("tasks", str(tasks))
+            .option("report", str(report_path))
+            .save()
+        )
+        elapsed = time.monotonic() - t0
+        cpu = tree_cpu(s.jvm_pid) - cpu0
+        server = portal.call(lambda: analyse(sb, data, "url", finished=True))
+        job = json.loads(report_path.read_text())
+    landed = server["rows_landed"]
+    return {
+        "tasks": tasks,
+        "rps": rps,
+        "elapsed_s": round(elapsed, 2),
+        "rows_landed": landed,
+        "rows_per_s": round(landed / elapsed, 1),
+        "task_cpu_s": job["task_cpu_s"],
+        "task_cpu_s_per_100k_rows": round(job["task_cpu_s"] * 100_000 / max(1, landed), 2),
+        "spark_cpu_s": round(cpu, 2),
+        "spark_cpu_s_per_100k_rows": round(cpu * 100_000 / max(1, landed), 2),
+        "requests": server["requests"],
+        "throttled": server["throttled"],
+        "throttled_share": round(server["throttled"] / max(1, server["requests"]), 4),
+        "rows_lost": server["rows_lost"],
+        "rows_duplicated": server["rows_duplicated"],
+        "client_report": job,
+    }
+
+
+def run(scale: Scale, tmp: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {"scale": scale.name, "command": "python -m benchmarks.spark"}
+    with session(tmp) as s:
+        out["session_start_s"] = round(s.started_s, 2)
+        log(f"session local[2] started in {s.started_s:.1f} s")
+
+        warm = load_data(tmp / "warm-up.csv", 300, seed=10)
+        write(s, warm.path, warm, UNTHROTTLED, tasks=2, rps=UNLIMITED_RPS)
+        log("warm-up write done (JVM and Python workers started; not counted)")
+
+        data = load_data(tmp / "unthrottled.csv", scale.unthrottled_images, seed=12)
+        log(f"unthrottled: {data.rows} rows, {data.inputs} images")
+        results = []
+        for tasks in (1, 2):
+            r = write(s, data.path, data, UNTHROTTLED, tasks=tasks, rps=UNLIMITED_RPS)
+            log(
+                f"unthrottled, {tasks} task(s): {r['rows_per_s']} rows/s, task CPU "
+                f"{r['task_cpu_s_per_100k_rows']} s / 100k rows, Spark CPU "
+                f"{r['spark_cpu_s_per_100k_rows']} s / 100k rows"
+            )
+            results.append(r)
+        out["unthrottled"] = {"data": data.counts, "results": results}
+
+        data = load_data(tmp / "realistic.csv", scale.realistic_images, seed=11)
+        good = good_rows(data, REALISTIC)
+        ceiling_req = ceiling_requests(data.inputs, good)
+        ceiling_rps = BUDGET * good / ceiling_req
+        log(f"realistic: {data.rows} rows, {data.inputs} images, ceiling {ceiling_rps:.1f} rows/s")
+        r = write(s, data.path, data, REALISTIC, tasks=2, rps=BUDGET)
+        r["ceiling_fraction"] = round(r["rows_per_s"] / ceiling_rps, 3)
+        log(
+            f"realistic, 2 tasks sharing 15 req/s: {r['rows_per_s']} rows/s = "
+            f"{r['ceiling_fraction']:.1%} of the ceiling, {r['throttled_share']:.2%} throttled"
+        )
+        out["realistic"] = {
+            "data": data.counts,
+            "good_rows": good,
+            "ceiling_requests": ceiling_req,
+            "ceiling_rows_per_s": round(ceiling_rps, 1),
+            "results": [r],
+        }
+    return out
+
+
+def markdown(out: dict[str, Any]) -> str:
+    lines = [
+        f"# Spark ({out['scale']} scale)",
+        "",
+        f"`{out['command']}`; local[2] session started in {out['session_start_s']} s "
+        "(not counted below).",
+        "",
+        "| scenario | tasks | rows landed | s | rows/s | task CPU s / 100k rows | "
+        "Spark CPU s / 100k rows | requests | throttled | ceiling |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in ("unthrottled", "realistic"):
+        for r in out[name]["results"]:
+            ceiling = f"{r['ceiling_fraction']:.1%}" if "ceiling_fraction" in r else "-"
+            lines.append(
+                f"| {name} | {r['tasks']} | {r['rows_landed']} | {r['elapsed_s']} | "
+                f"{r['rows_per_s']} | {r['task_cpu_s_per_100k_rows']} | "
+                f"{r['spark_cpu_s_per_100k_rows']} | {r['requests']} | "
+                f"{r['throttled_share']:.2%} | {ceiling} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.spark", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller data (about a minute)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
+    parser.add_argument("--unthrottled-images", type=int, help="images of the unthrottled data")
+    parser.add_argument("--realistic-images", type=int, help="images of the realistic data")
+    ns = parser.parse_args(argv)
+    scale = QUICK if ns.quick else FULL
+    if ns.unthrottled_images or ns.realistic_images:
+        scale = Scale(
+            "custom",
+            unthrottled_images=ns.unthrottled_images or scale.unthrottled_images,
+            realistic_images=ns.realistic_images or scale.realistic_images,
+        )
+    with tempfile.TemporaryDirectory(prefix="bench-spark-") as tmp:
+        out = run(scale, Path(tmp))
+    out["command"] = " ".join(["python -m benchmarks.spark", *(argv or sys.argv[1:])])
+    ns.out.mkdir(parents=True, exist_ok=True)
+    (ns.out / "spark.json").write_text(json.dumps(out, indent=2) + "\n")
+    (ns.out / "spark.md").write_text(markdown(out))
+    log(f"results in {ns.out / 'spark.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
