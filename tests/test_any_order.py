@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import json
 import random
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,8 @@ from ingest import Ingester, Status, ids
 from ingest.sandbox import Sandbox, SandboxOptions
 from tests.helpers import COLUMNS, make_dataset
 from tests.source.test_grouping import grouped_by_url, shuffled
-from tests.test_cli import env, ingest_cmd
+from tests.test_cli import env, ingest_cmd, start_server, start_upload
+from tests.test_cli import upload as cli_upload
 from tests.test_pipeline import FAST, assert_server_holds, config_for, upload
 
 pytestmark = pytest.mark.anyio
@@ -183,3 +186,41 @@ async def test_an_iterable_in_grouped_order_needs_no_patch_and_full_batches() ->
     assert sum(o.status is Status.FAILED for o in outcomes.values()) == len(  # type: ignore[attr-defined]
         data.invalid_lines | data.broken_lines
     )
+
+
+def test_kill_9_while_grouping_then_the_same_command_finishes_the_job(tmp_path: Path) -> None:
+    """SIGKILL while the temp files are being written; the re-run cleans them up, groups
+    again and lands everything once."""
+    data = make_dataset(6000, seed=31)
+    path = shuffled(data.write(tmp_path / "raw.csv"), tmp_path / "big.csv", seed=2)
+    tmp_dir = tmp_path / "tmp"
+    tmp_dir.mkdir()
+    with start_server() as server:
+        proc = start_upload(server, path, "--tmp-dir", str(tmp_dir), "--rps", "1000")
+        try:
+            deadline = time.monotonic() + 30
+            while not any(tmp_dir.iterdir()):  # the grouper's folder: grouping has begun
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "grouping never started"
+                time.sleep(0.002)
+            proc.send_signal(signal.SIGKILL)
+            proc.communicate(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert proc.returncode == -signal.SIGKILL
+        [left] = tmp_dir.iterdir()  # kill -9 leaves the folder behind
+        assert left.name.startswith("ingest-group-")
+        report_path = tmp_path / "r.json"
+        done = cli_upload(
+            server, path, "--tmp-dir", str(tmp_dir), "--report-json", str(report_path)
+        )
+        assert done.returncode == 1, done.stderr  # the broken URLs and invalid rows
+        assert list(tmp_dir.iterdir()) == []  # the killed run's folder is gone too
+        report = json.loads(report_path.read_text())
+        assert report["grouped"] and report["rows_failed"] == len(
+            data.invalid_lines | data.broken_lines
+        )
+        assert server.input_ids() == set(data.inputs)
+        assert server.annotation_ids() == set(data.boxes)
