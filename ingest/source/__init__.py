@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from .formats import DatasetPath, FormatOptions, detect, validate_path
 from .reader import RowSource, SourceLike, open_rows
-from .summary import ValidationSummary, count_records, validate_file
+from .summary import ValidationSummary, validate_file
 from .validate import MAX_CONCEPTS, MAX_FILE_BYTES, MAX_METADATA_CHARS
 
 __all__ = [
@@ -45,7 +45,6 @@ __all__ = [
     "RowSource",
     "SourceLike",
     "ValidationSummary",
-    "count_records",
     "detect",
     "open_rows",
     "validate_file",

@@ -1,4 +1,4 @@
-"""Whole-file checks without sending anything: :func:`validate_file`, :func:`count_records`."""
+"""Whole-file checks without sending anything: :func:`validate_file`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from ingest.model import InvalidRow
 
 from .reader import RowSource
 
-__all__ = ["ValidationSummary", "count_records", "validate_file"]
+__all__ = ["ValidationSummary", "validate_file"]
 
 
 @dataclass(slots=True)
@@ -64,23 +64,3 @@ async def validate_file(path: str | os.PathLike[str]) -> ValidationSummary:
             summary.labels = len(validator.labels())
     summary.rows = len(invalid) + summary.boxes + summary.image_level_rows
     return summary
-
-
-def count_records(path: str | os.PathLike[str], *, chunk_size: int = 1 << 20) -> int:
-    """About how many data records the CSV holds, for a progress total.
-
-    Counts line endings in binary chunks, minus the header; never parses, so quoted
-    newlines and blank lines make it an overestimate. 0 when the file is unreadable.
-    """
-    lines = 0
-    last = b""
-    try:
-        with open(path, "rb") as f:
-            while chunk := f.read(chunk_size):
-                lines += chunk.count(b"\n")
-                last = chunk
-    except OSError:
-        return 0
-    if last and not last.endswith(b"\n"):
-        lines += 1
-    return max(0, lines - 1)

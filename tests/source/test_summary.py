@@ -1,4 +1,4 @@
-"""validate_file and count_records, against the generator's own counts and the example."""
+"""validate_file, against the generator's own counts and the example."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import anyio
 import pytest
 
 from benchmarks.datagen import generate, main
-from ingest.source import count_records, validate_file
+from ingest.source import validate_file
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "boxes.csv"
 
@@ -35,7 +35,6 @@ async def test_validate_matches_generator(tmp_path: Path, window: int) -> None:
     assert s.image_level_rows == counts["image_level_rows"]
     assert s.labels == counts["labels"]
     assert counts["broken_images"] > 0
-    assert count_records(p) == counts["rows"]
 
 
 def test_generator_is_deterministic_and_exact(tmp_path: Path) -> None:
@@ -54,14 +53,3 @@ async def test_example_file_matches_its_readme() -> None:
     assert [i.line for i in s.invalid] == [99, 520]
     broken = {line.split(",")[0] for line in EXAMPLE.read_text().splitlines() if "broken" in line}
     assert len(broken) == 6
-
-
-def test_count_records(tmp_path: Path) -> None:
-    p = tmp_path / "c.csv"
-    p.write_bytes(b"h\n1\n2")
-    assert count_records(p) == 2
-    p.write_bytes(b"h\r\n1\r\n2\r\n")
-    assert count_records(p) == 2
-    p.write_bytes(b"")
-    assert count_records(p) == 0
-    assert count_records(tmp_path / "missing.csv") == 0
