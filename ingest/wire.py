@@ -93,9 +93,8 @@ class AnnotationEncoder:
         neg: tuple[str, ...],
         names: Mapping[str, str] | None = None,
     ) -> bytes:
-        key: tuple[object, ...] = (pos, neg)
-        if names:
-            key = (pos, neg, tuple(names.get(c, c) for c in pos + neg))
+        # a source's rows share one names mapping, in which an id's name never changes
+        key: tuple[object, ...] = (pos, neg, id(names)) if names else (pos, neg)
         got = self._labels.get(key)
         if got is None:
             data = resources_pb2.Data()
@@ -152,12 +151,37 @@ class AnnotationEncoder:
                 + data
             )
             if row.info:
-                struct = struct_pb2.Struct()
-                struct.update(row.info)
-                body = struct.SerializeToString()
+                body = _struct(row.info)
                 ann += _ANNOTATION_INFO + _size(len(body)) + body
             append(_ANNOTATION + _size(len(ann)) + ann)
         return b"".join(parts)
+
+
+_pack_double = struct.Struct("<d").pack
+
+
+def _struct(values: Mapping[str, Any]) -> bytes:
+    """A serialised ``Struct``: flat numbers, strings, booleans and nulls by hand, the
+    rest through protobuf."""
+    parts: list[bytes] = []
+    for key, value in values.items():
+        if value is None:
+            encoded = b"\x08\x00"  # null_value
+        elif isinstance(value, bool):
+            encoded = b"\x20\x01" if value else b"\x20\x00"  # bool_value
+        elif isinstance(value, (int, float)):
+            encoded = b"\x11" + _pack_double(float(value))  # number_value
+        elif isinstance(value, str):
+            text = value.encode()
+            encoded = b"\x1a" + _size(len(text)) + text  # string_value
+        else:
+            message = struct_pb2.Struct()
+            message.update(values)
+            return bytes(message.SerializeToString())
+        name = key.encode()
+        entry = b"\x0a" + _size(len(name)) + name + b"\x12" + _size(len(encoded)) + encoded
+        parts.append(b"\x0a" + _size(len(entry)) + entry)
+    return b"".join(parts)
 
 
 def _polygon_info(points: tuple[float, ...]) -> bytes:

@@ -63,6 +63,10 @@ BACKEND: str = ijson.backend
 
 _IMAGE, _ANNOTATION = "I", "A"
 
+_PREPARED: dict[tuple[Any, ...], tuple[dict[str, str], dict[Any, str], dict[str, Any]]] = {}
+"""What opening read from the last file opened (path, size, mtime): its categories and
+first image, so that opening it again in the same process skips that pass."""
+
 
 class CocoSource(DatasetSource):
     """The rows of a COCO file (see the module docs)."""
@@ -92,25 +96,14 @@ class CocoSource(DatasetSource):
         assert path is not None
         if not path.is_file():
             raise SourceError(f"{path}: a COCO dataset is given by its JSON file")
-        names: dict[str, None] = {}
-        categories: dict[Any, str] = {}
-        with _open(path) as f:
-            for i, cat in enumerate(_items(f, path, "categories.item")):
-                if not isinstance(cat, dict) or "id" not in cat or "name" not in cat:
-                    raise SourceError(f"{path}: categories[{i}] has no id and name")
-                name = str(cat["name"])
-                names.setdefault(name, None)
-                categories[_key(cat["id"])] = concept_id(name)
-        if not categories:
-            raise SourceError(
-                f"{path}: no categories; a COCO file holds 'images', 'annotations' and 'categories'"
-            )
-        self._names = concept_map(names, f"{path}: categories")
-        self._categories = categories
-        with _open(path) as f:
-            first = next(iter(_items(f, path, "images.item")), None)
-        if not isinstance(first, dict):
-            raise SourceError(f"{path}: no images; a COCO file holds a list of 'images'")
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+        got = _PREPARED.get(key)
+        if got is None:
+            got = self._read_head(path)
+            _PREPARED.clear()  # one file's worth (the command line opens it twice)
+            _PREPARED[key] = got
+        self._names, self._categories, first = got
         given = self.options.images
         self._url_mode = given is None and bool(first.get("coco_url") or first.get("flickr_url"))
         self._images_dir = Path(given) if given is not None else _default_images(path)
@@ -126,6 +119,30 @@ class CocoSource(DatasetSource):
         self._cells = Cells("url" if self._url_mode else "file")
         self.columns = self._cells.columns
         self.notes.append(f"COCO read with ijson's {BACKEND} backend")
+
+    @staticmethod
+    def _read_head(path: Path) -> tuple[dict[str, str], dict[Any, str], dict[str, Any]]:
+        """The categories (checked) and the first image: one pass over the file, and the
+        start of another."""
+        names: dict[str, None] = {}
+        categories: dict[Any, str] = {}
+        with _open(path) as f:
+            for i, cat in enumerate(_items(f, path, "categories.item")):
+                if not isinstance(cat, dict) or "id" not in cat or "name" not in cat:
+                    raise SourceError(f"{path}: categories[{i}] has no id and name")
+                name = str(cat["name"])
+                names.setdefault(name, None)
+                categories[_key(cat["id"])] = concept_id(name)
+        if not categories:
+            raise SourceError(
+                f"{path}: no categories; a COCO file holds 'images', 'annotations' and 'categories'"
+            )
+        mapping = concept_map(names, f"{path}: categories")
+        with _open(path) as f:
+            first = next(iter(_items(f, path, "images.item")), None)
+        if not isinstance(first, dict):
+            raise SourceError(f"{path}: no images; a COCO file holds a list of 'images'")
+        return mapping, categories, first
 
     def _items(self) -> Generator[list[Item], None, None]:
         path = self.path
@@ -258,15 +275,13 @@ class CocoSource(DatasetSource):
                 self.rle_kept += 1
             if boxes or not polys:
                 box: tuple[float, float, float, float] | str
-                if (
-                    isinstance(bbox, list)
-                    and len(bbox) == 4
-                    and all(isinstance(v, (int, float)) for v in bbox)
-                ):
-                    x, y, w, h = (float(v) for v in bbox)
-                    box = pixel_box(x, y, x + w, y + h, width, height)
-                else:
+                try:
+                    x, y, w, h = bbox
+                    x, y, w, h = float(x), float(y), float(w), float(h)
+                except (TypeError, ValueError):
                     box = "bbox must be [x, y, width, height] in pixels"
+                else:
+                    box = pixel_box(x, y, x + w, y + h, width, height)
                 if isinstance(box, str):
                     out.append((line, blank, "left_col", f"{where}: {box}"))
                 else:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeAlias
 
 import anyio
+import msgspec
 
 from ingest import ids
 from ingest.errors import ConfigError, SourceError
@@ -278,16 +279,19 @@ def pixel_box(
     An overshoot of at most one pixel is clamped; anything further outside, or no area,
     is refused.
     """
-    values = (x0, y0, x1, y1)
-    if not all(math.isfinite(v) for v in values):
-        return f"the box {_nums(values)} is not made of finite numbers"
     if x0 < -1 or y0 < -1 or x1 > width + 1 or y1 > height + 1:
+        values = (x0, y0, x1, y1)
         return f"the box {_nums(values)} lies outside the {_num(width)}x{_num(height)} image"
-    x0, y0 = max(x0, 0.0), max(y0, 0.0)
-    x1, y1 = min(x1, float(width)), min(y1, float(height))
-    if x1 <= x0 or y1 <= y0:
+    if not (-1 <= x0 <= x1 and -1 <= y0 <= y1):  # NaN, or no area
+        values = (x0, y0, x1, y1)
+        if not all(math.isfinite(v) for v in values):
+            return f"the box {_nums(values)} is not made of finite numbers"
         return f"the box {_nums(values)} has no area"
-    return (x0 / width, y0 / height, x1 / width, y1 / height)
+    left, top = max(x0, 0.0), max(y0, 0.0)
+    right, bottom = min(x1, float(width)), min(y1, float(height))
+    if right <= left or bottom <= top:
+        return f"the box {_nums((x0, y0, x1, y1))} has no area"
+    return (left / width, top / height, right / width, bottom / height)
 
 
 def unit_box(
@@ -373,9 +377,12 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
     return None
 
 
+_encode_json = msgspec.json.Encoder().encode
+
+
 def dump(value: Mapping[str, Any]) -> str:
-    """A metadata or annotation_info cell."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False) if value else ""
+    """A metadata or annotation_info cell (compact JSON)."""
+    return _encode_json(value).decode() if value else ""
 
 
 @dataclass

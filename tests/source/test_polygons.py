@@ -186,3 +186,21 @@ async def test_polygons_land_on_the_sandbox_and_bad_ones_go_to_the_failures_file
         fw.write(by_line[4])
     [again] = await _items(tmp_path / "f.csv")
     assert isinstance(again, InvalidRow) and again.column == "polygon"
+
+
+@pytest.mark.parametrize(
+    "info",
+    [
+        {"coco_annotation_id": 12, "iscrowd": 0, "area": 1.5},
+        {"pose": "Left", "difficult": True, "none": None, "name": "ünï"},
+        {"nested": {"a": [1, "x"]}, "n": 2},
+    ],
+)
+def test_annotation_info_encodes_as_protobufs_struct(info: dict[str, object]) -> None:
+    row = Row(2, "i", URL, coords=(0.1, 0.1, 0.2, 0.2), annotation_id="a", info=info)
+    expected = service_pb2.PostAnnotationsRequest()
+    ann = expected.annotations.add(id="a", input_id="i")
+    bb = ann.data.regions.add().region_info.bounding_box
+    bb.left_col, bb.top_row, bb.right_col, bb.bottom_row = 0.1, 0.1, 0.2, 0.2
+    ann.annotation_info.update(info)
+    assert annotations_request(AnnotationEncoder().encode([row])) == expected
