@@ -1,0 +1,171 @@
+"""Peak RSS and CPU of ``ingest upload`` on generated COCO files, against the same boxes as CSV.
+
+::
+
+    python -m benchmarks.coco_memory                        # 100k and 5M annotations
+    python -m benchmarks.coco_memory --sizes 100000 1000000 --out /tmp/coco-mem
+
+For each size it writes a COCO file (three annotations per image on average, ordered
+by category as COCO files are, each with a small polygon segmentation, 80 categories,
+images by URL) and the same boxes as a seed CSV, then uploads each with the command
+line (``--no-progress``, unthrottled sandbox in its own process keeping ids only) under
+the same launcher as the benchmark suite (client budget 100,000 requests/s), which reports the client's peak RSS
+(``ru_maxrss``) and CPU seconds. Prints one JSON line per run and a table at the end;
+``--out DIR/coco_memory.json`` keeps them. Not a timed test: run it by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from benchmarks.harness import APP, PAT, USER, sandbox
+from benchmarks.suite import LAUNCHER
+
+ROOT = Path(__file__).resolve().parent.parent
+CATEGORIES = 80
+WIDTH, HEIGHT = 640, 480
+
+
+def generate(size: int, folder: Path, seed: int = 5) -> tuple[Path, Path]:
+    """A COCO file of ``size`` annotations and a CSV of the same boxes (streamed out)."""
+    rng = random.Random(seed)
+    images = max(1, size // 3)
+    coco_path = folder / f"coco-{size}.json"
+    csv_path = folder / f"coco-{size}.csv"
+    with coco_path.open("w") as js, csv_path.open("w") as cs:
+        cs.write("url,left_col,top_row,right_col,bottom_row,pos_concepts\n")
+        js.write('{"info": {"description": "generated"}, "images": [\n')
+        for i in range(images):
+            sep = ",\n" if i else ""
+            js.write(
+                f'{sep}{{"id": {i}, "file_name": "{i}.jpg", "width": {WIDTH}, '
+                f'"height": {HEIGHT}, "coco_url": "https://images.example.com/{i}.jpg"}}'
+            )
+        js.write('\n], "annotations": [\n')
+        ann = 0
+        for cat in range(CATEGORIES):  # ordered by category, as COCO files are
+            count = size // CATEGORIES + (1 if cat < size % CATEGORIES else 0)
+            for _ in range(count):
+                image = rng.randrange(images)
+                x, y = round(rng.uniform(0, 500), 2), round(rng.uniform(0, 380), 2)
+                w, h = round(rng.uniform(10, 130), 2), round(rng.uniform(10, 90), 2)
+                seg = ", ".join(f"{v:.2f}" for v in (x, y, x + w, y, x + w, y + h, x, y + h))
+                sep = ",\n" if ann else ""
+                js.write(
+                    f'{sep}{{"id": {ann}, "image_id": {image}, "category_id": {cat}, '
+                    f'"bbox": [{x}, {y}, {w}, {h}], "area": {w * h:.1f}, "iscrowd": 0, '
+                    f'"segmentation": [[{seg}]]}}'
+                )
+                ann += 1
+                box = (x / WIDTH, y / HEIGHT, (x + w) / WIDTH, (y + h) / HEIGHT)
+                cs.write(
+                    f"https://images.example.com/{image}.jpg,{box[0]!r},{box[1]!r},"
+                    f"{box[2]!r},{box[3]!r},class-{cat}\n"
+                )
+        js.write('\n], "categories": [\n')
+        js.write(",\n".join(f'{{"id": {c}, "name": "class {c}"}}' for c in range(CATEGORIES)))
+        js.write("\n]}\n")
+    return coco_path, csv_path
+
+
+def upload(data: Path, work: Path, *extra: str) -> dict[str, Any]:
+    """``ingest upload`` under the launcher against a fresh unthrottled sandbox."""
+    work.mkdir(parents=True, exist_ok=True)
+    with sandbox(["--rps", "0", "--processing", "0.05", "0.2", "--no-store"]) as sb:
+        report = work / "report.json"
+        cmd = [
+            sys.executable,
+            "-m",
+            "ingest",
+            "upload",
+            str(data),
+            "--base",
+            sb.base_url,
+            "--pat",
+            PAT,
+            "--user-id",
+            USER,
+            "--app-id",
+            APP,
+            "--no-progress",
+            "--rps",
+            "100000",
+            "--state",
+            str(work / "state"),
+            "--failures",
+            str(work / "failures.csv"),
+            "--report-json",
+            str(report),
+            "--tmp-dir",
+            str(work / "tmp"),
+            *extra,
+        ]
+        usage = work / "usage.json"
+        proc = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", LAUNCHER, str(usage), *cmd],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"launcher failed: {proc.stderr[-2000:]}")
+    used = json.loads(usage.read_text())
+    rep = json.loads(report.read_text()) if report.exists() else {}
+    return {
+        "exit_status": used["status"] >> 8,
+        "peak_rss_mb": round(used["maxrss_kb"] / 1024, 1),
+        "cpu_s": round(used["cpu_s"], 2),
+        "rows_read": rep.get("rows_read"),
+        "annotations_created": rep.get("annotations_created"),
+        "elapsed_s": rep.get("elapsed_s"),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 5_000_000])
+    parser.add_argument("--out", type=Path, help="write coco_memory.json here")
+    parser.add_argument("--skip-csv", action="store_true", help="COCO runs only")
+    ns = parser.parse_args(argv)
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="coco-mem-") as tmp:
+        folder = Path(tmp)
+        for size in ns.sizes:
+            print(f"generating {size:,} annotations ...", file=sys.stderr)
+            coco_path, csv_path = generate(size, folder)
+            mb = coco_path.stat().st_size / 1e6
+            runs = [("coco", coco_path)] + ([] if ns.skip_csv else [("csv", csv_path)])
+            for kind, path in runs:
+                print(f"uploading {kind} ({mb:,.0f} MB COCO file) ...", file=sys.stderr)
+                got = upload(path, folder / f"{kind}-{size}")
+                got.update(kind=kind, annotations=size, coco_mb=round(mb, 1))
+                if got["cpu_s"] is not None:
+                    got["cpu_s_per_100k"] = round(got["cpu_s"] * 100_000 / size, 2)
+                print(json.dumps(got), flush=True)
+                results.append(got)
+            coco_path.unlink()
+            csv_path.unlink()
+    print("\n| input | annotations | peak RSS MB | CPU s | CPU s per 100k |")
+    print("|---|---:|---:|---:|---:|")
+    for r in results:
+        print(
+            f"| {r['kind']} | {r['annotations']:,} | {r['peak_rss_mb']} | {r['cpu_s']} "
+            f"| {r.get('cpu_s_per_100k')} |"
+        )
+    if ns.out is not None:
+        ns.out.mkdir(parents=True, exist_ok=True)
+        (ns.out / "coco_memory.json").write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
