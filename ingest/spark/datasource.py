@@ -11,12 +11,15 @@
        .option("failures", "/dbfs/tmp/failures.csv")
        .mode("append").save())
 
-How Spark runs it (pyspark 4 ``pyspark.sql.datasource``): :meth:`writer` is called once
-on the driver; the writer is pickled to every write task, where
-:meth:`ClarifaiWriter.write` receives the partition's rows (here as Arrow record
-batches: :class:`~pyspark.sql.datasource.DataSourceArrowWriter`) and returns a commit
-message; when every task succeeded the driver calls :meth:`ClarifaiWriter.commit` with
-all of them, otherwise :meth:`ClarifaiWriter.abort` with those that came back.
+How Spark runs it (pyspark 4 ``pyspark.sql.datasource``; the guide:
+https://spark.apache.org/docs/latest/api/python/tutorial/sql/python_data_source.html):
+:meth:`writer` is called once, in a Python worker on the driver (not the user's
+process: no session there, hence the ``tasks`` option); the writer is pickled to every
+write task, where :meth:`ClarifaiWriter.write` receives the partition's rows (here as
+Arrow record batches: :class:`~pyspark.sql.datasource.DataSourceArrowWriter`) and
+returns a commit message; when every task succeeded the driver calls
+:meth:`ClarifaiWriter.commit` with all of them, otherwise :meth:`ClarifaiWriter.abort`
+with those that came back (``None`` for the tasks that failed).
 """
 
 from __future__ import annotations

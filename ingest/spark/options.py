@@ -180,7 +180,9 @@ def slots_from_conf(get: Any, cpu_count: int | None = None) -> int | None:
     ``get(key)`` reads one setting (``None`` when unset). The rule, first that applies:
     ``spark.default.parallelism``; the ``N`` of a ``local[N]`` (or ``local[N,F]``)
     master, the machine's cores for ``local[*]``; ``spark.executor.instances`` x
-    ``spark.executor.cores`` / ``spark.task.cpus``.
+    ``spark.executor.cores`` / ``spark.task.cpus`` (these settings:
+    https://spark.apache.org/docs/latest/configuration.html; master URLs:
+    https://spark.apache.org/docs/latest/submitting-applications.html#master-urls).
     """
     value = get("spark.default.parallelism")
     if value:

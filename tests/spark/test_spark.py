@@ -1,6 +1,8 @@
 """Writes from a local Spark session (``local[2,2]``) into the sandbox over loopback.
 
-One session serves the module: the JVM's output (driver and executors alike: local
+The master ``local[2,2]`` gives two task slots and lets a task fail once (``local[N,F]``:
+https://spark.apache.org/docs/latest/submitting-applications.html#master-urls). One
+session serves the module: the JVM's output (driver and executors alike: local
 mode runs both, and the Python workers' stderr is copied there) goes to a file the
 secret test reads, and an event log (what the Spark UI and history server render)
 goes to a folder beside it. Each test gets a fresh sandbox in a thread of this process,
@@ -176,6 +178,17 @@ def test_a_dataframe_lands_exactly_once(
     assert list(rows[0]) == [*COLUMNS, "partition", "line", "error"]
     assert {r["url"] for r in rows} == failed_urls(data)
     assert len(rows) == out["rows_failed"]
+
+
+def test_rows_of_an_image_split_across_tasks_still_land_once(
+    session: Session, portal: BlockingPortal
+) -> None:
+    data = make_dataset(40, seed=8)
+    # round robin: most images have rows in both tasks, which race to create them
+    df = string_frame(session.spark, data).repartition(2)
+    with sandbox(portal) as sb:
+        write(df, sb, tasks="2")
+        portal.call(assert_server_holds, sb, data)
 
 
 def test_a_task_that_fails_once_and_is_retried_lands_exactly_once(
