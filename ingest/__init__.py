@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from ingest.config import Config
 from ingest.errors import (
+    AccountError,
     AuthError,
     ClarifaiError,
     ConfigError,
@@ -23,6 +24,7 @@ from ingest.errors import (
     MissingColumnError,
     RetriesExhaustedError,
     SourceError,
+    TLSError,
     TransportError,
 )
 from ingest.ingester import Ingester, Source, run
@@ -32,6 +34,7 @@ from ingest.report import Report
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccountError",
     "AuthError",
     "Box",
     "ClarifaiError",
@@ -50,6 +53,7 @@ __all__ = [
     "Source",
     "SourceError",
     "Status",
+    "TLSError",
     "TransportError",
     "__version__",
     "run",

@@ -1,0 +1,18 @@
+"""The public surface: one sorted ``__all__``, every error under ``IngestError``."""
+
+from __future__ import annotations
+
+import ingest
+
+
+def test_all_is_sorted_and_importable() -> None:
+    assert ingest.__all__ == sorted(ingest.__all__)
+    for name in ingest.__all__:
+        assert getattr(ingest, name) is not None
+
+
+def test_every_exported_error_is_an_ingest_error() -> None:
+    errors = [getattr(ingest, n) for n in ingest.__all__ if n.endswith("Error")]
+    assert {e.__name__ for e in errors} >= {"AccountError", "TLSError", "SourceError"}
+    for error in errors:
+        assert issubclass(error, ingest.IngestError), error
