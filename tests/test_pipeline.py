@@ -232,3 +232,29 @@ async def test_cancelling_mid_run_leaves_no_task_behind(tmp_path: Path) -> None:
             assert leftover == []
             assert ing.client._channel is None
             assert seen < len(data.rows)
+
+
+async def test_a_batch_too_large_for_one_request_goes_in_halves(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Clarifai refuses requests of 128 MB; a batch past the client's bound is split (the
+    bound is lowered here so that a small batch crosses it)."""
+    from ingest.stages import create
+
+    monkeypatch.setattr(create, "MAX_REQUEST_BYTES", 3_000)
+    big = '{"note": "' + "x" * 900 + '"}'
+    rows = [
+        {"url": f"https://img.example.com/big{i}.jpg", "left_col": "", "top_row": "",
+         "right_col": "", "bottom_row": "", "pos_concepts": "cat", "metadata": big}
+        for i in range(12)
+    ]  # fmt: skip
+    huge = '{"note": "' + "y" * 4_000 + '"}'
+    rows.append({**rows[0], "url": "https://img.example.com/huge.jpg", "metadata": huge})
+    with anyio.fail_after(30):
+        async with Sandbox(SandboxOptions(**FAST)) as sb:  # type: ignore[arg-type]
+            outcomes, _ = await upload(sb, rows)
+            assert len(sb.inputs) == 12
+            assert sb.stats.requests["PostInputs"] >= 12 * 900 // 3_000
+    failed = [o for o in outcomes.values() if o.status is Status.FAILED]  # type: ignore[attr-defined]
+    assert [o.line for o in failed] == [14]  # type: ignore[attr-defined]
+    assert failed[0].error.startswith("the input alone makes a request of")  # type: ignore[attr-defined]

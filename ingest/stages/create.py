@@ -15,7 +15,14 @@ from ingest.model import Image
 from ingest.ratelimit import Priority
 from ingest.stages.base import Stage, is_duplicate
 
-__all__ = ["CREATED_CODES", "add_labels", "create_worker", "labels_of", "settle"]
+__all__ = [
+    "CREATED_CODES",
+    "MAX_REQUEST_BYTES",
+    "add_labels",
+    "create_worker",
+    "labels_of",
+    "settle",
+]
 
 #: Per-input codes meaning "stored, processing under way or done".
 CREATED_CODES = frozenset(
@@ -26,6 +33,11 @@ CREATED_CODES = frozenset(
         sc.INPUT_DOWNLOAD_SUCCESS,
     }
 )
+
+
+MAX_REQUEST_BYTES = 100 * 2**20
+"""Largest PostInputs request sent: Clarifai refuses requests of 128 MB and more (see
+docs/clarifai-behaviour.md); a batch past this is sent in halves."""
 
 
 def merge(batch: list[Image]) -> list[Image]:
@@ -130,6 +142,20 @@ async def _send(
             kept.append(image)
         images = kept
         if not images:
+            return
+        size = request.ByteSize()
+        if size > MAX_REQUEST_BYTES:
+            if len(images) > 1:  # too much for one call (large files, huge metadata)
+                half = len(images) // 2
+                await _send(stage, images[:half], created)
+                await _send(stage, images[half:], created)
+            else:
+                stage.report.inputs_failed += 1
+                stage.fail_rows(
+                    images[0].rows,
+                    f"the input alone makes a request of {size / 2**20:,.0f} MiB, over "
+                    f"Clarifai's limit of {MAX_REQUEST_BYTES // 2**20} MiB per request",
+                )
             return
         reply = await client.call("PostInputs", request, priority=Priority.CREATE)
         if reply.status.code == sc.SUCCESS:
