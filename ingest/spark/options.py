@@ -171,7 +171,14 @@ class SparkOptions:
                 kind = "pat" if user and app else "api_key"
             given[kind] = self.token
         given["rps"] = self.rps / max(1, tasks)
-        return Config.from_env(env, **given)
+        config = Config.from_env(env, **given)
+        if not config.token:
+            raise ConfigError(
+                "no credential: give option 'token', or set CLARIFAI_PAT (with "
+                "CLARIFAI_USER_ID and CLARIFAI_APP_ID) or CLARIFAI_API_KEY in the "
+                "executors' environment"
+            )
+        return config
 
 
 def slots_from_conf(get: Any, cpu_count: int | None = None) -> int | None:

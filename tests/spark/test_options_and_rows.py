@@ -50,6 +50,8 @@ def test_the_budget_is_split_and_credentials_come_from_the_executor() -> None:
     # a token with user and app ids is a personal access token, alone an app key
     assert SparkOptions.parse({"token": "k"}).config(1, {}).api_key == "k"
     assert SparkOptions.parse({"token": "p", "user_id": "u", "app_id": "a"}).config(1, {}).pat
+    with pytest.raises(ConfigError, match="no credential"):
+        opts.config(1, {})
 
 
 def test_slots_follow_the_documented_rule() -> None:
