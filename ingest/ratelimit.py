@@ -6,7 +6,8 @@ in arrival order: the draining stages (processing checks, annotations) go before
 new inputs, which keeps the backlog short; a stage may promote the requests it
 already queued when its reasons change (:meth:`RateLimiter.promote`). When the
 server still answers CONN_THROTTLED the rate drops multiplicatively; after a quiet
-spell it climbs back towards the configured rate.
+spell it climbs back towards the configured rate. Both are logged (``ingest.ratelimit``:
+a warning when throttling starts, info when the pace is back at its budget).
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ from __future__ import annotations
 import enum
 import heapq
 import itertools
+import logging
 import time
 
 import anyio
 
 __all__ = ["Priority", "RateLimiter"]
+
+log = logging.getLogger("ingest.ratelimit")
 
 
 class Priority(enum.IntEnum):
@@ -76,6 +80,8 @@ class RateLimiter:
         if quiet >= 1.0:
             self.rate = min(self.target, self.rate + self.target * self._recover * quiet)
             self._last_recover = now
+            if self.rate >= self.target:
+                log.info("no more throttling: back to %g requests/s", self.target)
 
     async def acquire(self, priority: Priority = Priority.CREATE) -> None:
         """Wait for this request's turn."""
@@ -126,6 +132,13 @@ class RateLimiter:
         if now - self._last_throttle < 1.0 / self.rate:
             return
         self._last_throttle = now
+        if self.rate >= self.target:
+            log.warning(
+                "the service throttles requests: pace lowered from %g to %.3g requests/s "
+                "(it comes back after quiet seconds)",
+                self.target,
+                max(self._floor, self.rate * self._decrease),
+            )
         self.rate = max(self._floor, self.rate * self._decrease)
         # leave a gap so the server's window can drain before the next request
         self._next = max(self._next, now + 1.0 / self.rate)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import pytest
+from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from google.protobuf.json_format import MessageToDict
 
 from ingest import AuthError, Config, Ingester, MissingColumnError, Status, ids
@@ -258,3 +260,26 @@ async def test_a_batch_too_large_for_one_request_goes_in_halves(
     failed = [o for o in outcomes.values() if o.status is Status.FAILED]  # type: ignore[attr-defined]
     assert [o.line for o in failed] == [14]  # type: ignore[attr-defined]
     assert failed[0].error.startswith("the input alone makes a request of")  # type: ignore[attr-defined]
+
+
+async def test_inputs_past_the_processing_deadline_are_logged_once_per_check(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rows = [
+        {"url": f"https://img.example.com/stuck{i}.jpg", "left_col": "0.1", "top_row": "0.1",
+         "right_col": "0.5", "bottom_row": "0.5", "pos_concepts": "cat"}
+        for i in range(5)
+    ]  # fmt: skip
+    options = SandboxOptions(rps=0, processing=(0.05, 0.1), stuck_rate=1.0)
+    with anyio.fail_after(30), caplog.at_level(logging.WARNING, logger="ingest"):
+        async with Sandbox(options) as sb:
+            outcomes, _ = await upload(sb, rows, processing_timeout=0.3)
+    pending = sc.StatusCode.Name(sc.INPUT_DOWNLOAD_PENDING)
+    assert {o.error for o in outcomes.values()} == {  # type: ignore[attr-defined]
+        f"processing timeout: still {pending} after 0.3 s"
+    }
+    timeouts = [r for r in caplog.records if r.name == "ingest.processing"]
+    assert [r.getMessage() for r in timeouts] == [
+        "5 input(s) still unprocessed after 0.3 s fail with 'processing timeout' "
+        "(their rows go to the failures file)"
+    ]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import time
 
 import anyio
@@ -89,3 +90,16 @@ async def test_promoted_waiters_go_first_in_their_arrival_order() -> None:
             assert q.limiter.promote(Priority.BACKFILL, Priority.DRAIN) == 2
             assert q.limiter.promote(Priority.BACKFILL, Priority.DRAIN) == 0
     assert q.order == ["backfill0", "backfill1", "drain", "create"]
+
+
+def test_throttling_is_logged_once_per_burst(caplog: pytest.LogCaptureFixture) -> None:
+    limiter = RateLimiter(10.0)
+    with caplog.at_level(logging.INFO, logger="ingest"):
+        limiter.throttled()
+        limiter.throttled()  # the same burst: no second line
+    [record] = caplog.records
+    assert record.name == "ingest.ratelimit" and record.levelno == logging.WARNING
+    assert record.getMessage() == (
+        "the service throttles requests: pace lowered from 10 to 7 requests/s "
+        "(it comes back after quiet seconds)"
+    )

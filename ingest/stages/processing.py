@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,8 @@ from ingest.stages.base import Stage
 from ingest.stages.patch import LabelPatch, label_patch
 
 __all__ = ["Tracker"]
+
+log = logging.getLogger("ingest.processing")
 
 _MISSING_LIMIT = 3
 
@@ -199,7 +202,7 @@ class Tracker:
             return
         found = {inp.id: inp for inp in reply.inputs}
         # first checks of inputs that waited the current estimate tell how good it is
-        first_checks = done_first = 0
+        first_checks = done_first = timed_out = 0
         for entry_id, entry in entries:
             entry.checks += 1
             stored = found.get(entry.image.input_id)
@@ -224,6 +227,7 @@ class Tracker:
                     done_first += 1
                 self._end(stage, entry_id, f"download failed: {describe(status)}")
             elif now >= entry.deadline:
+                timed_out += 1
                 self._end(
                     stage,
                     entry_id,
@@ -232,6 +236,13 @@ class Tracker:
                 )
             else:
                 self._schedule(entry_id, now + self.recheck_delay())
+        if timed_out:
+            log.warning(
+                "%d input(s) still unprocessed after %g s fail with 'processing timeout' "
+                "(their rows go to the failures file)",
+                timed_out,
+                self.config.processing_timeout,
+            )
         self._adapt(first_checks, done_first)
         self._notify()
 
