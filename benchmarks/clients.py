@@ -1,0 +1,110 @@
+"""The clients' command lines: ingest (API and CLI), the seed algorithm and the SDK."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from benchmarks.common import CREDS, PY, ROOT
+
+__all__ = [
+    "Command",
+    "cli_available",
+    "ingest_api",
+    "ingest_cli",
+    "sdk_available",
+    "sdk_peer",
+    "seed_peer",
+]
+
+Command = Callable[[str], list[str]]
+"""A client's command line, given the sandbox's base URL."""
+
+
+def ingest_api(csv_path: Path, rps: float, *options: str) -> Command:
+    """``options``: more ``python -m benchmarks.run_ingest`` options (timeouts)."""
+    return lambda base: [
+        PY,
+        "-m",
+        "benchmarks.run_ingest",
+        str(csv_path),
+        "--base",
+        base,
+        "--rps",
+        str(rps),
+        *options,
+    ]
+
+
+def ingest_cli(csv_path: Path, rps: float, tmp: Path, *options: str) -> Command:
+    """``options``: more ``ingest upload`` options. One state file per command, so a
+    re-run after a kill resumes from the killed run's journal."""
+
+    def cmd(base: str) -> list[str]:
+        run_dir = Path(tempfile.mkdtemp(dir=tmp, prefix="cli-"))
+        return [
+            PY,
+            "-m",
+            "ingest",
+            "upload",
+            str(csv_path),
+            "--base",
+            base,
+            *CREDS,
+            "--rps",
+            str(rps),
+            "--no-progress",
+            "--report-json",
+            str(run_dir / "report.json"),
+            "--state",
+            str(run_dir / "state"),
+            "--failures",
+            str(run_dir / "failures.csv"),
+            *options,
+        ]
+
+    return cmd
+
+
+def seed_peer(csv_path: Path) -> Command:
+    return lambda base: [
+        PY,
+        "-m",
+        "benchmarks.peers.seed",
+        "--csv",
+        str(csv_path),
+        "--base",
+        base,
+        *CREDS,
+    ]
+
+
+def sdk_peer(csv_path: Path) -> Command:
+    return lambda base: [
+        PY,
+        "-m",
+        "benchmarks.peers.sdk",
+        "--csv",
+        str(csv_path),
+        "--base",
+        base,
+        *CREDS,
+    ]
+
+
+def cli_available() -> tuple[bool, str]:
+    proc = subprocess.run(
+        [PY, "-m", "ingest", "upload", "--help"], capture_output=True, text=True, cwd=ROOT
+    )
+    if proc.returncode == 0:
+        return True, ""
+    return False, f"`python -m ingest upload --help` exited {proc.returncode}: CLI skipped"
+
+
+def sdk_available() -> tuple[bool, str]:
+    proc = subprocess.run([PY, "-c", "import clarifai"], capture_output=True, text=True)
+    if proc.returncode == 0:
+        return True, ""
+    return False, "the clarifai SDK is not importable here: SDK peer skipped"
