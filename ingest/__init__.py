@@ -27,7 +27,7 @@ from ingest.errors import (
     TLSError,
     TransportError,
 )
-from ingest.ingester import Ingester, Source, run
+from ingest.ingester import Ingester, Outcomes, Source, run
 from ingest.model import Box, InvalidRow, Outcome, Row, Status
 from ingest.report import Report
 
@@ -47,6 +47,7 @@ __all__ = [
     "JournalError",
     "MissingColumnError",
     "Outcome",
+    "Outcomes",
     "Report",
     "RetriesExhaustedError",
     "Row",

@@ -33,7 +33,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ingest.config import Config
-from ingest.errors import ClarifaiError, ConfigError, IngestError, SourceError
+from ingest.errors import ClarifaiError, ConfigError, IngestError, SourceError, first_error
 from ingest.failures import FailuresWriter, default_failures_path
 from ingest.ingester import Ingester
 from ingest.journal import Journal, default_state_path
@@ -832,7 +832,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(str(exc))
         return EXIT_USAGE
     except BaseExceptionGroup as group:
-        leaf = _first_leaf(group)
+        leaf = first_error(group)
         if isinstance(leaf, IngestError):
             _error(str(leaf))
             return EXIT_USAGE
@@ -845,12 +845,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stderr.write(_scrub(traceback.format_exc()))
         _error(f"unexpected {type(exc).__name__}: {exc} (set INGEST_DEBUG=1 for a traceback)")
         return EXIT_USAGE
-
-
-def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            return _first_leaf(exc)
-        if isinstance(exc, IngestError):
-            return exc
-    return group.exceptions[0]

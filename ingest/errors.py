@@ -24,6 +24,8 @@ outcome carrying its line number and reason, and the run goes on.
 
 from __future__ import annotations
 
+import asyncio
+
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 
 __all__ = [
@@ -42,6 +44,7 @@ __all__ = [
     "SourceError",
     "TLSError",
     "TransportError",
+    "first_error",
 ]
 
 #: Status codes (top-level or per item) worth sending again after a pause.
@@ -160,3 +163,29 @@ class TransportError(ClarifaiError):
 class TLSError(TransportError):
     """The TLS handshake failed: the certificate is not trusted, names another host, or
     the server does not speak TLS at all."""
+
+
+def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one error worth showing from a task group's exception group.
+
+    Depth first: the first :class:`IngestError`, else the first leaf that is not a
+    cancellation, else ``group`` itself (every leaf was a cancellation). ``ingest`` runs
+    on anyio's asyncio backend, whose cancellation is :class:`asyncio.CancelledError`.
+    """
+    leaves: list[BaseException] = []
+
+    def walk(g: BaseExceptionGroup[BaseException]) -> None:
+        for exc in g.exceptions:
+            if isinstance(exc, BaseExceptionGroup):
+                walk(exc)
+            else:
+                leaves.append(exc)
+
+    walk(group)
+    for exc in leaves:
+        if isinstance(exc, IngestError):
+            return exc
+    for exc in leaves:
+        if not isinstance(exc, asyncio.CancelledError):
+            return exc
+    return group

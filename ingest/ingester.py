@@ -4,28 +4,25 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from types import TracebackType
-from typing import Any, TypeAlias
+from typing import Any
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from ingest.client import Client
 from ingest.config import Config
-from ingest.errors import ConfigError, IngestError, InvalidRowsError
+from ingest.errors import ConfigError, InvalidRowsError, first_error
 from ingest.model import Outcome
 from ingest.pipeline import run_pipeline
 from ingest.report import Report
+from ingest.source import SourceLike as Source
 from ingest.source import open_rows, validate_file
 
 __all__ = ["Ingester", "Outcomes", "Source", "run"]
-
-Source: TypeAlias = (
-    "str | os.PathLike[str] | Iterable[Mapping[str, str]] | AsyncIterable[Mapping[str, str]]"
-)
 
 
 class Ingester:
@@ -108,30 +105,9 @@ class Ingester:
                     if not _drained(receive):
                         tg.cancel_scope.cancel()
         except BaseExceptionGroup as group:
-            raise _unwrap(group) from None
+            raise first_error(group) from None
         finally:
             _finish(report, self.client, before)
-
-
-def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The one error worth showing from a task group: ours first, then any other."""
-    leaves: list[BaseException] = []
-
-    def walk(g: BaseExceptionGroup[BaseException]) -> None:
-        for exc in g.exceptions:
-            if isinstance(exc, BaseExceptionGroup):
-                walk(exc)
-            else:
-                leaves.append(exc)
-
-    walk(group)
-    for exc in leaves:
-        if isinstance(exc, IngestError):
-            return exc
-    for exc in leaves:
-        if not isinstance(exc, anyio.get_cancelled_exc_class()):
-            return exc
-    return group
 
 
 class Outcomes:
@@ -176,9 +152,15 @@ def _finish(report: Report, client: Client, before: tuple[int, int, int, dict[st
 def run(source: Source, config: Config | None = None, **options: Any) -> Report:
     """Upload ``source`` and return the report; blocks (for scripts and the CLI).
 
-    ``options`` are :class:`Config` fields, filled from the environment otherwise.
+    ``options`` are :class:`Config` fields. Without ``config`` the SDK's environment
+    variables fill what they leave out (:meth:`Config.from_env`); with ``config`` they
+    override its fields (:meth:`Config.with_options`, validated again). Either way an
+    option given as None counts as not given.
     """
-    cfg = config if config is not None else Config.from_env(**options)
+    if config is None:
+        cfg = Config.from_env(**options)
+    else:
+        cfg = config.with_options(**{k: v for k, v in options.items() if v is not None})
 
     async def main() -> Report:
         async with Ingester(cfg) as ing:

@@ -3,6 +3,39 @@
 from __future__ import annotations
 
 import ingest
+from ingest.ingester import Outcomes
+
+PUBLIC = [
+    "AccountError",
+    "AuthError",
+    "Box",
+    "ClarifaiError",
+    "Config",
+    "ConfigError",
+    "IngestError",
+    "Ingester",
+    "InvalidRow",
+    "InvalidRowsError",
+    "JournalError",
+    "MissingColumnError",
+    "Outcome",
+    "Outcomes",
+    "Report",
+    "RetriesExhaustedError",
+    "Row",
+    "Source",
+    "SourceError",
+    "Status",
+    "TLSError",
+    "TransportError",
+    "__version__",
+    "run",
+]
+
+
+def test_all_names_exactly_the_public_api() -> None:
+    assert ingest.__all__ == PUBLIC
+    assert ingest.Outcomes is Outcomes  # what Ingester.stream yields
 
 
 def test_all_is_sorted_and_importable() -> None:
