@@ -194,6 +194,7 @@ class Client:
         started = time.monotonic()
         attempt = 0
         while True:
+            throttled = False  # a throttled reply waits on the limiter, not on a backoff
             await self.limiter.acquire(priority)
             self.stats.requests += 1
             self.stats.by_method[method] = self.stats.by_method.get(method, 0) + 1
@@ -243,6 +244,7 @@ class Client:
                         description=status.description,
                     )
                 if status.code == sc.CONN_THROTTLED:
+                    throttled = True
                     self.stats.throttled += 1
                     self.limiter.throttled()
                 elif status.code not in RETRYABLE_CODES:
@@ -259,7 +261,7 @@ class Client:
                     f"{method}: gave up after {attempt} attempts ({reason})"
                 )
             self.stats.retries += 1
-            if not reason.startswith("CONN_THROTTLED"):
+            if not throttled:
                 await self.backoff(attempt - 1)
 
     def _count_stops(self, reply: Any) -> None:
