@@ -109,10 +109,16 @@ class Config:
         for name in ("call_timeout", "retry_time", "processing_timeout", "backoff"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
-        if self.max_attempts < 1:
-            raise ConfigError("max_attempts must be at least 1")
-        if self.stop_after < 1:
-            raise ConfigError("stop_after must be at least 1")
+        if not self.backoff_max >= self.backoff:  # NaN too
+            raise ConfigError(
+                f"backoff_max must be at least backoff ({self.backoff:g}), not {self.backoff_max:g}"
+            )
+        for name in ("linger", "processing_estimate"):
+            if not getattr(self, name) >= 0:
+                raise ConfigError(f"{name} must not be negative, not {getattr(self, name):g}")
+        for name in ("max_attempts", "stop_after", "max_pending", "queue_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
         if self.ca_file is not None:
             if not os.path.isfile(self.ca_file):
                 raise ConfigError(f"the CA file {self.ca_file} does not exist")
