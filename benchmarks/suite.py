@@ -28,6 +28,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -38,7 +39,7 @@ from benchmarks.render import QUICK_CAVEAT, markdown, write_results
 from benchmarks.runner import LAUNCHER, run_client
 from benchmarks.scale import FULL, QUICK, Scale
 from benchmarks.scenarios import Suite, run_suite
-from benchmarks.targets import targets
+from benchmarks.targets import targets, unplanned_deaths
 
 __all__ = [
     "APP",
@@ -53,6 +54,7 @@ __all__ = [
     "Scale",
     "Suite",
     "analyse",
+    "exit_status",
     "good_rows",
     "load_data",
     "main",
@@ -89,7 +91,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(QUICK_CAVEAT)
     for death in out["unplanned_deaths"]:
         log(f"RUN FAILED: {death} (a signal nobody sent; the client was not restarted)")
-    return 1 if out["unplanned_deaths"] else 0
+    return exit_status(out)
+
+
+def exit_status(out: dict[str, Any]) -> int:
+    """1 when a client died from a signal nobody sent (the run failed), else 0."""
+    return 1 if unplanned_deaths(out) else 0
 
 
 if __name__ == "__main__":
