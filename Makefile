@@ -9,7 +9,8 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,spark]'
+	# bench: the clarifai SDK, so that `make test` runs tests/test_peers.py (adds ~10 s)
+	$(BIN)/pip install --quiet -e '.[test,spark,bench]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -27,7 +28,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix ingest tests benchmarks
 
 $(VENV)/.bench-installed: $(STAMP)
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/pip install --quiet -e '.[test,spark,bench]'
 	touch $@
 
 bench: $(VENV)/.bench-installed
