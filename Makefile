@@ -6,10 +6,11 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install test lint format bench bench-quick demo clean
 
+# bench brings the clarifai SDK, so that `make test` runs tests/test_peers.py
+# (test, spark and bench install in under a minute on a fresh venv)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	# bench: the clarifai SDK, so that `make test` runs tests/test_peers.py (adds ~10 s)
 	$(BIN)/pip install --quiet -e '.[test,spark,bench]'
 	touch $(STAMP)
 
