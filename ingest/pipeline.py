@@ -199,6 +199,50 @@ def _admit(
 #: Seconds an image from an iterable may wait in the window while rows keep coming.
 _WINDOW_AGE = 10.0
 
+#: Rows an iterable may get ahead of the window by.
+_INBOX_ROWS = 1024
+
+
+class _Inbox:
+    """Rows from the source's own task, taken all at once by the window.
+
+    A source that yields without waiting fills it up to ``size`` rows before its
+    task waits for room; one that trickles hands over each row as it comes. Either
+    way the window takes what has arrived in one go: no stream operation per row.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: list[Row | InvalidRow] = []
+        self._closed = False
+        self._arrived = anyio.Event()
+        self._room = anyio.Event()
+
+    async def put(self, item: Row | InvalidRow) -> None:
+        self._items.append(item)
+        self._arrived.set()
+        if len(self._items) >= self.size:
+            self._room = anyio.Event()
+            await self._room.wait()
+
+    def close(self) -> None:
+        """No more rows will come."""
+        self._closed = True
+        self._arrived.set()
+
+    async def take(self, patience: float) -> list[Row | InvalidRow] | None:
+        """What has arrived; ``None`` if nothing did within ``patience`` seconds, an
+        empty list once the source has ended and everything was taken."""
+        if not self._items and not self._closed:
+            with anyio.move_on_after(patience):
+                await self._arrived.wait()
+        self._arrived = anyio.Event()
+        items, self._items = self._items, []
+        self._room.set()
+        if not items and not self._closed:
+            return None
+        return items
+
 
 async def _coalesce(
     stage: Stage,
@@ -220,40 +264,32 @@ async def _coalesce(
     size = config.batch_size
     window: dict[str, tuple[float, Image]] = {}
     held = 0
-    incoming_send, incoming = anyio.create_memory_object_stream[list[Row | InvalidRow]](2)
+    inbox = _Inbox(_INBOX_ROWS)
 
     async def produce() -> None:
-        async with incoming_send:
-            sync = rows.is_sync
-            batch: list[Row | InvalidRow] = []
+        try:
             async for item in rows:
-                batch.append(item)
-                if not sync or len(batch) >= 256:
-                    await incoming_send.send(batch)
-                    batch = []
-            if batch:
-                await incoming_send.send(batch)
+                await inbox.put(item)
+        finally:
+            inbox.close()
 
     async def release(ready: list[Image]) -> None:
         await stage.flush()
         if ready:
             await send.send(ready)
 
-    async with anyio.create_task_group() as tg, incoming:
+    async with anyio.create_task_group() as tg:
         tg.start_soon(produce)
         while True:
-            chunk: list[Row | InvalidRow] | None = None
-            with anyio.move_on_after(config.linger if window else math.inf):
-                try:
-                    chunk = await incoming.receive()
-                except anyio.EndOfStream:
-                    break
+            chunk = await inbox.take(config.linger if window else math.inf)
             if chunk is None:  # the source paused: nothing waits for it
                 ready = [image for _, image in window.values()]
                 window.clear()
                 held = 0
                 await release(ready)
                 continue
+            if not chunk:
+                break
             now = time.monotonic()
             ready = []
             for item in _admit(stage, chunk, skip):

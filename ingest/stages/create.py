@@ -86,9 +86,12 @@ def labels_of(image: Image) -> tuple[dict[str, float], dict[str, Any]]:
     later row's metadata is settled over an earlier one's (:func:`settle`)."""
     concepts: dict[str, float] = {}
     metadata: dict[str, Any] = {}
+    last = None
     for row in image.rows:
-        if row.metadata:
-            metadata = settle(metadata, row.metadata)
+        given = row.metadata
+        if given and given is not last:  # rows of one image usually share one dict
+            metadata = settle(metadata, given) if metadata else given
+            last = given
         if not row.annotation_id:
             for names, value in ((row.pos_concepts, 1.0), (row.neg_concepts, 0.0)):
                 for concept in names:
