@@ -13,8 +13,9 @@ import anyio
 import grpc
 from clarifai_grpc.grpc.api import service_pb2_grpc
 
+from ingest.sandbox.checks import MAX_REQUEST_BYTES
 from ingest.sandbox.options import SandboxOptions
-from ingest.sandbox.servicer import MAX_REQUEST_BYTES, Servicer
+from ingest.sandbox.servicer import Servicer
 from ingest.sandbox.stats import Stats
 
 __all__ = ["Sandbox"]
