@@ -17,7 +17,7 @@ KEY = (("authorization", "Key sandbox-key"),)
 APP = resources_pb2.UserAppIDSet(user_id="sandbox", app_id="sandbox-app")
 
 
-class Client:
+class SandboxStub:
     """A stub with the sandbox's PAT and app filled in."""
 
     def __init__(self, sb: Sandbox, channel: Any) -> None:
@@ -31,13 +31,13 @@ class Client:
 
 
 @asynccontextmanager
-async def connect(**options: Any) -> AsyncIterator[Client]:
+async def connect(**options: Any) -> AsyncIterator[SandboxStub]:
     defaults: dict[str, Any] = {"rps": 0, "processing": (0.01, 0.03)}
     defaults.update(options)
     async with Sandbox(SandboxOptions(**defaults)) as sb:
         channel = ClarifaiChannel.get_aio_insecure_grpc_channel(sb.options.host, sb.port)
         try:
-            yield Client(sb, channel)
+            yield SandboxStub(sb, channel)
         finally:
             await channel.close()
 

@@ -12,7 +12,6 @@ from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from google.protobuf import json_format
 
 from ingest.sandbox.patching import patch_json
-
 from tests.sandbox.helpers import inputs_request
 
 # (action, A patched into B, result) - quoted from docs.clarifai.com, "Patching"
