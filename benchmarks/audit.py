@@ -21,7 +21,7 @@ __all__ = ["Ceiling", "analyse", "ceiling"]
 
 @dataclass(frozen=True)
 class Ceiling:
-    """The most rows/s a request budget allows for some data (design.md section 5)."""
+    """The most rows/s a request budget allows for some data (README.md, "How it measures")."""
 
     inputs: int
     """Images in the file: every one is created and checked, whether it downloads or not."""

@@ -1,4 +1,4 @@
-"""The four scenarios (design.md section 5): realistic, unthrottled, memory, hostile.
+"""The four scenarios (benchmarks/README.md, "Scenarios"): realistic, unthrottled, memory, hostile.
 
 A :class:`Suite` runs each scenario's clients one after the other, each against a fresh
 sandbox (:func:`benchmarks.runner.run_client`); :func:`run_suite` runs the scenarios asked

@@ -1,6 +1,6 @@
 """The benchmark suite: ingest against the seed script's algorithm and the official SDK.
 
-``python -m benchmarks [--quick]`` runs four scenarios (design.md section 5) and writes
+``python -m benchmarks [--quick]`` runs four scenarios (README.md, "Scenarios") and writes
 ``benchmarks/results/``: ``results.md``, ``results.json``, ``realistic.png`` and
 ``memory.png``. The exit status is 1 when a client died from a signal nobody sent.
 

@@ -1,6 +1,6 @@
 """The ``ingest`` command line: upload, validate, sandbox, demo.
 
-Exit status (design.md section 4): 0 when every row landed or was already there;
+Exit status (docs/contracts.md): 0 when every row landed or was already there;
 1 when some rows failed or were invalid (every one of them is in the failures
 file); 2 for a usage, credential, TLS or file-level error, or when the account stops
 the upload (AccountError: input quota, hourly limit, plan, app deleted; the journal

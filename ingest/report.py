@@ -73,7 +73,7 @@ class Report:
         return self.rows_failed == 0
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON report (design.md section 4 names its keys)."""
+        """The JSON report (docs/contracts.md names the keys other tools rely on)."""
         data = asdict(self)
         data.pop("started")
         data.pop("phase")

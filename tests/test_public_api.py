@@ -49,3 +49,20 @@ def test_every_exported_error_is_an_ingest_error() -> None:
     assert {e.__name__ for e in errors} >= {"AccountError", "TLSError", "SourceError"}
     for error in errors:
         assert issubclass(error, ingest.IngestError), error
+
+
+def test_the_json_report_holds_the_keys_docs_contracts_promises() -> None:
+    promised = {
+        "rows_read",
+        "rows_invalid",
+        "inputs_created",
+        "inputs_existing",
+        "inputs_failed",
+        "annotations_created",
+        "annotations_failed",
+        "requests",
+        "throttled",
+        "retries",
+        "elapsed_s",
+    }
+    assert promised <= set(ingest.Report().to_dict())
