@@ -13,6 +13,9 @@ raises :class:`~ingest.errors.TLSError` instead of being retried.
 
 Per-item retries inside a MIXED_STATUS reply belong to the stages, which know
 their items; they use :meth:`Client.backoff` and :func:`is_retryable`.
+
+The Clarifai facts this relies on (the channel helpers, auth metadata, which codes come
+inside a normal reply, which are worth retrying) are in ``docs/clarifai-facts.md``.
 """
 
 from __future__ import annotations

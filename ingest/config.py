@@ -42,7 +42,7 @@ class Config:
     """Put every input into this dataset."""
 
     batch_size: int = 128
-    """Inputs per PostInputs call (at most 128)."""
+    """Inputs per PostInputs call (at most 128: docs/clarifai-facts.md, "Limits")."""
     annotation_batch_size: int = 128
     """Annotations per PostAnnotations call (at most 128)."""
     check_batch_size: int = 128

@@ -47,7 +47,8 @@ __all__ = [
     "first_error",
 ]
 
-#: Status codes (top-level or per item) worth sending again after a pause.
+#: Status codes (top-level or per item) worth sending again after a pause
+#: (docs/clarifai-facts.md, "Retries").
 RETRYABLE_CODES: frozenset[int] = frozenset(
     {
         sc.CONN_THROTTLED,
