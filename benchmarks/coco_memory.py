@@ -8,10 +8,11 @@
 For each size it writes a COCO file (three annotations per image on average, ordered
 by category as COCO files are, each with a small polygon segmentation, 80 categories,
 images by URL) and the same boxes as a seed CSV, then uploads each with the command
-line (``--no-progress``, unthrottled sandbox in its own process keeping ids only) under
-the same launcher as the benchmark suite (client budget 100,000 requests/s), which reports the client's peak RSS
-(``ru_maxrss``) and CPU seconds. Prints one JSON line per run and a table at the end;
-``--out DIR/coco_memory.json`` keeps them. Not a timed test: run it by hand.
+line (``--no-progress``, a budget of 100,000 requests/s, an unthrottled sandbox in its
+own process keeping ids only) under the same launcher as the benchmark suite, which
+reports the client's peak RSS (``ru_maxrss``) and CPU seconds. Prints one JSON line per
+run and a table at the end; ``--out DIR/coco_memory.json`` keeps them. Not a timed
+test: run it by hand.
 """
 
 from __future__ import annotations
