@@ -117,8 +117,9 @@ def snapshot(
 ) -> Snapshot:
     """Read ``report`` (an :class:`~ingest.report.Report`) and the client's live stats."""
     r = report
-    if total_rows is None and getattr(r, "rows_total", 0):
-        total_rows = r.rows_total
+    counted: int = getattr(r, "rows_total", 0)
+    if total_rows is None and counted:
+        total_rows = counted
     stats = getattr(client, "stats", None)
     limiter = getattr(client, "limiter", None)
     return Snapshot(
