@@ -73,9 +73,10 @@ def run_launched(cmd: list[str], tmp: Path) -> dict[str, Any]:
     }
 
 
-def _reap(pid: int) -> int:
-    """``wait4`` without blocking: the launcher's pid once it exited, else 0."""
-    return os.wait4(pid, os.WNOHANG)[0]
+def _reap(pid: int) -> int | None:
+    """``wait4`` without blocking: the launcher's wait status once it exited, else None."""
+    done, status, _ = os.wait4(pid, os.WNOHANG)
+    return status if done else None
 
 
 def _usage(tmp: Path) -> dict[str, Any]:
@@ -108,6 +109,12 @@ def _last_json(text: str) -> Any:
             except json.JSONDecodeError:
                 return None
     return None
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return _signal_name(os.WTERMSIG(status))
+    return f"exit {os.waitstatus_to_exitcode(status)}"
 
 
 def _signal_name(number: int) -> str:
@@ -156,7 +163,7 @@ async def run_client(
                 proc = _start(cmd, attempt)
                 attempt_started = time.monotonic()
                 planned = False
-                while not _reap(proc.pid):
+                while (launcher := _reap(proc.pid)) is None:
                     now = time.monotonic() - started
                     if now >= next_sample:
                         timeline.append((round(now, 2), sb.stats.annotations_stored))
@@ -181,6 +188,11 @@ async def run_client(
                 cpu_s += usage["cpu_s"] or 0.0
                 maxrss_kb = max(maxrss_kb, usage["maxrss_kb"] or 0)
                 status = usage["status"]
+                if status is None and not capped:
+                    # the launcher itself died before reporting (nobody kills it unless
+                    # the cap is reached): the client's fate is unknown
+                    unplanned = f"{_describe(launcher)} of the launcher, no exit status"
+                    break
                 if status is None or not os.WIFSIGNALED(status) or capped:
                     break
                 if not planned:

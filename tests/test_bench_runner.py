@@ -42,6 +42,13 @@ p.write_text(p.read_text() + "x" if p.exists() else "x")
 os.kill(os.getpid(), signal.SIGSEGV)
 """
 
+# Kills the launcher that started it, then exits.
+KILLS_ITS_LAUNCHER = """
+import os, pathlib, signal, sys
+pathlib.Path(sys.argv[1]).write_text("x")
+os.kill(os.getppid(), signal.SIGKILL)
+"""
+
 
 def no_data(tmp_path: Path) -> Data:
     return Data(tmp_path / "unused.csv", {"rows": 0, "images": 0}, {})
@@ -91,6 +98,13 @@ async def test_a_death_nobody_planned_fails_the_run_loudly(tmp_path: Path) -> No
     assert exit_status(out) == 1
     text = markdown(out)
     assert "RUN FAILED" in text and "- **killed: client died from SIGSEGV**" in text
+
+
+async def test_a_launcher_that_dies_fails_the_run(tmp_path: Path) -> None:
+    result, starts = await run(tmp_path, KILLS_ITS_LAUNCHER, kills=(30.0,))
+    assert starts == 1 and result["kills"] == 0
+    assert result["unplanned_death"] == "SIGKILL of the launcher, no exit status"
+    assert result["returncode"] is None and not result["capped"]
 
 
 def test_a_run_without_deaths_exits_0() -> None:
