@@ -21,6 +21,7 @@ inside a normal reply, which are worth retrying) are in ``docs/clarifai-facts.md
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from dataclasses import dataclass, field
@@ -47,6 +48,10 @@ from ingest.errors import (
 from ingest.ratelimit import Priority, RateLimiter
 
 __all__ = ["CallStats", "Client", "describe", "is_retryable"]
+
+log = logging.getLogger("ingest.client")
+"""Each call at debug level (method, status, attempt); retries given up (warning) and an
+account-level stop (error). Never a token: messages hold methods and Clarifai's texts."""
 
 _RETRYABLE_GRPC = frozenset(
     {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
@@ -204,6 +209,8 @@ class Client:
             try:
                 reply = await self._invoke(method, request)
             except grpc.aio.AioRpcError as exc:
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug("%s: gRPC %s (attempt %d)", method, exc.code().name, attempt + 1)
                 code = exc.code()
                 self.stats.transport_errors += 1
                 if code in _FATAL_GRPC:
@@ -231,6 +238,14 @@ class Client:
                 reason = str(exc)
             else:
                 status = reply.status
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug(
+                        "%s: %s in %.3f s (attempt %d)",
+                        method,
+                        sc.StatusCode.Name(status.code),
+                        time.monotonic() - started,
+                        attempt + 1,
+                    )
                 if status.code in STOP_CODES and (
                     status.code != sc.CONN_DOES_NOT_EXIST or self._accepted
                 ):
@@ -260,6 +275,7 @@ class Client:
                 attempt >= self.config.max_attempts
                 or time.monotonic() - started > self.config.retry_time
             ):
+                log.warning("%s: gave up after %d attempts (%s)", method, attempt, reason)
                 raise RetriesExhaustedError(
                     f"{method}: gave up after {attempt} attempts ({reason})"
                 )
@@ -282,6 +298,7 @@ class Client:
 
 def _account_error(status: Any) -> AccountError:
     hint = STOP_CODES[status.code]
+    log.error("the account stops the upload: Clarifai answers %s; %s", describe(status), hint)
     return AccountError(
         f"stopped: Clarifai answers {describe(status)}; {hint}, then run the same command "
         "again (the journal keeps what landed)",

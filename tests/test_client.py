@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from clarifai_grpc.grpc.api import service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
@@ -53,3 +55,21 @@ async def test_other_retryable_failures_back_off(monkeypatch: pytest.MonkeyPatch
                 await client.call("GetApp", service_pb2.GetAppRequest())
     assert backoffs == [0, 1]
     assert (client.stats.requests, client.stats.retries, client.stats.throttled) == (3, 2, 0)
+
+
+async def test_calls_are_logged_without_the_token(caplog: pytest.LogCaptureFixture) -> None:
+    """Each call at debug level, the give-up as a warning; the key appears nowhere."""
+    async with Sandbox(SandboxOptions(rps=0, unavailable_rate=1.0)) as sb:
+        config = Config(api_key="sandbox-key", base=sb.base_url, max_attempts=2, backoff=0.01)
+        with caplog.at_level(logging.DEBUG, logger="ingest"):
+            async with Client(config) as client:
+                with pytest.raises(RetriesExhaustedError):
+                    await client.call("GetApp", service_pb2.GetAppRequest())
+    mine = [r for r in caplog.records if r.name == "ingest.client"]
+    assert [r.getMessage() for r in mine if r.levelno == logging.DEBUG] == [
+        "GetApp: gRPC UNAVAILABLE (attempt 1)",
+        "GetApp: gRPC UNAVAILABLE (attempt 2)",
+    ]
+    [gave_up] = [r for r in mine if r.levelno == logging.WARNING]
+    assert gave_up.getMessage().startswith("GetApp: gave up after 2 attempts (UNAVAILABLE")
+    assert not any("sandbox-key" in r.getMessage() for r in caplog.records)
