@@ -34,6 +34,7 @@ the rows of annotations follow, in file order, one per region (a box, and with
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -156,6 +157,9 @@ class CocoSource(DatasetSource):
             what=f"the annotations of {path}",
         ) as grouper:
             add = grouper.add
+            report = self._report
+            report.phase = "grouping"
+            started = time.monotonic()
             images = 0
             with _open(path) as f:
                 for img in _items(f, path, "images.item"):
@@ -175,6 +179,8 @@ class CocoSource(DatasetSource):
                         ]
                     )
                     images += 1
+                    if not images & 0xFFFF:
+                        yield []  # cancellable between thread hops
             line = 2 + images
             with _open(path) as f:
                 for k, ann in enumerate(_items(f, path, "annotations.item")):
@@ -200,9 +206,15 @@ class CocoSource(DatasetSource):
                         ]
                     )
                     line += rows
+                    if not k & 0xFFFF:
+                        yield []
             self.row_estimate = line - 2 - images
-            if self._report is not None:
-                self._report.rows_total = self.row_estimate
+            grouper.seal()
+            report.rows_total = self.row_estimate
+            report.grouped = True
+            report.grouping_temp_bytes = grouper.bytes_written
+            report.grouping_s = time.monotonic() - started
+            report.phase = ""
             for group in grouper.groups():
                 yield self._group_rows(group)
         if self.rle_kept:

@@ -427,7 +427,8 @@ class DatasetSource(RowSource):
     before any row - class names, the first image - and set ``columns``, ``_root``
     and ``_names``; raise :class:`SourceError` for what makes the dataset unusable) and
     :meth:`_items` (sync generator, run a list at a time in a thread: each image's
-    rows, as :data:`Item`, one list per image).
+    rows, as :data:`Item`, one list per image; an empty list now and then during a long
+    pass that yields no rows, so that the upload can be cancelled meanwhile).
     """
 
     format_name: ClassVar[str] = ""
@@ -498,7 +499,10 @@ class DatasetSource(RowSource):
                 batch = await anyio.to_thread.run_sync(self._next_batch, items, validator)
                 if batch is None:
                     break
-                yield batch
+                if batch:
+                    yield batch
+                else:
+                    await anyio.lowlevel.checkpoint()  # a reader's long pass: cancellable here
         finally:
             items.close()
 
@@ -508,6 +512,8 @@ class DatasetSource(RowSource):
         out: list[Row | InvalidRow] = []
         check, columns = validator.check, validator.columns
         for group in items:
+            if not group:
+                return out  # a reader's pause in a long pass (see :meth:`_items`)
             for line, cells, column, problem in group:
                 if problem:
                     out.append(

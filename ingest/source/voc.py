@@ -37,7 +37,7 @@ class VocSource(DatasetSource):
     """The rows of a Pascal VOC folder (see the module docs)."""
 
     format_name = "voc"
-    _xmls: list[Path]
+    _xmls: list[str]
     _voc: Path
     _cells: Cells
 
@@ -51,14 +51,13 @@ class VocSource(DatasetSource):
             raise SourceError(f"{p}: no Annotations/ folder (a Pascal VOC dataset holds one)")
         self._voc = p
         try:
-            self._xmls = sorted(
-                (Path(e.path) for e in os.scandir(ann) if e.name.lower().endswith(".xml")),
-                key=lambda x: x.name,
-            )
+            # names, not paths: a list of a million names is a few dozen MB
+            self._xmls = sorted(e.name for e in os.scandir(ann) if e.name.lower().endswith(".xml"))
         except OSError as exc:
             raise SourceError(f"{ann}: cannot list the folder: {exc.strerror or exc}") from None
         names: dict[str, None] = {}
-        for xml_path in self._xmls:
+        for name in self._xmls:
+            xml_path = ann / name
             for obj in _parse(xml_path).iter("object"):
                 name = (obj.findtext("name") or "").strip()
                 if name:
@@ -83,7 +82,9 @@ class VocSource(DatasetSource):
         return candidates[0]
 
     def _files(self) -> Iterator[Path]:
-        for xml_path in self._xmls:
+        ann = self._voc / "Annotations"
+        for name in self._xmls:
+            xml_path = ann / name
             yield xml_path
             filename = (_parse(xml_path).findtext("filename") or "").strip()
             yield self._image(xml_path, filename)
@@ -92,7 +93,9 @@ class VocSource(DatasetSource):
         line = 2
         make = self._cells.make
         root = self._root
-        for xml_path in self._xmls:
+        ann = self._voc / "Annotations"
+        for name in self._xmls:
+            xml_path = ann / name
             doc = _parse(xml_path)
             shown = _relative(xml_path, root)
             filename = (doc.findtext("filename") or "").strip()

@@ -208,3 +208,20 @@ async def test_a_coco_file_lands_on_the_sandbox(tmp_path: Path) -> None:
     failed = {line for line, o in outcomes.items() if o.status is Status.FAILED}
     assert failed == {10, 11, 12}
     assert len(outcomes) == 10
+
+
+def test_a_read_stopped_while_grouping_leaves_no_temp_file(tmp_path: Path) -> None:
+    from benchmarks.coco_memory import generate
+    from ingest.source.coco import CocoSource
+    from ingest.source.formats import FormatOptions
+
+    coco_path, _ = generate(60_000, tmp_path)
+    temp = tmp_path / "tmp"
+    src = CocoSource(coco_path, FormatOptions(), tmp_dir=temp)
+    src._prepare()
+    items = src._items()
+    # the first pause of the grouping pass: every image added, annotations under way
+    assert next(items) == []
+    assert [p for p in temp.iterdir() if p.is_dir()] != []
+    items.close()  # what cancelling the upload does to the reader (DatasetSource.batches)
+    assert list(temp.iterdir()) == []
