@@ -13,9 +13,10 @@ say which ran), in passes over the file, never with ``json.load``:
 
 Rows and their positions (``line``, what the journal records): image *i* of
 ``images`` is line ``2 + i`` (its image-level row, used when it has no annotation);
-the rows of annotations follow, in file order, one per region (a box, and with
-``--regions polygons|both`` one per polygon). Positions depend on the file and on
-``--regions`` only, not on the grouping's order.
+the annotations follow in file order, each with one position for its box and one per
+polygon of its segmentation, used or not (``--regions``). Positions depend on the file
+only: not on the grouping's order, nor on ``--regions`` (a re-run with other regions
+skips exactly the regions that landed).
 
 * Images: ``coco_url``, else ``flickr_url``, when the file gives URLs (its first image
   has one) and no ``--images DIR`` is given; otherwise the local file ``file_name``
@@ -149,7 +150,6 @@ class CocoSource(DatasetSource):
         path = self.path
         assert path is not None
         polygons = self.options.polygons
-        boxes = self.options.boxes
         with DiskGrouper(
             self._tmp_dir,
             expected_bytes=path.stat().st_size,
@@ -187,9 +187,12 @@ class CocoSource(DatasetSource):
                     if not isinstance(ann, dict):
                         raise SourceError(f"{path}: annotations[{k}] is not an object")
                     seg = ann.get("segmentation")
-                    polys = seg if polygons and isinstance(seg, list) and seg else None
+                    listed = seg if isinstance(seg, list) else ()
+                    polys = listed if polygons and listed else None
                     rle = isinstance(seg, dict)
-                    rows = (1 if boxes or not polys else 0) + (len(polys) if polys else 0)
+                    # one position for the box and one per polygon, whatever --regions:
+                    # a re-run with other --regions finds each region where it was
+                    rows = 1 + len(listed)
                     area = ann.get("area")
                     add(
                         [
@@ -285,7 +288,7 @@ class CocoSource(DatasetSource):
                 continue
             if rle and self.options.polygons:
                 self.rle_kept += 1
-            if boxes or not polys:
+            if boxes or not polys:  # the box at the annotation's position
                 box: tuple[float, float, float, float] | str
                 try:
                     x, y, w, h = bbox
@@ -299,21 +302,19 @@ class CocoSource(DatasetSource):
                 else:
                     full = make(cell, box=box, concept=concept, metadata=metadata, info=info_cell)
                     out.append((line, full, "", ""))
-                line += 1
-            for i, poly in enumerate(polys or (), start=1):
+            for i, poly in enumerate(polys or (), start=1):  # polygon i at position + i
                 points: tuple[float, ...] | str
                 if isinstance(poly, list) and all(isinstance(v, (int, float)) for v in poly):
                     points = unit_polygon([float(v) for v in poly], width, height)
                 else:
                     points = "a polygon must be a list of x, y pixel coordinates"
                 if isinstance(points, str):
-                    out.append((line, blank, "polygon", f"{where} polygon {i}: {points}"))
+                    out.append((line + i, blank, "polygon", f"{where} polygon {i}: {points}"))
                 else:
                     full = make(
                         cell, polygon=points, concept=concept, metadata=metadata, info=info_cell
                     )
-                    out.append((line, full, "", ""))
-                line += 1
+                    out.append((line + i, full, "", ""))
         return out
 
 

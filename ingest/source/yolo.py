@@ -12,7 +12,8 @@
   an empty one, is still uploaded (an image-level row).
 * Images are local files, uploaded as bytes; a row's position is its place in the
   walk (splits in order, files sorted by name, label lines in order), stable while the
-  files do not change. The split goes to the input's metadata (``{"split": "train"}``).
+  files do not change (a segment row has two: its box's and its polygon's, whatever
+  ``--regions``). The split goes to the input's metadata (``{"split": "train"}``).
 """
 
 from __future__ import annotations
@@ -237,6 +238,8 @@ class YoloSource(DatasetSource):
                     )
                     line += 1
                     continue
+                # a segment row has two positions, its box's and its polygon's, used or
+                # not (--regions): a re-run with other regions finds each where it was
                 points = _unit_points(values, size)
                 if isinstance(points, str):
                     rows.append(
@@ -247,7 +250,7 @@ class YoloSource(DatasetSource):
                             f"{where}: {points}",
                         )
                     )
-                    line += 1
+                    line += 2
                     continue
                 if options.boxes:
                     box = unit_box(polygon_bounds(points), size)
@@ -264,17 +267,16 @@ class YoloSource(DatasetSource):
                         rows.append(
                             (line, make(cell, box=box, concept=concept, metadata=metadata), "", "")
                         )
-                    line += 1
                 if options.polygons:
                     rows.append(
                         (
-                            line,
+                            line + 1,
                             make(cell, polygon=points, concept=concept, metadata=metadata),
                             "",
                             "",
                         )
                     )
-                    line += 1
+                line += 2
             if not rows:
                 rows.append((line, make(cell, metadata=metadata), "", ""))
                 line += 1

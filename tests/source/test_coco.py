@@ -92,8 +92,9 @@ async def test_a_coco_file_becomes_rows_grouped_by_image(tmp_path: Path) -> None
             assert url not in seen
             seen.append(url)
     rows = by_line(items)
-    # images are lines 2-4; annotation rows follow in file order
-    assert set(rows) == {4, 5, 6, 7, 8, 9, 10, 11}
+    # images are lines 2-4; then each annotation has a position for its box and one per
+    # polygon (annotation 12: 7 for its box, 8 and 9 for its polygons, unused here)
+    assert set(rows) == {4, 5, 6, 7, 10, 11, 12, 13}
     a = rows[6]
     assert isinstance(a, Row) and a.url == "https://images.example.com/a.png"
     assert a.input_id == ids.input_id("https://images.example.com/a.png")
@@ -103,18 +104,18 @@ async def test_a_coco_file_becomes_rows_grouped_by_image(tmp_path: Path) -> None
     light = rows[7]
     assert isinstance(light, Row) and light.pos_concepts == ("traffic-light",)
     assert light.concept_names == {"person": "person", "traffic-light": "Traffic Light"}
-    outside = rows[8]
+    outside = rows[10]
     assert isinstance(outside, InvalidRow)
     assert (
         outside.reason == "annotation id 13: the box (90, 0, 110, 10) lies outside the 100x50 image"
     )
     assert outside.raw["pos_concepts"] == "traffic-light"
-    unknown = rows[9]
+    unknown = rows[11]
     assert isinstance(unknown, InvalidRow)
     assert unknown.reason == "annotation id 14: category_id 9 is not in categories"
-    orphan = rows[10]
+    orphan = rows[12]
     assert isinstance(orphan, InvalidRow) and "its image_id 99 is not in images" in orphan.reason
-    crowd = rows[11]  # half a pixel over: clamped; RLE keeps its box
+    crowd = rows[13]  # half a pixel over: clamped; RLE keeps its box
     assert isinstance(crowd, Row) and crowd.coords == (0.0, 0.0, 1.0, 1.0)
     empty = rows[4]  # image 3 has no annotation: an image-level row
     assert isinstance(empty, Row) and empty.annotation_id == ""
@@ -123,7 +124,7 @@ async def test_a_coco_file_becomes_rows_grouped_by_image(tmp_path: Path) -> None
 async def test_polygons_and_both(tmp_path: Path) -> None:
     p = write(tmp_path, coco())
     rows = by_line(await read(DatasetPath(p, regions="both")))
-    # annotation 12 is a box (line 7) and two polygons (8, 9); the rest move down
+    # annotation 12 is a box (line 7) and two polygons (8, 9)
     assert set(rows) == {4, 5, 6, 7, 8, 9, 10, 11, 12, 13}
     box, first, second = rows[7], rows[8], rows[9]
     assert isinstance(box, Row) and box.coords is not None
@@ -131,8 +132,14 @@ async def test_polygons_and_both(tmp_path: Path) -> None:
     assert isinstance(second, Row) and second.polygon is not None
     assert first.annotation_id != second.annotation_id != box.annotation_id
     only = by_line(await read(DatasetPath(p, regions="polygons")))
-    assert isinstance(only[7], Row) and only[7].polygon is not None
-    assert isinstance(only[12], Row) and only[12].coords is not None  # RLE kept its box
+    assert 7 not in only and isinstance(only[8], Row) and only[8].polygon is not None
+    assert isinstance(only[13], Row) and only[13].coords is not None  # RLE kept its box
+    # a region keeps its position whatever --regions: the journal's record stays true
+    for line in set(only) & set(rows):
+        a, b = only[line], rows[line]
+        assert type(a) is type(b)
+        if isinstance(a, Row) and isinstance(b, Row):
+            assert a.annotation_id == b.annotation_id
 
 
 async def test_local_images_beside_the_file(tmp_path: Path) -> None:

@@ -60,7 +60,7 @@ async def test_a_yolo_folder_resumes_and_refuses_when_a_label_file_changed(tmp_p
     assert failures == tmp_path / "ds.failures.csv"
     with failures.open() as fh:
         rows = list(csv.DictReader(fh))
-    assert [r["line"] for r in rows] == ["4", "5"]
+    assert [r["line"] for r in rows] == ["5", "6"]
     assert {r["file"] for r in rows} == {"ds/images/train/a.png"}
     assert "ds/labels/train/a.txt line 5" in rows[1]["error"]
 
