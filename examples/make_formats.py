@@ -11,6 +11,7 @@ import json
 import struct
 import zlib
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 W, H = 64, 48
@@ -41,12 +42,13 @@ def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
 
 def write_coco(root: Path) -> None:
     (root / "images").mkdir(parents=True, exist_ok=True)
-    images, annotations = [], []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for i, (name, colour, boxes) in enumerate(IMAGES, start=1):
         (root / "images" / name).write_bytes(png(W, H, colour))
         images.append({"id": i, "file_name": name, "width": W, "height": H, "license": 1})
         for cls, x0, y0, x1, y1 in boxes:
-            ann = {
+            ann: dict[str, Any] = {
                 "id": len(annotations) + 1,
                 "image_id": i,
                 "category_id": cls + 1,
@@ -58,7 +60,7 @@ def write_coco(root: Path) -> None:
             if name == "pets-1.png" and cls == 0:
                 ann["segmentation"] = [POLYGON]
             annotations.append(ann)
-    annotations.sort(key=lambda a: a["category_id"])  # COCO files come by category
+    annotations.sort(key=lambda a: int(a["category_id"]))  # COCO files come by category
     categories = [{"id": i + 1, "name": n} for i, n in enumerate(CLASSES)]
     data = {"images": images, "annotations": annotations, "categories": categories}
     (root / "annotations.json").write_text(json.dumps(data, indent=1) + "\n")
