@@ -25,11 +25,11 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import anyio
 import grpc
+from anyio.abc import AsyncResource
 from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2_grpc
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
@@ -102,7 +102,7 @@ class CallStats:
     by_method: dict[str, int] = field(default_factory=dict)
 
 
-class Client:
+class Client(AsyncResource):
     """A channel to Clarifai with auth, deadlines, pacing and retries.
 
     Use as an async context manager; :meth:`call` sends one request.
@@ -126,7 +126,7 @@ class Client:
         self._accepted = False
         self._stopping_items = 0
 
-    async def __aenter__(self) -> Client:
+    async def __aenter__(self) -> Self:
         host, port, secure = self.config.endpoint
         if secure:
             base = host if port == 443 else f"{host}:{port}"
@@ -137,14 +137,6 @@ class Client:
             self._channel = ClarifaiChannel.get_aio_insecure_grpc_channel(host, port)
         self._stub = service_pb2_grpc.V2Stub(self._channel)
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the channel, cancelling any call still in flight."""

@@ -7,10 +7,10 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
-from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import anyio
+from anyio.abc import AsyncResource
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from ingest.client import Client
@@ -25,7 +25,7 @@ from ingest.source import open_rows, validate_file
 __all__ = ["Ingester", "Outcomes", "Source", "run"]
 
 
-class Ingester:
+class Ingester(AsyncResource):
     """Uploads rows into one Clarifai app over one channel.
 
     ::
@@ -48,17 +48,13 @@ class Ingester:
         self.report = Report()
         self._open = False
 
-    async def __aenter__(self) -> Ingester:
+    async def __aenter__(self) -> Self:
         await self.client.__aenter__()
         self._open = True
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def aclose(self) -> None:
+        """Close the channel (``async with`` does it on leaving the block)."""
         self._open = False
         await self.client.aclose()
 

@@ -6,11 +6,11 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import anyio
 import grpc
+from anyio.abc import AsyncResource
 from clarifai_grpc.grpc.api import service_pb2_grpc
 
 from ingest.sandbox.checks import MAX_REQUEST_BYTES
@@ -21,7 +21,7 @@ from ingest.sandbox.stats import Stats
 __all__ = ["Sandbox"]
 
 
-class Sandbox:
+class Sandbox(AsyncResource):
     """A local Clarifai-compatible gRPC server.
 
     ::
@@ -156,14 +156,10 @@ class Sandbox:
             due = state.last_due
             await anyio.sleep(max(0.0, due - time.monotonic()))
 
-    async def __aenter__(self) -> Sandbox:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def aclose(self) -> None:
+        """:meth:`stop` (``async with`` does it on leaving the block)."""
         await self.stop()

@@ -32,7 +32,7 @@ import struct
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar, TypeAlias
+from typing import Any, ClassVar, Self, TypeAlias
 
 import anyio
 import msgspec
@@ -241,7 +241,7 @@ def open_path(
 class _NamedCsvSource(RowSource):
     """A CSV whose concept cells hold names (``--concept-ids names``)."""
 
-    async def __aenter__(self) -> RowSource:
+    async def __aenter__(self) -> Self:
         await super().__aenter__()
         if self.validator is not None:
             self.validator.read_concept_names()

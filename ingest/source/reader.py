@@ -6,8 +6,9 @@ import os
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from types import TracebackType
-from typing import TypeAlias, cast
+from typing import Self, TypeAlias, cast
+
+from anyio.abc import AsyncResource
 
 from ingest import ids
 from ingest.errors import ConfigError, SourceError
@@ -82,7 +83,7 @@ def open_rows(
     )
 
 
-class RowSource:
+class RowSource(AsyncResource):
     """An open source of rows: header first (on ``async with``), then each row.
 
     Yields :class:`~ingest.model.Row` for a valid row and
@@ -143,7 +144,7 @@ class RowSource:
 
     # -- opening ---------------------------------------------------------------
 
-    async def __aenter__(self) -> RowSource:
+    async def __aenter__(self) -> Self:
         if self._opened:
             raise RuntimeError("a RowSource can be opened only once")
         self._opened = True
@@ -156,14 +157,6 @@ class RowSource:
             await self.aclose()
             raise
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the file and remove any temp files (idempotent)."""
