@@ -19,8 +19,7 @@ from ingest.errors import ConfigError, InvalidRowsError, first_error
 from ingest.model import Outcome
 from ingest.pipeline import run_pipeline
 from ingest.report import Report
-from ingest.source import SourceLike as Source
-from ingest.source import open_rows, validate_file
+from ingest.source import Source, open_rows, validate_file
 
 __all__ = ["Ingester", "Outcomes", "Source", "run"]
 

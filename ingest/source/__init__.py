@@ -32,7 +32,7 @@ Besides CSV, COCO JSON files, YOLO datasets and Pascal VOC folders are read by
 from __future__ import annotations
 
 from .formats import DatasetPath, FormatOptions, detect, validate_path
-from .reader import RowSource, SourceLike, open_rows
+from .reader import RowSource, Source, open_rows
 from .summary import ValidationSummary, validate_file
 from .validate import MAX_CONCEPTS, MAX_FILE_BYTES, MAX_METADATA_CHARS
 
@@ -43,7 +43,7 @@ __all__ = [
     "DatasetPath",
     "FormatOptions",
     "RowSource",
-    "SourceLike",
+    "Source",
     "ValidationSummary",
     "detect",
     "open_rows",

@@ -19,17 +19,17 @@ from .csvstream import CHUNK_SIZE, Chunk, Record, bad_text, read_chunks
 from .grouping import DiskGrouper, image_key, scan_order
 from .validate import Validator
 
-__all__ = ["RowSource", "SourceLike", "open_rows"]
+__all__ = ["RowSource", "Source", "open_rows"]
 
 Check: TypeAlias = Callable[[int, list[str], bool], "Row | InvalidRow"]
 
-SourceLike: TypeAlias = (
+Source: TypeAlias = (
     "str | os.PathLike[str] | Iterable[Mapping[str, str]] | AsyncIterable[Mapping[str, str]]"
 )
 
 
 def open_rows(
-    source: SourceLike,
+    source: Source,
     *,
     dataset_id: str | None = None,
     base_dir: str | os.PathLike[str] | None = None,
@@ -100,7 +100,7 @@ class RowSource(AsyncResource):
 
     def __init__(
         self,
-        source: SourceLike,
+        source: Source,
         *,
         dataset_id: str | None = None,
         base_dir: str | os.PathLike[str] | None = None,
