@@ -7,7 +7,6 @@ import csv
 import json
 import random
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from ingest import Ingester, Status, ids
 from ingest.sandbox import Sandbox, SandboxOptions
 from tests.helpers import COLUMNS, make_dataset
 from tests.source.test_grouping import grouped_by_url, shuffled
-from tests.test_cli import env, ingest_cmd, start_server, start_upload
+from tests.test_cli import env, ingest_cmd, running, start_server, start_upload, wait_until
 from tests.test_cli import upload as cli_upload
 from tests.test_pipeline import FAST, assert_server_holds, config_for, upload
 
@@ -196,19 +195,12 @@ def test_kill_9_while_grouping_then_the_same_command_finishes_the_job(tmp_path: 
     tmp_dir = tmp_path / "tmp"
     tmp_dir.mkdir()
     with start_server() as server:
-        proc = start_upload(server, path, "--tmp-dir", str(tmp_dir), "--rps", "1000")
-        try:
-            deadline = time.monotonic() + 30
-            while not any(tmp_dir.iterdir()):  # the grouper's folder: grouping has begun
-                assert proc.poll() is None, proc.communicate()
-                assert time.monotonic() < deadline, "grouping never started"
-                time.sleep(0.002)
+        upload_cmd = start_upload(server, path, "--tmp-dir", str(tmp_dir), "--rps", "1000")
+        with running(upload_cmd) as proc:
+            # the grouper's folder: grouping has begun
+            wait_until(lambda: any(tmp_dir.iterdir()), proc, "grouping", every=0.002)
             proc.send_signal(signal.SIGKILL)
             proc.communicate(timeout=10)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
         assert proc.returncode == -signal.SIGKILL
         [left] = tmp_dir.iterdir()  # kill -9 leaves the folder behind
         assert left.name.startswith("ingest-group-")

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -331,12 +331,35 @@ def start_upload(server: Server, csv_path: Path, *more: str) -> subprocess.Popen
     )
 
 
-def wait_for_rows(path: Path, rows: int, proc: subprocess.Popen[str], limit: float = 30) -> None:
+@contextlib.contextmanager
+def running(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
+    """``proc`` for the block; killed and reaped on leaving it if it still runs."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def wait_until(
+    ready: Callable[[], bool],
+    proc: subprocess.Popen[str],
+    what: str,
+    *,
+    limit: float = 30,
+    every: float = 0.02,
+) -> None:
+    """Poll ``ready`` (bounded) while ``proc`` runs; ``what`` names the moment waited for."""
     deadline = time.monotonic() + limit
-    while journal_rows(path) < rows:
-        assert proc.poll() is None, "the upload ended before the kill point"
-        assert time.monotonic() < deadline, "no progress"
-        time.sleep(0.02)
+    while not ready():
+        assert proc.poll() is None, (f"the upload ended before {what}", proc.communicate())
+        assert time.monotonic() < deadline, f"{what} never came"
+        time.sleep(every)
+
+
+def wait_for_rows(path: Path, rows: int, proc: subprocess.Popen[str]) -> None:
+    wait_until(lambda: journal_rows(path) >= rows, proc, f"{rows} rows in the journal")
 
 
 KILL_SEED = int(os.environ.get("INGEST_KILL_SEED") or random.SystemRandom().randrange(1 << 32))
@@ -362,8 +385,7 @@ def test_sigkill_at_five_random_moments_then_rerun_nothing_missing_nothing_twice
     moments: list[tuple[str, float]] = [("seconds", rng.uniform(0.05, 1.0))]
     moments += [("rows", rng.randint(1, 100)) for _ in range(4)]
     for kind, amount in moments:
-        proc = start_upload(server, csv_path, "--rps", "25")
-        try:
+        with running(start_upload(server, csv_path, "--rps", "25")) as proc:
             if kind == "rows":
                 wait_for_rows(state, journal_rows(state) + int(amount), proc)
             else:
@@ -371,10 +393,6 @@ def test_sigkill_at_five_random_moments_then_rerun_nothing_missing_nothing_twice
             proc.send_signal(signal.SIGKILL)
             out, err = proc.communicate(timeout=10)
             outputs += [out, err]
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
         assert proc.returncode == -signal.SIGKILL, (seed, kind, amount)
     before = journal_rows(state)
     assert 0 < before < len(data.rows), seed
@@ -407,14 +425,13 @@ def test_ctrl_c_stops_saves_state_and_exits_130_then_continues(
     data = make_dataset(200, seed=9)
     csv_path = data.write(tmp_path / "c.csv")
     state = tmp_path / "c.csv.ingest-state"
-    proc = start_upload(server, csv_path, "--rps", "60", "--report-json", str(tmp_path / "r.json"))
-    try:
+    upload_cmd = start_upload(
+        server, csv_path, "--rps", "60", "--report-json", str(tmp_path / "r.json")
+    )
+    with running(upload_cmd) as proc:
         wait_for_rows(state, 30, proc)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 130, err
     assert "Ctrl-C: stopping" in err and "upload interrupted" in err
     assert "Traceback" not in err
@@ -448,21 +465,16 @@ def test_second_ctrl_c_aborts_at_once(server: Server, tmp_path: Path) -> None:
     csv_path = data.write(tmp_path / "a.csv")
     state = tmp_path / "a.csv.ingest-state"
     os.mkfifo(tmp_path / "r.json.tmp")
-    proc = start_upload(server, csv_path, "--rps", "40", "--report-json", str(tmp_path / "r.json"))
-    try:
+    upload_cmd = start_upload(
+        server, csv_path, "--rps", "40", "--report-json", str(tmp_path / "r.json")
+    )
+    with running(upload_cmd) as proc:
         wait_for_rows(state, 1, proc)
         proc.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + 30
-        while wchan(proc.pid) != "wait_for_partner":  # blocked opening the FIFO
-            assert proc.poll() is None, proc.communicate()[1]
-            assert time.monotonic() < deadline, "the orderly stop never reached the report"
-            time.sleep(0.02)
+        # blocked opening the FIFO
+        wait_until(lambda: wchan(proc.pid) == "wait_for_partner", proc, "the report's FIFO")
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 130, err
     assert "Ctrl-C: stopping" in err
     assert "aborted at once" in err and "Traceback" not in err
