@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from ingest.config import Config
 from ingest.errors import (
     AccountError,
@@ -32,6 +34,9 @@ from ingest.model import Box, InvalidRow, Outcome, Row, Status
 from ingest.report import Report
 
 __version__ = "0.1.0"
+
+# a library's loggers print nothing until the application configures logging
+logging.getLogger("ingest").addHandler(logging.NullHandler())
 
 __all__ = [
     "AccountError",
