@@ -70,6 +70,7 @@ async def test_analyse_gives_back_a_known_loss_and_duplicates(tmp_path: Path) ->
             for input_id, url in (("ia", A), ("ia2", A), ("ib", B), ("ic", C), ("id", BROKEN)):
                 inp = inputs.inputs.add(id=input_id)
                 inp.data.image.url = url
+                inp.data.image.allow_duplicate_url = True  # "ia2": a second copy of A
             reply = await v2.PostInputs(inputs, metadata=AUTH, timeout=10)
             assert reply.status.code == sc.SUCCESS, reply.status
             anns = service_pb2.PostAnnotationsRequest(user_app_id=APP)

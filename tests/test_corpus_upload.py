@@ -51,7 +51,7 @@ async def test_every_corpus_file_uploads_its_valid_rows(name: str) -> None:
     stored, are exactly the valid rows."""
     expected = EXPECTED[name]
     path = CORPUS / name
-    options = SandboxOptions(rps=0, processing=(0.0, 0.01), unique_urls=True)
+    options = SandboxOptions(rps=0, processing=(0.0, 0.01))
     with anyio.fail_after(30):
         async with Sandbox(options) as sb, Ingester(corpus_config(sb)) as ing:
             if "error" in expected:

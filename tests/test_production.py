@@ -154,7 +154,7 @@ async def test_a_duplicate_url_under_another_id_is_not_taken_for_an_existing_inp
         ],
     )
     with anyio.fail_after(60):
-        async with Sandbox(fast(unique_urls=True)) as sb:
+        async with Sandbox(fast()) as sb:
             config = Config(
                 pat="sandbox-pat",
                 user_id="sandbox",
@@ -255,7 +255,7 @@ async def test_sdk_upload_dataset_runs_unmodified(tmp_path: Path) -> None:
     from tests.test_peers import landed, rounded, write_csv
 
     data = write_csv(tmp_path / "data.csv")
-    options = fast(processing=(0.05, 0.2), datasets=(), unique_urls=True)
+    options = fast(processing=(0.05, 0.2), datasets=())
     with anyio.fail_after(120):
         async with Sandbox(options) as sb:
             proc = await anyio.run_process(

@@ -106,10 +106,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "dataset fail as on Clarifai (default: datasets are made on first use)",
     )
     a(
-        "--unique-urls",
-        action="store_true",
-        help="refuse an input whose URL another input has (INPUT_DUPLICATE), as Clarifai "
-        "does unless allow_duplicate_url is set",
+        "--allow-duplicate-urls",
+        action="store_false",
+        dest="unique_urls",
+        help="let inputs share a URL (by default an input whose URL another input has is "
+        "refused with INPUT_DUPLICATE, as Clarifai does unless allow_duplicate_url is set)",
     )
     a(
         "--input-quota",

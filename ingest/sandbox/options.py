@@ -60,10 +60,10 @@ class SandboxOptions:
     """Datasets the app has at start. A tuple: PostInputs fails an input naming any other
     dataset (as Clarifai does) until PostDatasets creates it. None (the default): a dataset
     named by PostInputs springs into existence (lenient, for callers that never create one)."""
-    unique_urls: bool = False
+    unique_urls: bool = True
     """Refuse, as Clarifai does, an input whose URL another input already has
     (INPUT_DUPLICATE, "duplicate URL") unless its ``Image.allow_duplicate_url`` is set.
-    Off by default: existing tests and benchmark peers reuse URLs under other ids."""
+    Off: any number of inputs may share a URL."""
     tls: bool = False
     """Serve TLS with a certificate made at start by a throw-away CA (``Sandbox.ca_file``)."""
     tls_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1")

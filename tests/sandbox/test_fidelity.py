@@ -56,7 +56,7 @@ async def test_concept_ids_use_letters_digits_underscore_dash(sandbox: Any) -> N
 
 async def test_duplicate_url_and_duplicate_id_are_told_apart(sandbox: Any) -> None:
     with anyio.fail_after(10):
-        async with sandbox(unique_urls=True) as call:
+        async with sandbox() as call:
             await call("PostInputs", inputs_request(("first", "https://x/same.jpg")))
             reply = await call(
                 "PostInputs",

@@ -65,6 +65,7 @@ async def test_suffix_conflict_resolution_and_add_job(sandbox: Any) -> None:
         async with sandbox() as call:
             await call("PostInputs", inputs_request(("a1", "https://x/1.jpg")))
             req = inputs_request(("a1", "https://x/1.jpg"))
+            req.inputs[0].data.image.allow_duplicate_url = True  # the same image again
             req.input_id_conflict_resolution = resources_pb2.InputIDConflictResolution.Value(
                 "SUFFIX"
             )
