@@ -230,7 +230,7 @@ async def run_upload(plan: UploadPlan, console: Console) -> UploadResult:
         source_notes = list(getattr(rows, "notes", ()))
     journal = Journal.open(
         journal_path,
-        target=Journal.target_of(plan.config),
+        target=_journal_target(plan),
         state_path=plan.state,
         restart=plan.restart,
     )
@@ -334,6 +334,17 @@ async def run_upload(plan: UploadPlan, console: Console) -> UploadResult:
     if plan.report_json is not None:
         _write_report(plan, result)
     return result
+
+
+def _journal_target(plan: UploadPlan) -> dict[str, object]:
+    """Where the rows go, and the options that change their ids (a journal kept under
+    other ones is not this upload's)."""
+    target = Journal.target_of(plan.config)
+    if plan.formats.images:
+        target["images"] = os.path.abspath(plan.formats.images)
+    if plan.formats.concept_ids != "ids":
+        target["concept_ids"] = plan.formats.concept_ids
+    return target
 
 
 def _arm_hard_exit() -> None:

@@ -19,7 +19,7 @@ from ingest.errors import ConfigError, InvalidRowsError, first_error
 from ingest.model import Outcome
 from ingest.pipeline import run_pipeline
 from ingest.report import Report
-from ingest.source import Source, open_rows, validate_file
+from ingest.source import Source, open_rows, validate_path
 
 __all__ = ["Ingester", "Outcomes", "Source", "run"]
 
@@ -81,7 +81,7 @@ class Ingester(AsyncResource):
         if config.strict:
             if not isinstance(source, (str, os.PathLike)):
                 raise ConfigError("strict mode needs a file path: it reads the file twice")
-            summary = await validate_file(source)
+            summary = await validate_path(source)
             if summary.invalid:
                 raise InvalidRowsError(len(summary.invalid), summary.invalid[0].message())
         report = self.report = Report()

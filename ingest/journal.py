@@ -140,7 +140,9 @@ def _describe_target(target: Mapping[str, Any]) -> str:
     app = target.get("app_id") or "the API key's app"
     user = f"user {target['user_id']!r}, " if target.get("user_id") else ""
     ds = f", dataset {target['dataset_id']!r}" if target.get("dataset_id") else ""
-    return f"{user}app {app!r} at {target.get('base')}{ds}"
+    how = f", concept cells read as {target['concept_ids']}" if target.get("concept_ids") else ""
+    images = f", images from {target['images']}" if target.get("images") else ""
+    return f"{user}app {app!r} at {target.get('base')}{ds}{how}{images}"
 
 
 class Journal:

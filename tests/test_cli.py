@@ -503,3 +503,20 @@ def test_processing_timeout_option_fails_stuck_inputs_with_their_lines(tmp_path:
     stuck_ids = {iid for iid, url in data.inputs.items() if url in stuck_urls}
     assert stuck_ids <= stored_inputs == set(data.inputs)
     assert stored_boxes == {a for a, (iid, _, _) in data.boxes.items() if iid not in stuck_ids}
+
+
+def test_a_journal_kept_with_other_concept_ids_is_not_resumed(
+    server: Server, tmp_path: Path
+) -> None:
+    """``--concept-ids names`` makes other concept ids: the journal of a run without it
+    does not apply (resuming would skip rows whose annotations never landed)."""
+    data = clean(make_dataset(20, seed=6))
+    csv_path = data.write(tmp_path / "n.csv")
+    assert upload(server, csv_path).returncode == 0
+    again = upload(server, csv_path, "--concept-ids", "names")
+    assert again.returncode == 2, again.stderr
+    [line] = [x for x in again.stderr.splitlines() if x.startswith("ingest: error:")]
+    assert line.endswith(
+        "at " + server.base + ", concept cells read as names; re-run with --restart to ignore "
+        "it and start a new journal, or give this upload its own journal with --state PATH"
+    ), line

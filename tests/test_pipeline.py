@@ -283,3 +283,25 @@ async def test_inputs_past_the_processing_deadline_are_logged_once_per_check(
         "5 input(s) still unprocessed after 0.3 s fail with 'processing timeout' "
         "(their rows go to the failures file)"
     ]
+
+
+async def test_image_level_concepts_keep_their_names(tmp_path: Path) -> None:
+    """With concept cells read as names, an input's own concepts carry the name too."""
+    from ingest.source.formats import DatasetPath, FormatOptions
+
+    path = tmp_path / "names.csv"
+    path.write_text(
+        "url,left_col,top_row,right_col,bottom_row,pos_concepts\n"
+        "https://img.example.com/n.jpg,,,,,Traffic Light\n"
+        "https://img.example.com/n.jpg,0.1,0.1,0.5,0.5,Stop Sign\n"
+    )
+    source = DatasetPath(path, FormatOptions(concept_ids="names"))
+    with anyio.fail_after(30):
+        async with Sandbox(SandboxOptions(**FAST)) as sb:  # type: ignore[arg-type]
+            await upload(sb, source)
+            stored = sb.inputs[ids.input_id("https://img.example.com/n.jpg")]
+            [ann] = sb.annotations.values()
+    assert [(c.id, c.name) for c in stored.data.concepts] == [("traffic-light", "Traffic Light")]
+    assert [(c.id, c.name) for c in ann.data.regions[0].data.concepts] == [
+        ("stop-sign", "Stop Sign")
+    ]

@@ -18,6 +18,7 @@ from ingest.stages.base import Stage, is_duplicate
 __all__ = [
     "CREATED_CODES",
     "MAX_REQUEST_BYTES",
+    "add_concept",
     "add_labels",
     "create_worker",
     "labels_of",
@@ -80,11 +81,14 @@ def settle(held: Any, given: Any) -> Any:
     return given
 
 
-def labels_of(image: Image) -> tuple[dict[str, float], dict[str, Any]]:
-    """The image-level concepts (id to value: 1 positive, 0 negative) and the metadata
-    that ``image``'s rows carry; the first row naming a concept decides its value, a
-    later row's metadata is settled over an earlier one's (:func:`settle`)."""
-    concepts: dict[str, float] = {}
+def labels_of(image: Image) -> tuple[dict[str, tuple[float, str]], dict[str, Any]]:
+    """The image-level concepts and the metadata that ``image``'s rows carry.
+
+    Concepts map an id to its value (1 positive, 0 negative) and name (the row's
+    ``concept_names`` entry, else the id); the first row naming a concept decides. A
+    later row's metadata is settled over an earlier one's (:func:`settle`).
+    """
+    concepts: dict[str, tuple[float, str]] = {}
     metadata: dict[str, Any] = {}
     last = None
     for row in image.rows:
@@ -93,20 +97,27 @@ def labels_of(image: Image) -> tuple[dict[str, float], dict[str, Any]]:
             metadata = settle(metadata, given) if metadata else given
             last = given
         if not row.annotation_id:
-            for names, value in ((row.pos_concepts, 1.0), (row.neg_concepts, 0.0)):
-                for concept in names:
-                    concepts.setdefault(concept, value)
+            names = row.concept_names or {}
+            for ids, value in ((row.pos_concepts, 1.0), (row.neg_concepts, 0.0)):
+                for concept in ids:
+                    if concept not in concepts:
+                        concepts[concept] = (value, names.get(concept, concept))
     return concepts, metadata
+
+
+def add_concept(data: Any, concept: str, value: float, name: str) -> None:
+    """Add one concept to ``data`` (an input's data being built)."""
+    c = data.concepts.add()
+    c.id = concept
+    c.name = name
+    c.value = value
 
 
 def add_labels(data: Any, image: Image) -> None:
     """Put the image-level concepts and the metadata of ``image``'s rows on ``data``."""
     concepts, metadata = labels_of(image)
-    for concept, value in concepts.items():
-        c = data.concepts.add()
-        c.id = concept
-        c.name = concept
-        c.value = value
+    for concept, (value, name) in concepts.items():
+        add_concept(data, concept, value, name)
     if metadata:
         data.metadata.update(metadata)
 

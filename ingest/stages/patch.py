@@ -32,7 +32,7 @@ from ingest.client import describe, is_retryable
 from ingest.model import Image, Row, Status
 from ingest.ratelimit import Priority
 from ingest.stages.base import Stage
-from ingest.stages.create import labels_of, settle
+from ingest.stages.create import add_concept, labels_of, settle
 
 __all__ = ["LabelPatch", "label_patch", "patch_worker"]
 
@@ -43,8 +43,8 @@ class LabelPatch:
 
     input_id: str
     rows: list[Row]
-    concepts: list[tuple[str, float]]
-    """Concepts to merge: (id, value)."""
+    concepts: list[tuple[str, float, str]]
+    """Concepts to merge: (id, value, name)."""
     metadata: dict[str, Any]
     """Top-level metadata keys to overwrite, with their whole final values."""
 
@@ -55,7 +55,7 @@ def label_patch(image: Image, stored: Any) -> LabelPatch | None:
     if not concepts and not metadata:
         return None
     have = {c.id: c.value for c in stored.data.concepts}
-    missing = [(cid, value) for cid, value in concepts.items() if have.get(cid) != value]
+    missing = [(cid, v, name) for cid, (v, name) in concepts.items() if have.get(cid) != v]
     changed: dict[str, Any] = {}
     if metadata:
         held = json_format.MessageToDict(stored.data.metadata)
@@ -102,11 +102,8 @@ def _request(action: str, patches: list[LabelPatch]) -> Any:
         target = request.inputs.add()
         target.id = patch.input_id
         if action == "merge":
-            for concept, value in patch.concepts:
-                c = target.data.concepts.add()
-                c.id = concept
-                c.name = concept
-                c.value = value
+            for concept, value, name in patch.concepts:
+                add_concept(target.data, concept, value, name)
         else:
             target.data.metadata.update(patch.metadata)
     return request
