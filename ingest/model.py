@@ -64,6 +64,8 @@ class Row:
     polygon: tuple[float, ...] | None = None
     info: dict[str, Any] | None = None
     concept_names: Mapping[str, str] | None = None
+    dataset_id: str = ""
+    """A dataset the row's input also goes into (the ``dataset_id`` column), or ""."""
 
     @property
     def box(self) -> Box | None:

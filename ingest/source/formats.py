@@ -87,13 +87,17 @@ class FormatOptions:
     polygon, such as a crowd annotation in RLE, keeps its box). ``images``: the folder
     of COCO's local images (default: the usual folders beside the annotation file).
     ``concept_ids``: ``ids`` (concept cells of a CSV hold ids) or ``names`` (they hold
-    names, made ids the way the formats' class names are).
+    names, made ids the way the formats' class names are). ``dataset_per_split``
+    (YOLO): each split's inputs also go into a dataset named after it, made when the
+    app lacks it.
     """
 
     format: str | None = None
     regions: str = "boxes"
     images: str | None = None
     concept_ids: str = "ids"
+    dataset_per_split: bool = False
+    """YOLO: put each split's inputs into a dataset of the split's name (train, val...)."""
 
     def __post_init__(self) -> None:
         if self.format is not None and self.format not in FORMATS:
@@ -157,6 +161,12 @@ def add_format_arguments(parser: argparse.ArgumentParser) -> None:
         "made ids as the COCO loader does (lower case, other characters '-'); the name is "
         "kept as the concept's name",
     )
+    parser.add_argument(
+        "--dataset-per-split",
+        action="store_true",
+        help="YOLO: put each split's inputs into a dataset named after the split (train, "
+        "val, test), made when the app lacks it",
+    )
 
 
 def format_options(ns: argparse.Namespace) -> FormatOptions:
@@ -166,6 +176,7 @@ def format_options(ns: argparse.Namespace) -> FormatOptions:
         regions=getattr(ns, "regions", "boxes"),
         images=getattr(ns, "images", None),
         concept_ids=getattr(ns, "concept_ids", "ids"),
+        dataset_per_split=getattr(ns, "dataset_per_split", False),
     )
 
 
@@ -400,6 +411,7 @@ class Cells:
             "pos_concepts",
             "metadata",
             "annotation_info",
+            "dataset_id",
         ]
 
     @staticmethod
@@ -411,10 +423,11 @@ class Cells:
         concept: str = "",
         metadata: str = "",
         info: str = "",
+        dataset: str = "",
     ) -> list[str]:
         b = [repr(float(v)) for v in box] if box is not None else ["", "", "", ""]
         p = format_polygon(polygon) if polygon is not None else ""
-        return [image, *b, p, concept, metadata, info]
+        return [image, *b, p, concept, metadata, info, dataset]
 
 
 # -- the source ----------------------------------------------------------------------

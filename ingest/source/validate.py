@@ -17,6 +17,8 @@ Optional region and annotation columns:
   the box columns stay empty on such a row. No commas, so the cell needs no quoting and
   comes back unchanged from the failures file.
 * ``annotation_info``: a JSON object stored in the annotation's ``annotation_info``.
+* ``dataset_id``: a dataset the row's input also goes into (made when the app lacks it);
+  an image's first row decides.
 
 Concept cells hold concept ids; with ``concept_ids="names"`` they hold names instead
 (``traffic light``), which become ids by :func:`concept_id` and are kept as
@@ -64,6 +66,7 @@ OPTIONAL_COLUMNS = (
     "input_id",
     "polygon",
     "annotation_info",
+    "dataset_id",
 )
 
 MAX_CONCEPTS = 200
@@ -216,6 +219,7 @@ class Validator:
         self._id_i = index.get("input_id", -1)
         self._poly_i = index.get("polygon", -1)
         self._info_i = index.get("annotation_info", -1)
+        self._ds_i = index.get("dataset_id", -1)
         self._n = len(self.columns)
         self._base = base_dir
         self._base_resolved: Path | None = None
@@ -387,6 +391,17 @@ class Validator:
                     return InvalidRow(line, "annotation_info", got_info, self._raw(cells))
                 info = got_info
 
+        dataset = ""
+        if self._ds_i >= 0:
+            dataset = cells[self._ds_i].strip()
+            if dataset and not ids.is_valid_id(dataset):
+                return InvalidRow(
+                    line,
+                    "dataset_id",
+                    f"dataset_id {_show(dataset)} {id_problem(dataset)}",
+                    self._raw(cells),
+                )
+
         # Identity.
         iid = ""
         if self._id_i >= 0:
@@ -449,6 +464,7 @@ class Validator:
             polygon,
             info,
             self.concept_names,
+            dataset,
         )
 
     def _raw(self, cells: list[str]) -> dict[str, str]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Generator, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -152,10 +153,11 @@ class YoloSource(DatasetSource):
 
     def _items(self) -> Generator[list[Item], None, None]:
         line = 2
-        make = self._cells.make
         options = self.options
         root = self._root
         for split, img in self._images():
+            dataset = split if options.dataset_per_split else ""
+            make = partial(self._cells.make, dataset=dataset)
             cell = _relative(img, root)
             metadata = dump({"split": split}) if split else ""
             label = _label_path(img)

@@ -54,10 +54,14 @@ class Stage:
     report: Report
     outcomes: MemoryObjectSendStream[list[Outcome]]
     ended: list[Outcome] = field(default_factory=list)
+    datasets: set[str] = field(default_factory=set)
+    """Datasets made (or found) in this run, shared by every worker."""
 
     def clone(self) -> Stage:
         """The same context with its own handle on the outcome stream (one per worker)."""
-        return Stage(self.client, self.config, self.report, self.outcomes.clone())
+        return Stage(
+            self.client, self.config, self.report, self.outcomes.clone(), datasets=self.datasets
+        )
 
     def end(self, outcome: Outcome) -> None:
         """Count one row's outcome; it goes out with the next :meth:`flush`."""

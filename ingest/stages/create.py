@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import aiofiles
@@ -36,6 +37,8 @@ CREATED_CODES = frozenset(
 )
 
 
+log = logging.getLogger("ingest.create")
+
 MAX_REQUEST_BYTES = 100 * 2**20
 """Largest PostInputs request sent: Clarifai refuses requests of 128 MB and more (see
 docs/clarifai-behaviour.md); a batch past this is sent in halves."""
@@ -68,6 +71,8 @@ async def build_input(target: Any, image: Image, dataset_id: str | None) -> None
     add_labels(data, image)
     if dataset_id:
         target.dataset_ids.append(dataset_id)
+    if first.dataset_id and first.dataset_id != dataset_id:
+        target.dataset_ids.append(first.dataset_id)
 
 
 def settle(held: Any, given: Any) -> Any:
@@ -137,11 +142,29 @@ async def create_worker(
             await stage.flush()
 
 
+async def _make_datasets(stage: Stage, images: list[Image]) -> None:
+    """Make the datasets the rows name (``dataset_id`` column) that are not known yet.
+
+    Once per dataset and run: PostDatasets, where an existing id is refused whole
+    (docs/clarifai-behaviour.md), which counts as made. A dataset that cannot be made
+    fails nothing here: the inputs naming it fail with the service's own answer.
+    """
+    wanted = {i.first.dataset_id for i in images if i.first.dataset_id} - stage.datasets
+    for dataset_id in sorted(wanted):
+        stage.datasets.add(dataset_id)
+        request = service_pb2.PostDatasetsRequest()
+        request.datasets.add(id=dataset_id)
+        reply = await stage.client.call("PostDatasets", request, priority=Priority.CREATE)
+        if reply.status.code != sc.SUCCESS and not is_duplicate(reply.status):
+            log.warning("dataset %r could not be made: %s", dataset_id, describe(reply.status))
+
+
 async def _send(
     stage: Stage, images: list[Image], created: MemoryObjectSendStream[list[Image]]
 ) -> None:
     client = stage.client
     attempt = 0
+    await _make_datasets(stage, images)
     while images:
         request = service_pb2.PostInputsRequest()
         kept: list[Image] = []

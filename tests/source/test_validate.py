@@ -75,6 +75,22 @@ async def test_input_id_column(tmp_path: Path) -> None:
 
 
 @pytest.mark.anyio
+async def test_dataset_id_column(tmp_path: Path) -> None:
+    p = _write(
+        tmp_path,
+        "url,left_col,top_row,right_col,bottom_row,dataset_id\n"
+        "https://x.example/a,,,,,train\nhttps://x.example/b,,,,,not ok\n",
+    )
+    row, bad = await _items(p)
+    assert isinstance(row, Row) and row.dataset_id == "train"
+    assert isinstance(bad, InvalidRow)
+    assert bad.message() == (
+        "line 3, column 'dataset_id': dataset_id 'not ok' contains a space; ids may use "
+        "only A-Z, a-z, 0-9, '_' and '-', 1 to 128 characters"
+    )
+
+
+@pytest.mark.anyio
 async def test_header_names_are_case_sensitive(tmp_path: Path) -> None:
     p = _write(tmp_path, "URL,left_col,top_row,right_col,bottom_row\nhttps://x.example/a,,,,\n")
     with pytest.raises(MissingColumnError) as err:
