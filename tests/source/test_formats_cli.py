@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -23,7 +24,7 @@ from tests.source.test_coco import coco, write
 from tests.source.test_yolo import make_yolo
 
 
-def plan_for(sb: Sandbox, path: Path, **options: str) -> UploadPlan:
+def plan_for(sb: Sandbox, path: Path, **options: Any) -> UploadPlan:
     return UploadPlan(
         source=path,
         config=Config(**fast_config(sb.base_url)),  # type: ignore[arg-type]
