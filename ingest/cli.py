@@ -588,6 +588,17 @@ def _find_example() -> Path:
     raise SourceError("examples/boxes.csv not found; run the demo from the repository (make demo)")
 
 
+def _format_examples(csv_path: Path) -> list[tuple[str, Path]]:
+    """The COCO, YOLO and VOC examples beside ``examples/boxes.csv`` that are there."""
+    folder = csv_path.parent
+    found = [
+        ("COCO", folder / "coco" / "annotations.json"),
+        ("YOLO", folder / "yolo"),
+        ("Pascal VOC", folder / "voc"),
+    ]
+    return [(kind, path) for kind, path in found if path.exists()]
+
+
 def cmd_demo(ns: argparse.Namespace) -> int:
     from ingest.sandbox import Sandbox, SandboxOptions  # the client path never imports it
 
@@ -627,14 +638,43 @@ def cmd_demo(ns: argparse.Namespace) -> int:
                 progress="none" if ns.no_progress else "auto",
             )
             result = await run_upload(plan, console)
+            # then one dataset of each other format, into the same app
+            for kind, path in _format_examples(csv_path):
+                done = await run_upload(
+                    UploadPlan(
+                        source=path,
+                        config=config,
+                        state=workdir / f"{kind}.ingest-state",
+                        failures=workdir / f"{kind}.failures.csv",
+                        progress="none",
+                    ),
+                    console,
+                )
+                formats.append((kind, path, done.report))
             statuses: dict[str, int] = {}
             for message in sb.inputs.values():
                 name = message.status.description or str(message.status.code)
                 statuses[name] = statuses.get(name, 0) + 1
             return result, statuses, len(sb.annotations)
 
+    formats: list[tuple[str, Path, Report]] = []
     result, statuses, annotations = anyio.run(go, backend="asyncio")
     print_summary(result, console)
+    if formats:
+        shown = Table(title="the same app, from a COCO, a YOLO and a Pascal VOC dataset")
+        for column in ("format", "path", "rows", "landed", "failed", "inputs", "annotations"):
+            shown.add_column(column, justify="left" if column in ("format", "path") else "right")
+        for kind, path, r in formats:
+            shown.add_row(
+                kind,
+                str(path.relative_to(csv_path.parent.parent)),
+                f"{r.rows_read:,}",
+                f"{r.rows_landed:,}",
+                f"{r.rows_failed:,}",
+                f"{r.inputs_created:,}",
+                f"{r.annotations_created:,}",
+            )
+        console.print(shown)
     held = Table(title="what the sandbox holds", show_header=False, title_style="bold")
     held.add_column("", style="bold")
     held.add_column("", justify="right")

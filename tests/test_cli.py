@@ -520,3 +520,17 @@ def test_a_journal_kept_with_other_concept_ids_is_not_resumed(
         "at " + server.base + ", concept cells read as names; re-run with --restart to ignore "
         "it and start a new journal, or give this upload its own journal with --state PATH"
     ), line
+
+
+def test_demo_uploads_the_csv_and_one_dataset_of_each_format() -> None:
+    done = run("demo", "--no-progress", timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "As expected, the rows with broken URLs and the invalid rows failed" in done.stderr
+    formats = {
+        line.split("│")[1].strip(): [cell.strip() for cell in line.split("│")[3:8]]
+        for line in done.stderr.splitlines()
+        if line.startswith("│ ") and line.split("│")[1].strip() in ("COCO", "YOLO", "Pascal VOC")
+    }
+    assert set(formats) == {"COCO", "YOLO", "Pascal VOC"}
+    for rows, landed, failed, _inputs, _annotations in formats.values():
+        assert rows == landed and failed == "0" and int(rows) > 0
