@@ -317,6 +317,7 @@ async def run_upload(plan: UploadPlan, console: Console) -> UploadResult:
         status = EXIT_FAILED
     else:
         status = EXIT_OK
+    notes += [note for note in report.notes if note not in notes]  # said during the read
     if report.rows_read and report.rows_resumed == report.rows_read:
         notes.append(
             f"nothing to send: every row was done by an earlier run (journal {journal.path}); "

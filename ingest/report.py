@@ -48,6 +48,8 @@ class Report:
     """Bytes of temp files the grouping wrote (removed at the end)."""
     inputs_patched: int = 0
     """Existing inputs whose labels or metadata were completed (only what differed)."""
+    notes: list[str] = field(default_factory=list)
+    """What the source has to say about the read (a backend used, rows kept as boxes...)."""
     phase: str = field(default="", repr=False)
     """What the source is doing before rows flow: "scanning", "grouping" or ""."""
     requests_by_method: dict[str, int] = field(default_factory=dict)

@@ -458,7 +458,7 @@ class DatasetSource(RowSource):
     ) -> None:
         super().__init__(path, dataset_id=dataset_id, report=report)
         self.options = options
-        self.notes = []
+        self.notes = self._report.notes  # the report says what the read had to say
         self.row_estimate = 0
         """Rows expected (0 until known)."""
         self._root = Path(path).parent

@@ -212,6 +212,9 @@ async def test_a_coco_file_lands_on_the_sandbox(tmp_path: Path) -> None:
                 16.0,
             }
     assert list((tmp_path / "tmp").iterdir()) == []  # the grouping's temp files are gone
+    # the report says what the read had to say, the crowd annotation kept as a box included
+    assert "1 crowd annotation(s) in RLE have no polygon: they kept their box" in (ing.report.notes)
+    assert any(note.startswith("COCO read with ijson's") for note in ing.report.notes)
     failed = {line for line, o in outcomes.items() if o.status is Status.FAILED}
     assert failed == {10, 11, 12}
     assert len(outcomes) == 10
