@@ -8,7 +8,7 @@ import anyio
 import pytest
 from rich.console import Console
 
-from ingest.progress import (
+from ingest.cli.progress import (
     EventDetector,
     LiveReporter,
     PlainReporter,

@@ -183,6 +183,14 @@ def format_options(ns: argparse.Namespace) -> FormatOptions:
 # -- recognising the format -------------------------------------------------------
 
 
+def require(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a :class:`~pathlib.Path`; :class:`SourceError` when nothing is there."""
+    p = Path(path)
+    if not p.exists():
+        raise SourceError(f"{path}: no such file or folder")
+    return p
+
+
 def detect(path: str | os.PathLike[str], format: str | None = None) -> str:
     """The format of ``path``: ``format`` when given, else recognised from the path.
 
@@ -474,8 +482,7 @@ class DatasetSource(RowSource):
         )
 
     def _check_and_prepare(self, path: Path) -> None:
-        if not path.exists():
-            raise SourceError(f"{path}: no such file or folder")
+        require(path)
         self._prepare()
 
     def _prepare(self) -> None:  # pragma: no cover - abstract

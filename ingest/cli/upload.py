@@ -1,0 +1,336 @@
+"""``ingest upload``: the upload with its journal, failures file, display and report."""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+import anyio.lowlevel
+from rich.console import Console
+
+from ingest.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, SECRETS, err_console
+from ingest.cli.progress import (
+    LiveReporter,
+    PlainReporter,
+    Reporter,
+    Snapshot,
+    snapshot,
+    watch,
+)
+from ingest.cli.signals import abort, arm_hard_exit
+from ingest.cli.summary import print_summary, write_report
+from ingest.config import Config
+from ingest.errors import ConfigError, IngestError, SourceError
+from ingest.failures import FailuresWriter, default_failures_path
+from ingest.ingester import Ingester
+from ingest.journal import Journal, default_state_path
+from ingest.model import Outcome, Status
+from ingest.report import Report
+from ingest.source import open_rows
+from ingest.source.formats import (
+    DatasetPath,
+    FormatOptions,
+    detect,
+    format_options,
+    journal_file,
+    require,
+)
+
+#: New objects between two cycle collections of the upload process (Python: 700).
+GC_THRESHOLD = 50_000
+
+
+#: Seconds between journal flushes while outcomes arrive.
+FLUSH_EVERY = 0.5
+
+
+@dataclass
+class UploadPlan:
+    """Everything an upload needs, resolved from the options."""
+
+    source: Path
+    config: Config
+    state: Path
+    failures: Path
+    report_json: Path | None = None
+    progress: str = "auto"
+    """``live``, ``plain``, ``none`` or ``auto`` (live on a terminal, else plain)."""
+    restart: bool = False
+    handle_signals: bool = True
+    formats: FormatOptions = field(default_factory=FormatOptions)
+    """How the data path is read (--format, --regions, --images, --concept-ids)."""
+
+
+@dataclass
+class _Sink:
+    """Consumes outcomes: journal, failures file, counters for the display."""
+
+    journal: Journal
+    failures: FailuresWriter
+    ended: int = 0
+    boxes: int = 0
+    last_error: str = ""
+
+    def take(self, batch: list[Outcome]) -> None:
+        journal, failures = self.journal, self.failures
+        for o in batch:
+            if o.status is Status.FAILED:
+                failures.write(o)
+                self.last_error = f"line {o.line}: {o.error}"
+            else:
+                journal.add(o.line)
+            if o.annotation_id:
+                self.boxes += 1
+        self.ended += len(batch)
+        failures.flush()
+
+    @property
+    def box_fraction(self) -> float | None:
+        return self.boxes / self.ended if self.ended else None
+
+
+@dataclass
+class UploadResult:
+    report: Report
+    exit_status: int
+    interrupted: bool = False
+    failures: Path | None = None
+    journal: Path | None = None
+    report_json: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _reporter(mode: str, console: Console) -> Reporter:
+    if mode == "auto":
+        mode = "live" if console.is_terminal else "plain"
+    if mode == "live":
+        return LiveReporter(console)
+    if mode == "plain":
+        return PlainReporter(sys.stderr)
+    return Reporter()
+
+
+def _check_paths(plan: UploadPlan) -> None:
+    src = plan.source.resolve()
+    for what, p in (("--state", plan.state), ("--failures", plan.failures)):
+        if p.resolve() == src:
+            raise ConfigError(f"{what} {p} is the data file itself; choose another path")
+    if plan.report_json is not None and plan.report_json.resolve() == src:
+        raise ConfigError(f"--report-json {plan.report_json} is the data file itself")
+    if plan.state.resolve() == plan.failures.resolve():
+        raise ConfigError("--state and --failures name the same file; give them different paths")
+
+
+async def run_upload(plan: UploadPlan, console: Console) -> UploadResult:
+    """Upload ``plan.source`` with journal, failures file, display and report.
+
+    Raises :class:`~ingest.errors.IngestError` for what exits with status 2.
+    """
+    path = require(plan.source)
+    data = DatasetPath(path, plan.formats)
+    if not path.is_file() and detect(path, plan.formats.format) == "csv":
+        raise SourceError(f"{path}: not a regular file")
+    _check_paths(plan)
+    # the header first: a missing column is reported before anything else happens
+    async with open_rows(data, dataset_id=plan.config.dataset_id) as rows:
+        columns = list(rows.columns)
+        journal_path = await anyio.to_thread.run_sync(journal_file, rows, plan.state)
+        source_notes = list(getattr(rows, "notes", ()))
+    journal = Journal.open(
+        journal_path,
+        target=_journal_target(plan),
+        state_path=plan.state,
+        restart=plan.restart,
+    )
+    failures = FailuresWriter(plan.failures, columns)
+    reporter = _reporter(plan.progress, console)
+    notes: list[str] = source_notes
+    if "file" in columns and plan.failures.resolve().parent != path.resolve().parent:
+        notes.append(
+            "the failures file is not beside the CSV: its 'file' paths will not resolve "
+            "when it is uploaded from there"
+        )
+
+    sink = _Sink(journal, failures)
+    state = {"interrupted": False}
+    error: BaseException | None = None
+    ing = Ingester(plan.config)
+    upload_scope = anyio.CancelScope()
+
+    def probe() -> Snapshot:
+        return snapshot(
+            ing.report,
+            ing.client,
+            box_fraction=sink.box_fraction,
+            last_error=sink.last_error,
+        )
+
+    async def flusher() -> None:
+        while True:
+            await anyio.sleep(FLUSH_EVERY)
+            lines = journal.take()
+            if lines:
+                await anyio.to_thread.run_sync(journal.write, lines)
+
+    async def on_signals() -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                if state["interrupted"]:
+                    abort()  # a second signal queued before the first was handled
+                state["interrupted"] = True
+                arm_hard_exit()
+                name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+                reporter.log(
+                    f"{name}: stopping; calls in flight are cancelled, what landed is in the "
+                    f"journal and the same command continues. {name} again aborts at once.",
+                    style="bold yellow",
+                )
+                upload_scope.cancel()
+
+    try:
+        async with ing, anyio.create_task_group() as tg:
+            if plan.handle_signals:
+                tg.start_soon(on_signals)
+            tg.start_soon(flusher)
+            tg.start_soon(watch, reporter, probe)
+            await anyio.lowlevel.checkpoint()  # let the display start before the first log line
+            if journal.resumed:
+                reporter.log(
+                    f"resuming: {journal.resumed} rows already done (journal {journal.path})",
+                    style="cyan",
+                )
+            try:
+                with upload_scope:
+                    async with ing.stream(data, skip=journal.skip) as outcomes:
+                        async for batch in outcomes.batches():
+                            sink.take(batch)
+            except IngestError as exc:
+                error = exc
+            finally:
+                tg.cancel_scope.cancel()
+    finally:
+        if state["interrupted"]:
+            arm_hard_exit()  # closing the signal receiver restored the default handlers
+        report = ing.report
+        reporter.stop(probe())
+        journal.close()
+        failures.close(remove_stale=error is None and not state["interrupted"])
+    if error is not None:
+        raise error
+
+    interrupted = state["interrupted"]
+    if interrupted:
+        status = EXIT_INTERRUPTED
+    elif report.rows_failed:
+        status = EXIT_FAILED
+    else:
+        status = EXIT_OK
+    notes += [note for note in report.notes if note not in notes]  # said during the read
+    if report.rows_read and report.rows_resumed == report.rows_read:
+        notes.append(
+            f"nothing to send: every row was done by an earlier run (journal {journal.path}); "
+            "use --restart to send everything again"
+        )
+    result = UploadResult(
+        report=report,
+        exit_status=status,
+        interrupted=interrupted,
+        failures=failures.path if failures.written else None,
+        journal=journal.path,
+        report_json=plan.report_json,
+        notes=notes,
+    )
+    if plan.report_json is not None:
+        write_report(plan, result)
+    return result
+
+
+def _journal_target(plan: UploadPlan) -> dict[str, object]:
+    """Where the rows go, and the options that change their ids (a journal kept under
+    other ones is not this upload's)."""
+    target = Journal.target_of(plan.config)
+    if plan.formats.images:
+        target["images"] = os.path.abspath(plan.formats.images)
+    if plan.formats.concept_ids != "ids":
+        target["concept_ids"] = plan.formats.concept_ids
+    return target
+
+
+def _config_from_args(ns: argparse.Namespace) -> Config:
+    options = {
+        "pat": ns.pat,
+        "api_key": ns.api_key,
+        "user_id": ns.user_id,
+        "app_id": ns.app_id,
+        "base": ns.base,
+        "ca_file": ns.ca_file,
+        "dataset_id": ns.dataset_id,
+        "batch_size": ns.batch_size,
+        "annotation_batch_size": ns.batch_size,
+        "concurrency": ns.concurrency,
+        "rps": ns.rps,
+        "processing_timeout": ns.processing_timeout,
+        "call_timeout": ns.call_timeout,
+        "strict": ns.strict or None,
+        "tmp_dir": ns.tmp_dir,
+    }
+    for secret in (
+        ns.pat,
+        ns.api_key,
+        os.environ.get("CLARIFAI_PAT"),
+        os.environ.get("CLARIFAI_API_KEY"),
+    ):
+        if secret:
+            SECRETS.add(secret)
+    config = Config.from_env(**options)
+    if not config.token:
+        raise ConfigError(
+            "no credentials: give --pat with --user-id and --app-id (or set CLARIFAI_PAT, "
+            "CLARIFAI_USER_ID, CLARIFAI_APP_ID), or --api-key (or CLARIFAI_API_KEY)"
+        )
+    return config
+
+
+def _tune_gc() -> None:
+    """Fewer cycle collections for this process (the library leaves them alone).
+
+    Rows wait in the pipeline by the thousand and nearly all are freed by reference
+    counting; with Python's default threshold (a collection every 700 new objects)
+    the collector walks them over and over, about a seventh of the CPU of a large
+    upload. What start-up made is frozen out of the full collections.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD)
+
+
+def cmd_upload(ns: argparse.Namespace) -> int:
+    config = _config_from_args(ns)
+    source = Path(ns.data)
+    plan = UploadPlan(
+        source=source,
+        config=config,
+        state=Path(ns.state) if ns.state else default_state_path(source),
+        failures=Path(ns.failures) if ns.failures else default_failures_path(source),
+        report_json=Path(ns.report_json) if ns.report_json else None,
+        progress="none" if ns.no_progress else "auto",
+        restart=ns.restart,
+        formats=format_options(ns),
+    )
+    console = err_console()
+
+    async def go() -> UploadResult:
+        return await run_upload(plan, console)
+
+    _tune_gc()
+    result = anyio.run(go, backend="asyncio")
+    if result.interrupted:
+        arm_hard_exit()  # the event loop's exit restored the default handlers
+    print_summary(result, console)
+    return result.exit_status
