@@ -37,7 +37,7 @@ from ingest.ratelimit import Priority
 from ingest.report import Report
 from ingest.source import RowSource
 from ingest.stages.annotate import annotate_worker
-from ingest.stages.base import Stage
+from ingest.stages.base import WorkerContext
 from ingest.stages.create import create_worker
 from ingest.stages.patch import LabelPatch, patch_worker
 from ingest.stages.processing import Tracker
@@ -72,7 +72,7 @@ async def run_pipeline(
     skip: Callable[[int], bool] | None = None,
 ) -> None:
     """Send every row of ``rows``; each ends as one outcome on ``outcomes`` (closed at the end)."""
-    stage = Stage(client, config, report, outcomes)
+    stage = WorkerContext(client, config, report, outcomes)
     depth = max(2, config.queue_size // config.batch_size)
     to_create_send, to_create = anyio.create_memory_object_stream[list[Image]](depth)
     to_track_send, to_track = anyio.create_memory_object_stream[list[Image]](depth)
@@ -143,7 +143,7 @@ async def run_pipeline(
 
 
 async def _read(
-    stage: Stage,
+    stage: WorkerContext,
     rows: RowSource,
     send: MemoryObjectSendStream[list[Image]],
     skip: Callable[[int], bool] | None,
@@ -177,7 +177,7 @@ async def _read(
 
 
 def _admit(
-    stage: Stage, chunk: list[Row | InvalidRow], skip: Callable[[int], bool] | None
+    stage: WorkerContext, chunk: list[Row | InvalidRow], skip: Callable[[int], bool] | None
 ) -> list[Row]:
     """The rows of ``chunk`` to send: invalid rows end, rows done earlier are skipped."""
     report = stage.report
@@ -245,7 +245,7 @@ class _Inbox:
 
 
 async def _coalesce(
-    stage: Stage,
+    stage: WorkerContext,
     rows: RowSource,
     send: MemoryObjectSendStream[list[Image]],
     skip: Callable[[int], bool] | None,

@@ -170,7 +170,8 @@ class EventDetector:
         self._throttling = False
         self._last: dict[str, float] = {}
 
-    def _quiet(self, kind: str, now: float) -> bool:
+    def _may_speak(self, kind: str, now: float) -> bool:
+        """True (and noted) when no event of ``kind`` was reported in the last window."""
         if now - self._last.get(kind, -1e9) < self.window:
             return False
         self._last[kind] = now
@@ -214,13 +215,13 @@ class EventDetector:
             events.append(f"throttling over: back to {snap.target:g} requests/s")
 
         retries = snap.retries - base.retries
-        if retries >= self.retry_storm and self._quiet("retry", now):
+        if retries >= self.retry_storm and self._may_speak("retry", now):
             events.append(
                 f"retry storm: {retries} calls retried in the last {now - base.elapsed:.0f} s"
             )
 
         failed = snap.rows_failed - base.rows_failed
-        if failed >= self.failure_burst and self._quiet("fail", now):
+        if failed >= self.failure_burst and self._may_speak("fail", now):
             error = snap.last_error
             if len(error) > 120:
                 error = error[:119] + "…"

@@ -1,4 +1,4 @@
-"""Stage 3: post the boxes, up to 128 per PostAnnotations, several calls in flight.
+"""WorkerContext 3: post the boxes, up to 128 per PostAnnotations, several calls in flight.
 
 Each annotation carries its deterministic id, so a call sent again after a lost
 reply (or a re-run) finds its boxes already there instead of adding copies. The
@@ -15,7 +15,7 @@ from ingest.batching import Batcher
 from ingest.client import describe, is_retryable
 from ingest.model import Row, Status
 from ingest.ratelimit import Priority
-from ingest.stages.base import Stage, is_duplicate
+from ingest.stages.base import WorkerContext, is_duplicate
 from ingest.wire import AnnotationEncoder, annotations_request
 
 __all__ = ["annotate_worker"]
@@ -24,7 +24,7 @@ _STORED = frozenset({sc.SUCCESS, sc.ANNOTATION_SUCCESS, sc.ANNOTATION_PENDING})
 
 
 async def annotate_worker(
-    stage: Stage,
+    stage: WorkerContext,
     batcher: Batcher[Row],
     backlog: Callable[[], int],
     encoder: AnnotationEncoder,
@@ -46,7 +46,7 @@ async def annotate_worker(
 
 
 async def _send(
-    stage: Stage, rows: list[Row], encoder: AnnotationEncoder, priority: Priority
+    stage: WorkerContext, rows: list[Row], encoder: AnnotationEncoder, priority: Priority
 ) -> None:
     attempt = 0
     while rows:

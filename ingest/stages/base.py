@@ -13,7 +13,7 @@ from ingest.config import Config
 from ingest.model import NO_CELLS, Outcome, Row, Status
 from ingest.report import Report
 
-__all__ = ["DUPLICATE_CODES", "DUPLICATE_ID_DETAILS", "Stage", "is_duplicate"]
+__all__ = ["DUPLICATE_CODES", "DUPLICATE_ID_DETAILS", "WorkerContext", "is_duplicate"]
 
 #: Per-item codes that may mean "an item with this id is already stored".
 DUPLICATE_CODES = frozenset({sc.INPUT_DUPLICATE, sc.DATABASE_DUPLICATE_KEY})
@@ -42,7 +42,7 @@ def is_duplicate(status: Any) -> bool:
 
 
 @dataclass(slots=True)
-class Stage:
+class WorkerContext:
     """Context handed to each stage's workers.
 
     Outcomes are gathered per worker and sent as one list per batch handled
@@ -57,9 +57,9 @@ class Stage:
     datasets: set[str] = field(default_factory=set)
     """Datasets made (or found) in this run, shared by every worker."""
 
-    def clone(self) -> Stage:
+    def clone(self) -> WorkerContext:
         """The same context with its own handle on the outcome stream (one per worker)."""
-        return Stage(
+        return WorkerContext(
             self.client, self.config, self.report, self.outcomes.clone(), datasets=self.datasets
         )
 

@@ -1,4 +1,4 @@
-"""Stage 1: create inputs, up to 128 per PostInputs, several calls in flight."""
+"""WorkerContext 1: create inputs, up to 128 per PostInputs, several calls in flight."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from ingest.batching import Batcher
 from ingest.client import describe, is_retryable
 from ingest.model import Image
 from ingest.ratelimit import Priority
-from ingest.stages.base import Stage, is_duplicate
+from ingest.stages.base import WorkerContext, is_duplicate
 
 __all__ = [
     "CREATED_CODES",
@@ -128,7 +128,7 @@ def add_labels(data: Any, image: Image) -> None:
 
 
 async def create_worker(
-    stage: Stage, batcher: Batcher[Image], created: MemoryObjectSendStream[list[Image]]
+    stage: WorkerContext, batcher: Batcher[Image], created: MemoryObjectSendStream[list[Image]]
 ) -> None:
     """Send batches of new inputs; pass the stored ones on to the processing tracker.
 
@@ -142,7 +142,7 @@ async def create_worker(
             await stage.flush()
 
 
-async def _make_datasets(stage: Stage, images: list[Image]) -> None:
+async def _make_datasets(stage: WorkerContext, images: list[Image]) -> None:
     """Make the datasets the rows name (``dataset_id`` column) that are not known yet.
 
     Once per dataset and run: PostDatasets, where an existing id is refused whole
@@ -160,7 +160,7 @@ async def _make_datasets(stage: Stage, images: list[Image]) -> None:
 
 
 async def _send(
-    stage: Stage, images: list[Image], created: MemoryObjectSendStream[list[Image]]
+    stage: WorkerContext, images: list[Image], created: MemoryObjectSendStream[list[Image]]
 ) -> None:
     client = stage.client
     attempt = 0

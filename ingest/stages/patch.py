@@ -31,7 +31,7 @@ from ingest.batching import Batcher
 from ingest.client import describe, is_retryable
 from ingest.model import Image, Row, Status
 from ingest.ratelimit import Priority
-from ingest.stages.base import Stage
+from ingest.stages.base import WorkerContext
 from ingest.stages.create import add_concept, labels_of, settle
 
 __all__ = ["LabelPatch", "label_patch", "patch_worker"]
@@ -69,7 +69,7 @@ def label_patch(image: Image, stored: Any) -> LabelPatch | None:
     return LabelPatch(image.input_id, rows, missing, changed)
 
 
-async def patch_worker(stage: Stage, batcher: Batcher[LabelPatch]) -> None:
+async def patch_worker(stage: WorkerContext, batcher: Batcher[LabelPatch]) -> None:
     """Send batches of patches until the stage's stream ends."""
     async with stage.outcomes:
         while (batch := await batcher.next_batch()) is not None:
@@ -109,7 +109,7 @@ def _request(action: str, patches: list[LabelPatch]) -> Any:
     return request
 
 
-async def _send(stage: Stage, action: str, patches: list[LabelPatch]) -> dict[str, str]:
+async def _send(stage: WorkerContext, action: str, patches: list[LabelPatch]) -> dict[str, str]:
     """Send ``patches`` with ``action``, retrying items that may succeed; the failures."""
     failed: dict[str, str] = {}
     attempt = 0

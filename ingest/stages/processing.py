@@ -1,4 +1,4 @@
-"""Stage 2: wait for Clarifai to process the new inputs.
+"""WorkerContext 2: wait for Clarifai to process the new inputs.
 
 One tracker holds every pending input and checks them in batched
 ``ListInputs(ids=...)`` calls. It asks only once an input has had about as long as
@@ -27,7 +27,7 @@ from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from ingest.client import describe
 from ingest.model import Image, Row, Status
 from ingest.ratelimit import Priority
-from ingest.stages.base import Stage
+from ingest.stages.base import WorkerContext
 from ingest.stages.patch import LabelPatch, label_patch
 
 __all__ = ["Tracker"]
@@ -50,7 +50,7 @@ class _Entry:
 class Tracker:
     """Tracks pending inputs until each succeeds, fails or times out."""
 
-    def __init__(self, stage: Stage) -> None:
+    def __init__(self, stage: WorkerContext) -> None:
         self.config = stage.config
         self.estimate = self.config.processing_estimate
         self._due: list[tuple[float, int]] = []
@@ -163,7 +163,7 @@ class Tracker:
 
     async def checker(
         self,
-        stage: Stage,
+        stage: WorkerContext,
         annotate: MemoryObjectSendStream[list[Row]],
         patch: MemoryObjectSendStream[list[LabelPatch]],
     ) -> None:
@@ -185,7 +185,7 @@ class Tracker:
                         await annotate.send(boxes)
 
     async def _check(
-        self, stage: Stage, boxes: list[Row], patches: list[LabelPatch], batch: list[int]
+        self, stage: WorkerContext, boxes: list[Row], patches: list[LabelPatch], batch: list[int]
     ) -> None:
         """Check one batch of entries; successful boxes go into ``boxes``, and what
         existing inputs lack into ``patches``."""
@@ -257,7 +257,7 @@ class Tracker:
 
     def _succeed(
         self,
-        stage: Stage,
+        stage: WorkerContext,
         boxes: list[Row],
         patches: list[LabelPatch],
         entry_id: int,
@@ -279,7 +279,7 @@ class Tracker:
             else:
                 boxes.append(row)
 
-    def _end(self, stage: Stage, entry_id: int, error: str) -> None:
+    def _end(self, stage: WorkerContext, entry_id: int, error: str) -> None:
         entry = self._entries.pop(entry_id)
         stage.report.inputs_failed += 1
         stage.fail_rows(entry.image.rows, error)
