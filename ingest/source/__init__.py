@@ -31,10 +31,10 @@ Besides CSV, COCO JSON files, YOLO datasets and Pascal VOC folders are read by
 
 from __future__ import annotations
 
+from .cells import MAX_CONCEPTS, MAX_FILE_BYTES, MAX_METADATA_CHARS
 from .formats import DatasetPath, FormatOptions, detect, validate_path
 from .reader import RowSource, Source, open_rows
 from .summary import ValidationSummary, validate_file
-from .validate import MAX_CONCEPTS, MAX_FILE_BYTES, MAX_METADATA_CHARS
 
 __all__ = [
     "MAX_CONCEPTS",

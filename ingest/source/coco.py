@@ -45,6 +45,7 @@ import ijson
 from ingest.errors import SourceError
 from ingest.report import Report
 
+from .cells import concept_id
 from .formats import (
     Cells,
     DatasetSource,
@@ -56,7 +57,6 @@ from .formats import (
     unit_polygon,
 )
 from .grouping import DiskGrouper
-from .validate import concept_id
 
 __all__ = ["BACKEND", "CocoSource"]
 

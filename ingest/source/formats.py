@@ -42,9 +42,10 @@ from ingest.errors import ConfigError, SourceError
 from ingest.model import InvalidRow, Row
 from ingest.report import Report
 
+from .cells import BOX_COLUMNS, concept_id, format_polygon
 from .reader import RowSource
 from .summary import ValidationSummary, validate_file
-from .validate import BOX_COLUMNS, Validator, concept_id, format_polygon
+from .validate import Validator
 
 __all__ = [
     "FORMATS",

@@ -1,7 +1,9 @@
 """Check one row of cells and turn it into a :class:`Row` or an :class:`InvalidRow`.
 
 Every problem becomes one message naming the column and saying what is wrong and
-what is allowed; the first problem of a row is the one reported.
+what is allowed; the first problem of a row is the one reported. The checks of single
+cells and of the header live in :mod:`ingest.source.cells`; this is the row loop, one
+function on the hot path.
 
 Limits (documented in :mod:`ingest.source`):
 
@@ -27,7 +29,6 @@ Concept cells hold concept ids; with ``concept_ids="names"`` they hold names ins
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import posixpath
@@ -37,71 +38,29 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
-import msgspec
-
 from ingest import ids
-from ingest.errors import MissingColumnError, SourceError
 from ingest.model import InvalidRow, Row
 
+from .cells import (
+    BOX_COLUMNS,
+    MAX_CONCEPTS,
+    MAX_FILE_BYTES,
+    box_problem,
+    check_header,
+    concept_id,
+    id_problem,
+    parse_object,
+    parse_polygon,
+    show,
+    url_problem,
+)
 from .csvstream import bad_text
 
-__all__ = [
-    "BOX_COLUMNS",
-    "MAX_CONCEPTS",
-    "MAX_FILE_BYTES",
-    "MAX_METADATA_CHARS",
-    "MAX_POLYGON_POINTS",
-    "OPTIONAL_COLUMNS",
-    "Validator",
-    "check_header",
-    "concept_id",
-    "format_polygon",
-]
-
-BOX_COLUMNS = ("left_col", "top_row", "right_col", "bottom_row")
-OPTIONAL_COLUMNS = (
-    "pos_concepts",
-    "neg_concepts",
-    "metadata",
-    "input_id",
-    "polygon",
-    "annotation_info",
-    "dataset_id",
-)
-
-MAX_CONCEPTS = 200
-"""Concepts per cell, after dropping empty pieces and duplicates."""
-
-MAX_METADATA_CHARS = 64 * 1024
-"""Characters of metadata JSON per row (64 KiB)."""
-
-MAX_FILE_BYTES = 20 * 1024 * 1024
-"""Largest local image (``file`` column) Clarifai accepts in one request."""
-
-MAX_POLYGON_POINTS = 10_000
-"""Points per polygon."""
-
-_NOT_ID = re.compile(r"[^a-z0-9_-]")
+__all__ = ["Validator"]
 
 
-def concept_id(name: str) -> str:
-    """The concept id of a class name, as Clarifai's COCO loader makes it.
-
-    Lower case, every character outside ``a-z0-9_-`` becomes ``-``:
-    ``"Traffic Light"`` -> ``"traffic-light"``. Empty for an empty name.
-    """
-    return _NOT_ID.sub("-", name.strip().lower())
-
-
-def format_polygon(points: Sequence[float]) -> str:
-    """A ``polygon`` cell from flat ``x, y`` pairs (each as Python writes the float)."""
-    return " ".join(repr(float(v)) for v in points)
-
-
-_ID_RULE = "ids may use only A-Z, a-z, 0-9, '_' and '-', 1 to 128 characters"
 _KNOWN_CACHE = 100_000
 _CONCEPT_CACHE = 4096
-_BOX_RULE = "box values are numbers in [0, 1]"
 _DRIVE = re.compile(r"[A-Za-z]:[\\/]")
 
 
@@ -113,65 +72,6 @@ class _Concepts(NamedTuple):
 
 
 _NO_CONCEPTS = _Concepts((), ids.labels_part(()))
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-# strict=False: control characters (a quoted newline) may appear inside JSON strings.
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant, strict=False)
-# The fast path (five times quicker): strict JSON, which the standard decoder accepts
-# alike; whatever it refuses (control characters in strings, lone surrogates, bad
-# JSON) goes to the standard decoder, whose verdict and words are the ones reported.
-_fast_decode = msgspec.json.Decoder().decode
-
-
-def _show(value: str, limit: int = 40) -> str:
-    """``value`` quoted for a message, shortened when long."""
-    if len(value) > limit:
-        value = value[: limit - 3] + "..."
-    return repr(value)
-
-
-def id_problem(value: str) -> str:
-    """Why ``value`` is not a valid Clarifai id (for a message)."""
-    if len(value) > 128:
-        return f"is {len(value)} characters long; {_ID_RULE}"
-    for ch in value:
-        if not (ch.isascii() and (ch.isalnum() or ch in "_-")):
-            name = "a space" if ch == " " else f"{ch!r} (U+{ord(ch):04X})"
-            return f"contains {name}; {_ID_RULE}"
-    return f"is not a valid id; {_ID_RULE}"  # pragma: no cover - is_valid_id said no
-
-
-def check_header(columns: Sequence[str], path: str | None) -> tuple[str, dict[str, int]]:
-    """Check the header; return the image column (``url`` or ``file``) and name -> index.
-
-    Raises :class:`MissingColumnError` for a missing column and :class:`SourceError`
-    for duplicate names or both ``url`` and ``file``.
-    """
-    where = f"{path}: " if path else ""
-    index: dict[str, int] = {}
-    for i, name in enumerate(columns):
-        if name in index:
-            if not name:
-                raise SourceError(
-                    f"{where}line 1: columns {index[name] + 1} and {i + 1} of the header have "
-                    "no name; name them or remove the extra commas"
-                )
-            raise SourceError(
-                f"{where}line 1: column {name!r} appears twice in the header "
-                f"(columns {index[name] + 1} and {i + 1}); rename or remove one"
-            )
-        index[name] = i
-    if "url" in index and "file" in index:
-        raise SourceError(f"{where}line 1: the header has both 'url' and 'file'; use one per file")
-    image = "file" if "file" in index else "url"
-    for name in (image, *BOX_COLUMNS):
-        if name not in index:
-            raise MissingColumnError(name, path=path)
-    return image, index
 
 
 class Validator:
@@ -283,7 +183,7 @@ class Validator:
             if not cell:
                 return InvalidRow(line, "url", "the url is empty", self._raw(cells))
             if not cell.startswith(("https://", "http://")):
-                problem = _url_problem(cell)
+                problem = url_problem(cell)
                 if problem:
                     return InvalidRow(line, "url", problem, self._raw(cells))
             if " " in cell or not cell.isprintable():
@@ -312,7 +212,7 @@ class Validator:
         if 0.0 <= left < right <= 1.0 and 0.0 <= top < bottom <= 1.0:  # False for NaN
             has_box = True
         elif (a or b or c or d) and (a.strip() or b.strip() or c.strip() or d.strip()):
-            return _box_problem(line, (a, b, c, d), self._raw(cells))
+            return box_problem(line, (a, b, c, d), self._raw(cells))
 
         # A polygon instead of a box.
         polygon: tuple[float, ...] | None = None
@@ -327,7 +227,7 @@ class Validator:
                         "give one region per row (the other's cells empty)",
                         self._raw(cells),
                     )
-                got_poly = _polygon(text)
+                got_poly = parse_polygon(text)
                 if isinstance(got_poly, str):
                     return InvalidRow(line, "polygon", got_poly, self._raw(cells))
                 polygon = got_poly
@@ -369,7 +269,7 @@ class Validator:
                 if last[0] == text:
                     got_meta = last[1]
                 else:
-                    got_meta = _metadata(text)
+                    got_meta = parse_object(text)
                     self._last_meta = (text, got_meta)
                 if isinstance(got_meta, str):
                     return InvalidRow(line, "metadata", got_meta, self._raw(cells))
@@ -386,7 +286,7 @@ class Validator:
                         "annotation_info needs a region (a box or a polygon) on the row",
                         self._raw(cells),
                     )
-                got_info = _metadata(text, "annotation_info")
+                got_info = parse_object(text, "annotation_info")
                 if isinstance(got_info, str):
                     return InvalidRow(line, "annotation_info", got_info, self._raw(cells))
                 info = got_info
@@ -398,7 +298,7 @@ class Validator:
                 return InvalidRow(
                     line,
                     "dataset_id",
-                    f"dataset_id {_show(dataset)} {id_problem(dataset)}",
+                    f"dataset_id {show(dataset)} {id_problem(dataset)}",
                     self._raw(cells),
                 )
 
@@ -414,7 +314,7 @@ class Validator:
                     else id_problem(iid)
                 )
                 return InvalidRow(
-                    line, "input_id", f"input_id {_show(iid)} {problem}", self._raw(cells)
+                    line, "input_id", f"input_id {show(iid)} {problem}", self._raw(cells)
                 )
         if self._counting:
             key = iid or source  # an id never holds ':' and a source always does
@@ -494,11 +394,11 @@ class Validator:
             for name in concepts:
                 cid = concept_id(name)
                 if not cid:
-                    return f"concept name {_show(name)} gives no id"
+                    return f"concept name {show(name)} gives no id"
                 had = names.setdefault(cid, name)
                 if had != name:
                     return (
-                        f"concept names {_show(had)} and {_show(name)} both become the id "
+                        f"concept names {show(had)} and {show(name)} both become the id "
                         f"{cid!r}; rename one"
                     )
                 made.append(cid)
@@ -507,7 +407,7 @@ class Validator:
         for concept in concepts:
             if concept not in known:
                 if not ids.is_valid_id(concept):
-                    return f"concept {_show(concept)} {id_problem(concept)}"
+                    return f"concept {show(concept)} {id_problem(concept)}"
                 if len(known) < _KNOWN_CACHE:
                     known.add(concept)
         return _Concepts(concepts, ids.labels_part(concepts))
@@ -525,7 +425,7 @@ class Validator:
         rel = posixpath.normpath(cell)
         if os.path.isabs(cell) or cell.startswith("\\") or _DRIVE.match(cell):
             return (
-                f"file path {_show(cell)} is absolute; give it relative to the CSV's folder",
+                f"file path {show(cell)} is absolute; give it relative to the CSV's folder",
                 "",
                 "",
             )
@@ -535,156 +435,22 @@ class Validator:
         try:
             full = (base / rel).resolve()
         except (OSError, RuntimeError, ValueError) as exc:
-            return f"file path {_show(cell)} cannot be resolved: {exc}", "", ""
+            return f"file path {show(cell)} cannot be resolved: {exc}", "", ""
         if not full.is_relative_to(base):
-            return f"file path {_show(cell)} points outside the CSV's folder", "", ""
+            return f"file path {show(cell)} points outside the CSV's folder", "", ""
         try:
             st = os.stat(full)
         except FileNotFoundError:
-            return f"file {_show(cell)} does not exist", "", ""
+            return f"file {show(cell)} does not exist", "", ""
         except (OSError, ValueError) as exc:
-            return f"file {_show(cell)} cannot be read: {exc}", "", ""
+            return f"file {show(cell)} cannot be read: {exc}", "", ""
         if stat.S_ISDIR(st.st_mode):
-            return f"file {_show(cell)} is a folder, not an image", "", ""
+            return f"file {show(cell)} is a folder, not an image", "", ""
         if not stat.S_ISREG(st.st_mode):
-            return f"file {_show(cell)} is not a regular file", "", ""
+            return f"file {show(cell)} is not a regular file", "", ""
         if st.st_size > MAX_FILE_BYTES:
             mb = st.st_size / 2**20
-            return f"file {_show(cell)} is {mb:.1f} MiB; at most 20 MiB is allowed", "", ""
+            return f"file {show(cell)} is {mb:.1f} MiB; at most 20 MiB is allowed", "", ""
         if st.st_size == 0:
-            return f"file {_show(cell)} is empty", "", ""
+            return f"file {show(cell)} is empty", "", ""
         return "", str(full), "file:" + rel
-
-
-def _url_problem(url: str) -> str:
-    """Why ``url`` is not an http(s) URL ("" when it is one, in any letter case)."""
-    scheme, sep, rest = url.partition(":")
-    if not sep or not scheme.replace("+", "").replace("-", "").replace(".", "").isalnum():
-        return f"the url {_show(url)} has no scheme; it must start with http:// or https://"
-    if scheme.lower() not in ("http", "https"):
-        return f"the url scheme {scheme!r} is not allowed; use http:// or https://"
-    if not rest.startswith("//") or not rest[2:].split("/", 1)[0]:
-        return f"the url {_show(url)} has no host; expected http(s)://host/path"
-    return ""
-
-
-def _box_problem(line: int, cells: tuple[str, str, str, str], raw: Mapping[str, str]) -> InvalidRow:
-    values: list[float] = []
-    for name, cell in zip(BOX_COLUMNS, cells, strict=True):
-        text = cell.strip()
-        if not text:
-            return InvalidRow(
-                line,
-                name,
-                f"{name} is empty but other box columns are set; "
-                "give all four box values or leave all four empty",
-                raw,
-            )
-        try:
-            v = float(text)
-        except ValueError:
-            return InvalidRow(
-                line,
-                name,
-                f"{name} is not a number: {_show(text)}; {_BOX_RULE}",
-                raw,
-            )
-        if math.isnan(v):
-            return InvalidRow(line, name, f"{name} is NaN; {_BOX_RULE}", raw)
-        if math.isinf(v):
-            return InvalidRow(line, name, f"{name} is infinite; {_BOX_RULE}", raw)
-        if v < 0.0:
-            return InvalidRow(line, name, f"{name} is {text}, below 0; {_BOX_RULE}", raw)
-        if v > 1.0:
-            return InvalidRow(line, name, f"{name} is {text}, above 1; {_BOX_RULE}", raw)
-        values.append(v)
-    left, top, right, bottom = values
-    if left == right:
-        return InvalidRow(
-            line, "right_col", f"right_col equals left_col ({left}): the box has no width", raw
-        )
-    if left > right:
-        return InvalidRow(
-            line, "right_col", f"right_col ({right}) must be greater than left_col ({left})", raw
-        )
-    if top == bottom:
-        return InvalidRow(
-            line, "bottom_row", f"bottom_row equals top_row ({top}): the box has no height", raw
-        )
-    return InvalidRow(
-        line, "bottom_row", f"bottom_row ({bottom}) must be greater than top_row ({top})", raw
-    )
-
-
-def _polygon(text: str) -> tuple[float, ...] | str:
-    """The points of a ``polygon`` cell, or why they are invalid."""
-    pieces = text.split()
-    try:
-        values = tuple(float(p) for p in pieces)
-    except ValueError:
-        bad = next(p for p in pieces if not _is_float(p))
-        return f"polygon value {_show(bad)} is not a number; {_POLYGON_RULE}"
-    if len(values) % 2:
-        return f"the polygon has {len(values)} numbers, an odd count; {_POLYGON_RULE}"
-    points = len(values) // 2
-    if points < 3:
-        return f"the polygon has {points} point(s); at least 3 are needed"
-    if points > MAX_POLYGON_POINTS:
-        return f"the polygon has {points:,} points; at most {MAX_POLYGON_POINTS:,} are allowed"
-    for i, v in enumerate(values):
-        if not 0.0 <= v <= 1.0:  # False for NaN
-            what = "x" if i % 2 == 0 else "y"
-            return (
-                f"point {i // 2 + 1} of the polygon has {what} = {pieces[i]}, "
-                f"outside [0, 1]; {_POLYGON_RULE}"
-            )
-    xs, ys = values[0::2], values[1::2]
-    area2 = 0.0
-    for i in range(points):
-        j = (i + 1) % points
-        area2 += xs[i] * ys[j] - xs[j] * ys[i]
-    if area2 == 0.0:
-        return "the polygon has no area (its points are on one line)"
-    return values
-
-
-def _is_float(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-_POLYGON_RULE = "a polygon is normalised x y pairs in [0, 1] separated by spaces"
-
-
-def _metadata(text: str, what: str = "metadata") -> dict[str, Any] | str:
-    """The metadata (or ``what``) object, or why it is invalid."""
-    if len(text) > MAX_METADATA_CHARS:
-        return (
-            f"{what} is {len(text):,} characters; at most {MAX_METADATA_CHARS:,} "
-            "(64 KiB) of JSON are allowed"
-        )
-    try:
-        value = _fast_decode(text)
-    except (msgspec.DecodeError, ValueError, RecursionError):
-        pass  # the standard decoder says why (or accepts what the fast one does not)
-    else:
-        if isinstance(value, dict):
-            return value
-    try:
-        value = _DECODER.decode(text)
-    except json.JSONDecodeError as exc:
-        msg = exc.msg.removesuffix(" at")
-        return f"{what} is not valid JSON: {msg} at character {exc.pos + 1}"
-    except ValueError as exc:
-        return f"{what} is not valid JSON: {exc}"
-    except RecursionError:
-        return f"{what} is nested too deeply"
-    if not isinstance(value, dict):
-        kind = {list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
-            type(value), "a number"
-        )
-        return f"{what} must be a JSON object ({{...}}), not {kind}"
-    return value

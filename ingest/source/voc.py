@@ -23,9 +23,9 @@ from pathlib import Path
 
 from ingest.errors import SourceError
 
+from .cells import concept_id
 from .formats import IMAGE_SUFFIXES, Cells, DatasetSource, Item, concept_map, dump, image_size
 from .formats import pixel_box as _pixel_box
-from .validate import concept_id
 
 __all__ = ["VocSource"]
 

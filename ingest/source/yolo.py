@@ -28,6 +28,7 @@ import yaml
 
 from ingest.errors import SourceError
 
+from .cells import concept_id
 from .formats import (
     IMAGE_SUFFIXES,
     Cells,
@@ -39,7 +40,6 @@ from .formats import (
     polygon_bounds,
     unit_box,
 )
-from .validate import concept_id
 
 __all__ = ["YoloSource"]
 

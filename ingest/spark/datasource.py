@@ -32,7 +32,7 @@ import pyarrow as pa
 from pyspark.sql.datasource import DataSource, DataSourceArrowWriter, WriterCommitMessage
 from pyspark.sql.types import StructType
 
-from ingest.source.validate import check_header
+from ingest.source.cells import check_header
 
 from .options import SparkOptions
 from .results import log, merge, write_outputs

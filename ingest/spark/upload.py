@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ingest.config import Config
-from ingest.source.validate import check_header
+from ingest.source.cells import check_header
 
 from .options import SparkOptions, slots_from_conf
 from .results import JobReport, failure_columns, merge, write_outputs

@@ -13,7 +13,7 @@ from ingest.failures import FailuresWriter
 from ingest.model import InvalidRow, Outcome, Row
 from ingest.sandbox import Sandbox, SandboxOptions
 from ingest.source import DatasetPath, open_rows
-from ingest.source.validate import concept_id, format_polygon
+from ingest.source.cells import concept_id, format_polygon
 from ingest.wire import AnnotationEncoder, annotations_request
 
 HEADER = "url,left_col,top_row,right_col,bottom_row,polygon,pos_concepts,annotation_info\n"
