@@ -44,6 +44,7 @@ from ingest.errors import (
     RetriesExhaustedError,
     TLSError,
     TransportError,
+    scopes_hint,
 )
 from ingest.ratelimit import Priority, RateLimiter
 
@@ -244,6 +245,8 @@ class Client(AsyncResource):
                     raise _account_error(status)
                 if status.code in FATAL_CODES:
                     hint = FATAL_CODES[status.code]
+                    if status.code == sc.CONN_INSUFFICIENT_SCOPES:
+                        hint = scopes_hint(method)
                     if "app external id" in status.details.lower():
                         # Clarifai's answer to a PAT sent without user_app_id
                         hint = "a personal access token needs --user-id and --app-id"

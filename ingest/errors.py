@@ -29,6 +29,7 @@ import asyncio
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 
 __all__ = [
+    "CALL_SCOPES",
     "FATAL_CODES",
     "RETRYABLE_CODES",
     "STOP_CODES",
@@ -45,6 +46,7 @@ __all__ = [
     "TLSError",
     "TransportError",
     "first_error",
+    "scopes_hint",
 ]
 
 #: Status codes (top-level or per item) worth sending again after a pause
@@ -59,6 +61,28 @@ RETRYABLE_CODES: frozenset[int] = frozenset(
     }
 )
 
+#: The calls an upload makes and the scope each needs from an app key with scopes
+#: (Clarifai's scope names, docs "Scopes"; PostDatasets only when rows name a dataset).
+CALL_SCOPES: dict[str, str] = {
+    "PostInputs": "Inputs:Add",
+    "ListInputs": "Inputs:Get",
+    "PatchInputs": "Inputs:Patch",
+    "PostAnnotations": "Annotations:Add",
+    "PostDatasets": "Datasets:Add",
+}
+
+_ALL_SCOPES = ", ".join(dict.fromkeys(CALL_SCOPES.values()))
+
+
+def scopes_hint(method: str) -> str:
+    """What to say when ``method`` was refused for the key's scopes."""
+    needed = CALL_SCOPES.get(method)
+    refused = f"{method} needs {needed}" if needed else f"{method} was refused"
+    return (
+        f"the key lacks the scopes this upload needs ({refused}); create a key with {_ALL_SCOPES}"
+    )
+
+
 #: Status codes that no retry can fix: the whole run stops with one message.
 FATAL_CODES: dict[int, str] = {
     sc.CONN_KEY_INVALID: "the API key or personal access token was rejected; check --pat/--api-key",
@@ -66,8 +90,7 @@ FATAL_CODES: dict[int, str] = {
         "the API key or personal access token does not exist; check --pat/--api-key"
     ),
     sc.CONN_INSUFFICIENT_SCOPES: (
-        "the key lacks the scopes this upload needs (Inputs:Add, Inputs:Get, Annotations:Add); "
-        "create a key with those scopes"
+        f"the key lacks the scopes this upload needs; create a key with {_ALL_SCOPES}"
     ),
     sc.CONN_DOES_NOT_EXIST: "the app or user does not exist; check --user-id/--app-id",
     sc.CONN_AUTH_METHOD_DISABLED: "this authentication method is disabled for the app",

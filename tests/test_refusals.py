@@ -25,7 +25,11 @@ pytestmark = pytest.mark.anyio
             ["--pat", "not-a-token", "--user-id", "sandbox", "--app-id", "sandbox-app"],
             "rejected; check --pat/--api-key",
         ),
-        (["--api-key", "read-only-key"], "lacks the scopes"),
+        (
+            ["--api-key", "read-only-key"],
+            "lacks the scopes this upload needs (PostInputs needs Inputs:Add); create a key "
+            "with Inputs:Add, Inputs:Get, Inputs:Patch, Annotations:Add, Datasets:Add",
+        ),
         (
             ["--pat", "sandbox-pat", "--user-id", "sandbox", "--app-id", "no-such-app"],
             "does not exist; check --user-id/--app-id",
