@@ -37,11 +37,13 @@ from benchmarks.scale import QUICK, Scale
 from benchmarks.targets import targets, unplanned_deaths
 from ingest.sandbox import SandboxOptions
 
-__all__ = ["Client", "Suite", "run_suite"]
+__all__ = ["Contender", "Suite", "run_suite"]
 
 
 @dataclass(frozen=True)
-class Client:
+class Contender:
+    """One client in a comparison: its name, its command line and its time cap."""
+
     name: str
     command: Command
     cap: float
@@ -68,10 +70,10 @@ class Suite:
         cap: float,
         ingest_options: Sequence[str] = (),
         kills: Sequence[float] = (),
-    ) -> list[Client]:
+    ) -> list[Contender]:
         """Every client of a comparison; with ``kills``, also the CLI killed and re-run."""
         out = [
-            Client(
+            Contender(
                 "ingest (API)",
                 ingest_api(data.path, ingest_rps, *ingest_options),
                 self.scale.ingest_cap,
@@ -79,27 +81,27 @@ class Suite:
         ]
         if self.cli_ok:
             cli = ingest_cli(data.path, ingest_rps, self.tmp, *ingest_options)
-            out.append(Client("ingest (CLI)", cli, self.scale.ingest_cap))
+            out.append(Contender("ingest (CLI)", cli, self.scale.ingest_cap))
             if kills:
                 name = f"ingest (CLI, kill -9 x{len(kills)} + re-run)"
                 cli = ingest_cli(data.path, ingest_rps, self.tmp, *ingest_options)
-                out.append(Client(name, cli, self.scale.ingest_cap, kills=tuple(kills)))
-        out.append(Client("seed algorithm", seed_peer(data.path), cap))
+                out.append(Contender(name, cli, self.scale.ingest_cap, kills=tuple(kills)))
+        out.append(Contender("seed algorithm", seed_peer(data.path), cap))
         if self.sdk_ok:
-            out.append(Client("clarifai SDK", sdk_peer(data.path), cap, mode="bytes"))
+            out.append(Contender("clarifai SDK", sdk_peer(data.path), cap, mode="bytes"))
         return [c for c in out if self.only is None or c.name in self.only]
 
-    def shuffled_clients(self, data: Data, ingest_rps: float) -> list[Client]:
+    def shuffled_clients(self, data: Data, ingest_rps: float) -> list[Contender]:
         """ingest's clients on a shuffled file (named "..., shuffled)")."""
         cap = self.scale.ingest_cap
-        out = [Client("ingest (API, shuffled)", ingest_api(data.path, ingest_rps), cap)]
+        out = [Contender("ingest (API, shuffled)", ingest_api(data.path, ingest_rps), cap)]
         if self.cli_ok:
             cli = ingest_cli(data.path, ingest_rps, self.tmp)
-            out.append(Client("ingest (CLI, shuffled)", cli, cap))
+            out.append(Contender("ingest (CLI, shuffled)", cli, cap))
         return [c for c in out if self.only is None or c.name in self.only]
 
     async def compare(
-        self, scenario: str, data: Data, options: SandboxOptions, clients: list[Client]
+        self, scenario: str, data: Data, options: SandboxOptions, clients: list[Contender]
     ) -> list[dict[str, Any]]:
         results = []
         for c in clients:
@@ -218,7 +220,7 @@ class Suite:
         }
 
     async def collector(
-        self, data: Data, options: SandboxOptions, clients: Sequence[Client]
+        self, data: Data, options: SandboxOptions, clients: Sequence[Contender]
     ) -> dict[str, Any]:
         """One more run of each ingest client on the grouped file with Python's cycle
         collector timed (:mod:`benchmarks.gctime`): its CPU seconds against the run's."""
