@@ -184,6 +184,8 @@ async def run_client(
                         planned = True
                         proc.terminate()  # the client gets SIGKILL from the launcher
                     await anyio.sleep(0.05)
+                # reaped by wait4 above: tell the Popen object, which would wait again
+                proc.returncode = os.waitstatus_to_exitcode(launcher)
                 usage = _usage(attempt)
                 cpu_s += usage["cpu_s"] or 0.0
                 maxrss_kb = max(maxrss_kb, usage["maxrss_kb"] or 0)
@@ -200,7 +202,6 @@ async def run_client(
                     break
                 killed += 1
             now = time.monotonic() - started
-            proc.returncode = 0
             elapsed = stopped_at if capped else now
             timeline.append((round(elapsed, 2), sb.stats.annotations_stored))
             server = analyse(sb, data, mode, finished=not capped)

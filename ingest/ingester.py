@@ -102,6 +102,8 @@ class Ingester(AsyncResource):
         except BaseExceptionGroup as group:
             raise first_error(group) from None
         finally:
+            send.close()  # also when opening the source failed and no task took them
+            receive.close()
             _finish(report, self.client, before)
 
 

@@ -84,9 +84,10 @@ def start_server(*knobs: str) -> Iterator[Server]:
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=10)
+            proc.communicate(timeout=10)  # reaps it and closes its stdout pipe
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.communicate()
 
 
 @pytest.fixture
