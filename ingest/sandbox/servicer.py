@@ -67,6 +67,19 @@ def _ann_id(ann: Any) -> str:
     return ann if isinstance(ann, str) else str(ann.id)
 
 
+def _no_dataset(state: AppState, dataset_id: str, reply: Any) -> bool:
+    """True (and the reply says so) when the app has no dataset ``dataset_id``."""
+    if dataset_id in state.datasets:
+        return False
+    set_status(
+        reply.status,
+        sc.CONN_DOES_NOT_EXIST,
+        "Resource does not exist",
+        f"dataset {dataset_id!r} not found",
+    )
+    return True
+
+
 class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
     """Answers the calls an uploader makes; everything else is UNIMPLEMENTED."""
 
@@ -397,16 +410,9 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
 
     async def GetDataset(self, request: Any, context: Any) -> Any:
         def action(state: AppState, req: Any, reply: Any) -> None:
-            dataset = state.datasets.get(req.dataset_id)
-            if dataset is None:
-                set_status(
-                    reply.status,
-                    sc.CONN_DOES_NOT_EXIST,
-                    "Resource does not exist",
-                    f"dataset {req.dataset_id!r} not found",
-                )
+            if _no_dataset(state, req.dataset_id, reply):
                 return
-            reply.dataset.CopyFrom(dataset)
+            reply.dataset.CopyFrom(state.datasets[req.dataset_id])
             set_status(reply.status, sc.SUCCESS, "Ok")
 
         return await self._serve(
@@ -424,13 +430,7 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
 
     async def ListDatasetInputs(self, request: Any, context: Any) -> Any:
         def action(state: AppState, req: Any, reply: Any) -> None:
-            if req.dataset_id not in state.datasets:
-                set_status(
-                    reply.status,
-                    sc.CONN_DOES_NOT_EXIST,
-                    "Resource does not exist",
-                    f"dataset {req.dataset_id!r} not found",
-                )
+            if _no_dataset(state, req.dataset_id, reply):
                 return
             members = state.dataset_inputs.get(req.dataset_id, {})
             now = time.monotonic()
@@ -449,13 +449,7 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
 
     async def PostDatasetInputs(self, request: Any, context: Any) -> Any:
         def action(state: AppState, req: Any, reply: Any) -> None:
-            if req.dataset_id not in state.datasets:
-                set_status(
-                    reply.status,
-                    sc.CONN_DOES_NOT_EXIST,
-                    "Resource does not exist",
-                    f"dataset {req.dataset_id!r} not found",
-                )
+            if _no_dataset(state, req.dataset_id, reply):
                 return
             members = state.dataset_inputs.setdefault(req.dataset_id, {})
             ok = 0
