@@ -19,7 +19,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -213,19 +213,14 @@ class YoloSource(DatasetSource):
                 if len(values) == 4:
                     cx, cy, w, h = values
                     box = unit_box((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), size)
-                    if isinstance(box, str):
-                        rows.append(
-                            (
-                                line,
-                                make(cell, concept=concept, metadata=metadata),
-                                "left_col",
-                                f"{where}: {box}",
-                            )
+                    rows.append(
+                        _box_row(
+                            line,
+                            box,
+                            partial(make, cell, concept=concept, metadata=metadata),
+                            where,
                         )
-                    else:
-                        rows.append(
-                            (line, make(cell, box=box, concept=concept, metadata=metadata), "", "")
-                        )
+                    )
                     line += 1
                     continue
                 if len(values) < 6 or len(values) % 2:
@@ -256,19 +251,14 @@ class YoloSource(DatasetSource):
                     continue
                 if options.boxes:
                     box = unit_box(polygon_bounds(points), size)
-                    if isinstance(box, str):
-                        rows.append(
-                            (
-                                line,
-                                make(cell, concept=concept, metadata=metadata),
-                                "left_col",
-                                f"{where}: {box}",
-                            )
+                    rows.append(
+                        _box_row(
+                            line,
+                            box,
+                            partial(make, cell, concept=concept, metadata=metadata),
+                            where,
                         )
-                    else:
-                        rows.append(
-                            (line, make(cell, box=box, concept=concept, metadata=metadata), "", "")
-                        )
+                    )
                 if options.polygons:
                     rows.append(
                         (
@@ -283,6 +273,18 @@ class YoloSource(DatasetSource):
                 rows.append((line, make(cell, metadata=metadata), "", ""))
                 line += 1
             yield rows
+
+
+def _box_row(
+    line: int,
+    box: tuple[float, float, float, float] | str,
+    cells: Callable[..., list[str]],
+    where: str,
+) -> Item:
+    """The row of a box (``cells(box=...)``), or of the reason it is refused."""
+    if isinstance(box, str):
+        return (line, cells(), "left_col", f"{where}: {box}")
+    return (line, cells(box=box), "", "")
 
 
 def _unit_points(values: list[float], size: tuple[int, int] | None) -> tuple[float, ...] | str:
