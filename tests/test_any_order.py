@@ -135,39 +135,38 @@ async def test_reruns_failures_and_any_order_leave_what_one_clean_run_leaves(
     changed = _write(tmp_path / "changed.csv", later)
     broken = sum("broken-" in r["url"] for r in rows)
     opts = SandboxOptions(rps=0, processing=(0.01, 0.05))
-    with anyio.fail_after(120):
-        async with Sandbox(opts) as clean:
-            first = await _cli(clean, grouped, "--state", str(tmp_path / "c1"))
-            assert first["rows_failed"] == broken > 0
-            reference = held(clean)
-        async with Sandbox(opts) as clean:
-            assert (await _cli(clean, changed, "--state", str(tmp_path / "c2")))["rows_failed"]
-            reference_changed = held(clean)
-        assert reference[0][ids.input_id("https://img.example.com/l0.jpg")][2] == {
-            "tags": json.loads(rows[0]["metadata"])["tags"],
-            "deep": {"ls": [0, 1]},
-        }
+    async with Sandbox(opts) as clean:
+        first = await _cli(clean, grouped, "--state", str(tmp_path / "c1"))
+        assert first["rows_failed"] == broken > 0
+        reference = held(clean)
+    async with Sandbox(opts) as clean:
+        assert (await _cli(clean, changed, "--state", str(tmp_path / "c2")))["rows_failed"]
+        reference_changed = held(clean)
+    assert reference[0][ids.input_id("https://img.example.com/l0.jpg")][2] == {
+        "tags": json.loads(rows[0]["metadata"])["tags"],
+        "deep": {"ls": [0, 1]},
+    }
 
-        async with Sandbox(opts) as sb:
-            once = await _cli(sb, scattered)  # the broken URLs fail
-            assert once["grouped"] and once["rows_failed"] == broken
-            assert held(sb) == reference
-            again = await _cli(sb, scattered, "--restart")  # everything sent again
-            assert again["rows_present"] == len(rows) - broken and again["inputs_patched"] == 0
-            assert held(sb) == reference
-            failures = tmp_path / "scattered.failures.csv"
-            fed = await _cli(sb, failures)  # fed back: the same rows fail again
-            assert fed["rows_read"] == fed["rows_failed"] == broken
-            assert held(sb) == reference
-            assert (await _cli(sb, grouped, "--state", str(tmp_path / "g")))["rows_landed"] == 0
-            assert held(sb) == reference
-            assert "PatchInputs" not in sb.stats.requests  # nothing new: nothing patched
-            newer = await _cli(sb, changed, "--state", str(tmp_path / "ch"))
-            assert newer["inputs_patched"] == 8  # the eight images with a new row
-            assert held(sb) == reference_changed  # lists replaced, not appended to
-            same = await _cli(sb, changed, "--state", str(tmp_path / "ch2"))
-            assert same["inputs_patched"] == 0
-            assert held(sb) == reference_changed
+    async with Sandbox(opts) as sb:
+        once = await _cli(sb, scattered)  # the broken URLs fail
+        assert once["grouped"] and once["rows_failed"] == broken
+        assert held(sb) == reference
+        again = await _cli(sb, scattered, "--restart")  # everything sent again
+        assert again["rows_present"] == len(rows) - broken and again["inputs_patched"] == 0
+        assert held(sb) == reference
+        failures = tmp_path / "scattered.failures.csv"
+        fed = await _cli(sb, failures)  # fed back: the same rows fail again
+        assert fed["rows_read"] == fed["rows_failed"] == broken
+        assert held(sb) == reference
+        assert (await _cli(sb, grouped, "--state", str(tmp_path / "g")))["rows_landed"] == 0
+        assert held(sb) == reference
+        assert "PatchInputs" not in sb.stats.requests  # nothing new: nothing patched
+        newer = await _cli(sb, changed, "--state", str(tmp_path / "ch"))
+        assert newer["inputs_patched"] == 8  # the eight images with a new row
+        assert held(sb) == reference_changed  # lists replaced, not appended to
+        same = await _cli(sb, changed, "--state", str(tmp_path / "ch2"))
+        assert same["inputs_patched"] == 0
+        assert held(sb) == reference_changed
 
 
 async def test_an_iterable_in_grouped_order_needs_no_patch_and_full_batches() -> None:

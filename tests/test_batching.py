@@ -30,32 +30,30 @@ async def test_full_batches_then_the_rest_when_the_stream_ends() -> None:
 async def test_a_partial_batch_goes_after_the_linger() -> None:
     send, receive = anyio.create_memory_object_stream[list[int]](10)
     batcher = Batcher(receive, size=100, linger=0.05)
-    with anyio.fail_after(5):
-        async with anyio.create_task_group() as tg, send:
-            tg.start_soon(batcher.pump)
-            await send.send([1, 2])
-            assert await batcher.next_batch() == [1, 2]
-            send.close()
-            assert await batcher.next_batch() is None
+    async with anyio.create_task_group() as tg, send:
+        tg.start_soon(batcher.pump)
+        await send.send([1, 2])
+        assert await batcher.next_batch() == [1, 2]
+        send.close()
+        assert await batcher.next_batch() is None
 
 
 async def test_weights_bound_the_batch_and_the_buffer_holds_back_the_sender() -> None:
     send, receive = anyio.create_memory_object_stream[list[int]](0)
     batcher = Batcher(receive, size=10, linger=60.0, capacity=10, weight=lambda x: x)
-    with anyio.fail_after(5):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(batcher.pump)
-            async with send:
-                for w in (4, 4, 4):
-                    await send.send([w])
-                await anyio.wait_all_tasks_blocked()
-                # 12 buffered >= capacity 10: the pump stops taking more
-                with pytest.raises(anyio.WouldBlock):
-                    send.send_nowait([1])
-                assert await batcher.next_batch() == [4, 4]
-                await send.send([1])
-            assert await batcher.next_batch() == [4, 1]
-            assert await batcher.next_batch() is None
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(batcher.pump)
+        async with send:
+            for w in (4, 4, 4):
+                await send.send([w])
+            await anyio.wait_all_tasks_blocked()
+            # 12 buffered >= capacity 10: the pump stops taking more
+            with pytest.raises(anyio.WouldBlock):
+                send.send_nowait([1])
+            assert await batcher.next_batch() == [4, 4]
+            await send.send([1])
+        assert await batcher.next_batch() == [4, 1]
+        assert await batcher.next_batch() is None
 
 
 async def test_on_fill_sees_each_arrival_and_the_end() -> None:

@@ -195,45 +195,42 @@ async def test_rows_from_an_async_iterable(tmp_path: Path) -> None:
 
 async def test_a_rejected_key_stops_the_run_with_one_message(tmp_path: Path) -> None:
     csv_path = make_dataset(20).write(tmp_path / "data.csv")
-    with anyio.fail_after(30):
-        async with Sandbox(SandboxOptions(**FAST)) as sb:  # type: ignore[arg-type]
-            with pytest.raises(AuthError, match="rejected"):
-                await upload(sb, csv_path, pat="not-a-real-token")
-            assert sb.inputs == {}
-            assert sum(sb.stats.requests.values()) == 1  # one call, not one per worker
+    async with Sandbox(SandboxOptions(**FAST)) as sb:  # type: ignore[arg-type]
+        with pytest.raises(AuthError, match="rejected"):
+            await upload(sb, csv_path, pat="not-a-real-token")
+        assert sb.inputs == {}
+        assert sum(sb.stats.requests.values()) == 1  # one call, not one per worker
 
 
 async def test_a_missing_column_fails_before_any_request(tmp_path: Path) -> None:
     csv_path = tmp_path / "data.csv"
     csv_path.write_text("url,left_col,top_row,right_col\nhttps://x/1.jpg,0.1,0.1,0.2\n")
-    with anyio.fail_after(30):
-        async with Sandbox(SandboxOptions(**FAST)) as sb:  # type: ignore[arg-type]
-            with pytest.raises(MissingColumnError, match="bottom_row"):
-                await upload(sb, csv_path)
-            assert sum(sb.stats.requests.values()) == 0
+    async with Sandbox(SandboxOptions(**FAST)) as sb:  # type: ignore[arg-type]
+        with pytest.raises(MissingColumnError, match="bottom_row"):
+            await upload(sb, csv_path)
+        assert sum(sb.stats.requests.values()) == 0
 
 
 async def test_cancelling_mid_run_leaves_no_task_behind(tmp_path: Path) -> None:
     data = make_dataset(300, seed=2)
     csv_path = data.write(tmp_path / "data.csv")
     options = SandboxOptions(rps=20, latency=0.05, processing=(0.2, 0.5))
-    with anyio.fail_after(60):
-        async with Sandbox(options) as sb:
-            before = asyncio.all_tasks()
-            seen = 0
-            ing = Ingester(config_for(sb))
-            with anyio.CancelScope() as scope:
-                async with ing, ing.stream(csv_path) as stream:
-                    async for _ in stream:
-                        seen += 1
-                        if seen == 20:
-                            scope.cancel()
-            assert scope.cancelled_caught
-            await anyio.wait_all_tasks_blocked()
-            leftover = [t for t in asyncio.all_tasks() - before if _is_client_task(t)]
-            assert leftover == []
-            assert ing.client._channel is None
-            assert seen < len(data.rows)
+    async with Sandbox(options) as sb:
+        before = asyncio.all_tasks()
+        seen = 0
+        ing = Ingester(config_for(sb))
+        with anyio.CancelScope() as scope:
+            async with ing, ing.stream(csv_path) as stream:
+                async for _ in stream:
+                    seen += 1
+                    if seen == 20:
+                        scope.cancel()
+        assert scope.cancelled_caught
+        await anyio.wait_all_tasks_blocked()
+        leftover = [t for t in asyncio.all_tasks() - before if _is_client_task(t)]
+        assert leftover == []
+        assert ing.client._channel is None
+        assert seen < len(data.rows)
 
 
 async def test_a_batch_too_large_for_one_request_goes_in_halves(

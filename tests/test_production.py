@@ -74,21 +74,20 @@ def our_error(stderr: bytes) -> str:
 async def test_upload_over_tls_with_the_sandbox_ca(tmp_path: Path) -> None:
     data = make_dataset(20)
     csv_path = data.write(tmp_path / "data.csv")
-    with anyio.fail_after(90):
-        async with Sandbox(fast(tls=True)) as sb:
-            assert sb.base_url.startswith("https://") and sb.ca_file is not None
-            done = await upload(csv_path, sb.base_url, "--ca-file", str(sb.ca_file))
-            assert done.returncode == 1, done.stderr.decode()  # the broken URLs
-            assert set(sb.inputs) == set(data.inputs)
-            assert set(sb.annotations) == set(data.boxes)
-            # gRPC's own variable works too; a re-run sends no input twice
-            again = await upload(
-                csv_path, sb.base_url, "--restart", GRPC_DEFAULT_SSL_ROOTS_FILE_PATH=str(sb.ca_file)
-            )
-            assert again.returncode == 1, again.stderr.decode()
-            assert set(sb.inputs) == set(data.inputs)
-            ca_file = sb.ca_file
-        assert not ca_file.exists()  # removed at stop
+    async with Sandbox(fast(tls=True)) as sb:
+        assert sb.base_url.startswith("https://") and sb.ca_file is not None
+        done = await upload(csv_path, sb.base_url, "--ca-file", str(sb.ca_file))
+        assert done.returncode == 1, done.stderr.decode()  # the broken URLs
+        assert set(sb.inputs) == set(data.inputs)
+        assert set(sb.annotations) == set(data.boxes)
+        # gRPC's own variable works too; a re-run sends no input twice
+        again = await upload(
+            csv_path, sb.base_url, "--restart", GRPC_DEFAULT_SSL_ROOTS_FILE_PATH=str(sb.ca_file)
+        )
+        assert again.returncode == 1, again.stderr.decode()
+        assert set(sb.inputs) == set(data.inputs)
+        ca_file = sb.ca_file
+    assert not ca_file.exists()  # removed at stop
 
 
 @pytest.mark.parametrize("case", ["wrong-ca", "wrong-host", "plaintext"])
@@ -153,26 +152,25 @@ async def test_a_duplicate_url_under_another_id_is_not_taken_for_an_existing_inp
             {"url": "https://x/1.jpg", **box, "pos_concepts": "a"},  # the same input again
         ],
     )
-    with anyio.fail_after(60):
-        async with Sandbox(fast()) as sb:
-            config = Config(
-                pat="sandbox-pat",
-                user_id="sandbox",
-                app_id="sandbox-app",
-                base=sb.base_url,
-                linger=0.05,
-                processing_estimate=0.02,
-            )
-            async with Ingester(config) as ing:
-                await ing.run(first)
-            async with Ingester(config) as ing, ing.stream(second) as outcomes:
-                got = {o.line: o async for o in outcomes}
-                report = ing.report
-            assert got[2].status is Status.FAILED
-            assert "Duplicate URL" in got[2].error
-            assert got[3].status is Status.PRESENT
-            assert report.inputs_existing == 1 and report.inputs_failed == 1
-            assert set(sb.inputs) == {ids.input_id("https://x/1.jpg")}
+    async with Sandbox(fast()) as sb:
+        config = Config(
+            pat="sandbox-pat",
+            user_id="sandbox",
+            app_id="sandbox-app",
+            base=sb.base_url,
+            linger=0.05,
+            processing_estimate=0.02,
+        )
+        async with Ingester(config) as ing:
+            await ing.run(first)
+        async with Ingester(config) as ing, ing.stream(second) as outcomes:
+            got = {o.line: o async for o in outcomes}
+            report = ing.report
+        assert got[2].status is Status.FAILED
+        assert "Duplicate URL" in got[2].error
+        assert got[3].status is Status.PRESENT
+        assert report.inputs_existing == 1 and report.inputs_failed == 1
+        assert set(sb.inputs) == {ids.input_id("https://x/1.jpg")}
 
 
 def test_csv_input_ids_are_at_most_48_characters(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio
 import pytest
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
@@ -30,20 +29,19 @@ def test_page_of_counts_pages_from_one_and_caps_their_size() -> None:
 
 
 async def test_datasets_and_their_inputs_page_like_inputs(sandbox: Any) -> None:
-    with anyio.fail_after(10):
-        async with sandbox() as call:
-            made = service_pb2.PostDatasetsRequest(
-                datasets=[resources_pb2.Dataset(id=f"d{n}") for n in range(5)]
-            )
-            assert (await call("PostDatasets", made)).status.code == sc.SUCCESS
-            second = service_pb2.ListDatasetsRequest(page=2, per_page=2)
-            reply = await call("ListDatasets", second)
-            assert [d.id for d in reply.datasets] == ["d2", "d3"]
+    async with sandbox() as call:
+        made = service_pb2.PostDatasetsRequest(
+            datasets=[resources_pb2.Dataset(id=f"d{n}") for n in range(5)]
+        )
+        assert (await call("PostDatasets", made)).status.code == sc.SUCCESS
+        second = service_pb2.ListDatasetsRequest(page=2, per_page=2)
+        reply = await call("ListDatasets", second)
+        assert [d.id for d in reply.datasets] == ["d2", "d3"]
 
-            req = inputs_request(*[(f"i{n}", f"https://x/{n}.jpg") for n in range(5)])
-            for inp in req.inputs:
-                inp.dataset_ids.append("d0")
-            assert (await call("PostInputs", req)).status.code == sc.SUCCESS
-            last = service_pb2.ListDatasetInputsRequest(dataset_id="d0", page=3, per_page=2)
-            reply = await call("ListDatasetInputs", last)
-            assert [i.input.id for i in reply.dataset_inputs] == ["i4"]
+        req = inputs_request(*[(f"i{n}", f"https://x/{n}.jpg") for n in range(5)])
+        for inp in req.inputs:
+            inp.dataset_ids.append("d0")
+        assert (await call("PostInputs", req)).status.code == sc.SUCCESS
+        last = service_pb2.ListDatasetInputsRequest(dataset_id="d0", page=3, per_page=2)
+        reply = await call("ListDatasetInputs", last)
+        assert [i.input.id for i in reply.dataset_inputs] == ["i4"]

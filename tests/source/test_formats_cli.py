@@ -70,14 +70,13 @@ async def test_a_yolo_folder_resumes_and_refuses_when_a_label_file_changed(tmp_p
 async def test_a_coco_file_through_the_command_line(tmp_path: Path) -> None:
     p = write(tmp_path, coco())
     console = Console(file=io.StringIO())
-    with anyio.fail_after(60):
-        async with Sandbox(SandboxOptions(rps=0, processing=(0.05, 0.2))) as sb:
-            result = await run_upload(plan_for(sb, p, regions="both"), console)
-            assert result.exit_status == 1
-            assert any("yajl2_c" in note for note in result.notes)
-            assert len(sb.inputs) == 3
-            again = await run_upload(plan_for(sb, p, regions="both"), console)
-            assert again.report.rows_resumed == 7 and again.report.annotations_created == 0
+    async with Sandbox(SandboxOptions(rps=0, processing=(0.05, 0.2))) as sb:
+        result = await run_upload(plan_for(sb, p, regions="both"), console)
+        assert result.exit_status == 1
+        assert any("yajl2_c" in note for note in result.notes)
+        assert len(sb.inputs) == 3
+        again = await run_upload(plan_for(sb, p, regions="both"), console)
+        assert again.report.rows_resumed == 7 and again.report.annotations_created == 0
 
 
 def test_validate_every_format_and_the_errors(

@@ -164,18 +164,17 @@ async def test_dataset_per_split_makes_the_datasets_and_fills_them(tmp_path: Pat
     root = make_yolo(tmp_path)
     source = DatasetPath(root, FormatOptions(dataset_per_split=True))
     options = SandboxOptions(rps=0, processing=(0.05, 0.2), datasets=())
-    with anyio.fail_after(60):
-        async with Sandbox(options) as sb:
-            config = Config(**fast_config(sb.base_url))  # type: ignore[arg-type]
-            for _ in range(2):
-                async with Ingester(config) as ing:
-                    report = await ing.run(source)
-                assert report.rows_failed == 2  # the two bad label lines, as without datasets
-            assert sb.stats.requests["PostDatasets"] == 2 + 2  # once per run and dataset
-            assert set(sb.servicer.state.datasets) == {"train", "val"}
-            split_of = {
-                ids.input_id("file:ds/images/train/a.png"): ["train"],
-                ids.input_id("file:ds/images/train/b.png"): ["train"],
-                ids.input_id("file:ds/images/val/c.png"): ["val"],
-            }
-            assert {i: list(x.dataset_ids) for i, x in sb.inputs.items()} == split_of
+    async with Sandbox(options) as sb:
+        config = Config(**fast_config(sb.base_url))  # type: ignore[arg-type]
+        for _ in range(2):
+            async with Ingester(config) as ing:
+                report = await ing.run(source)
+            assert report.rows_failed == 2  # the two bad label lines, as without datasets
+        assert sb.stats.requests["PostDatasets"] == 2 + 2  # once per run and dataset
+        assert set(sb.servicer.state.datasets) == {"train", "val"}
+        split_of = {
+            ids.input_id("file:ds/images/train/a.png"): ["train"],
+            ids.input_id("file:ds/images/train/b.png"): ["train"],
+            ids.input_id("file:ds/images/val/c.png"): ["val"],
+        }
+        assert {i: list(x.dataset_ids) for i, x in sb.inputs.items()} == split_of
