@@ -27,18 +27,11 @@ import random
 import sys
 from collections.abc import Sequence
 
+from ingest.source.cells import SEED_COLUMNS
+
 __all__ = ["COLUMNS", "VOCABULARY", "generate", "main", "shuffle_file"]
 
-COLUMNS = [
-    "url",
-    "left_col",
-    "top_row",
-    "right_col",
-    "bottom_row",
-    "pos_concepts",
-    "neg_concepts",
-    "metadata",
-]
+COLUMNS = list(SEED_COLUMNS)
 
 VOCABULARY = [
     "cat",

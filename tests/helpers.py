@@ -9,17 +9,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest import ids
+from ingest.source.cells import SEED_COLUMNS
 
-COLUMNS = [
-    "url",
-    "left_col",
-    "top_row",
-    "right_col",
-    "bottom_row",
-    "pos_concepts",
-    "neg_concepts",
-    "metadata",
-]
+COLUMNS = list(SEED_COLUMNS)
+
+#: The keys docs/contracts.md promises in the JSON report.
+REPORT_KEYS = (
+    "rows_read",
+    "rows_invalid",
+    "inputs_created",
+    "inputs_existing",
+    "inputs_failed",
+    "annotations_created",
+    "annotations_failed",
+    "requests",
+    "throttled",
+    "retries",
+    "elapsed_s",
+)
 
 
 @dataclass

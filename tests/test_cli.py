@@ -26,7 +26,7 @@ import pytest
 from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2, service_pb2_grpc
 
-from tests.helpers import COLUMNS, Dataset, make_dataset
+from tests.helpers import COLUMNS, REPORT_KEYS, Dataset, make_dataset
 
 PAT = "sandbox-pat"
 AUTH = (("authorization", f"Key {PAT}"),)
@@ -163,19 +163,7 @@ def test_clean_upload_exits_0_report_matches_server_rerun_sends_nothing(
     assert server.input_ids() == set(data.inputs)
     assert server.annotation_ids() == set(data.boxes)
     report = json.loads(report_path.read_text())
-    for key in (
-        "rows_read",
-        "rows_invalid",
-        "inputs_created",
-        "inputs_existing",
-        "inputs_failed",
-        "annotations_created",
-        "annotations_failed",
-        "requests",
-        "throttled",
-        "retries",
-        "elapsed_s",
-    ):
+    for key in REPORT_KEYS:
         assert key in report, key
     assert report["rows_read"] == len(data.rows) == report["rows_landed"] + report["rows_present"]
     assert report["inputs_created"] == len(data.inputs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ingest
 from ingest.ingester import Outcomes
+from tests.helpers import REPORT_KEYS
 
 PUBLIC = [
     "AccountError",
@@ -52,17 +53,4 @@ def test_every_exported_error_is_an_ingest_error() -> None:
 
 
 def test_the_json_report_holds_the_keys_docs_contracts_promises() -> None:
-    promised = {
-        "rows_read",
-        "rows_invalid",
-        "inputs_created",
-        "inputs_existing",
-        "inputs_failed",
-        "annotations_created",
-        "annotations_failed",
-        "requests",
-        "throttled",
-        "retries",
-        "elapsed_s",
-    }
-    assert promised <= set(ingest.Report().to_dict())
+    assert set(REPORT_KEYS) <= set(ingest.Report().to_dict())

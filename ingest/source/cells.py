@@ -27,6 +27,7 @@ __all__ = [
     "MAX_METADATA_CHARS",
     "MAX_POLYGON_POINTS",
     "OPTIONAL_COLUMNS",
+    "SEED_COLUMNS",
     "box_problem",
     "check_header",
     "concept_id",
@@ -39,6 +40,9 @@ __all__ = [
 ]
 
 BOX_COLUMNS = ("left_col", "top_row", "right_col", "bottom_row")
+SEED_COLUMNS = ("url", *BOX_COLUMNS, "pos_concepts", "neg_concepts", "metadata")
+"""The columns of the seed article's CSV, in its order (what the failures file and
+generated data use)."""
 
 
 OPTIONAL_COLUMNS = (

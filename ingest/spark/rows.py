@@ -26,20 +26,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ingest.source.cells import SEED_COLUMNS
+
 __all__ = ["KNOWN_COLUMNS", "arrow_chunks", "batch_rows", "column_names", "row_chunks"]
 
-KNOWN_COLUMNS = (
-    "url",
-    "file",
-    "left_col",
-    "top_row",
-    "right_col",
-    "bottom_row",
-    "pos_concepts",
-    "neg_concepts",
-    "metadata",
-    "input_id",
-)
+KNOWN_COLUMNS = (*SEED_COLUMNS, "file", "input_id")
 _CONCEPTS = ("pos_concepts", "neg_concepts")
 
 

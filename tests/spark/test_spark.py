@@ -43,6 +43,7 @@ from pyspark.sql.types import (
 )
 
 from ingest.sandbox import Sandbox, SandboxOptions
+from ingest.source.cells import SEED_COLUMNS
 from ingest.spark import ClarifaiDataSource, upload
 from tests.helpers import COLUMNS, Dataset, make_dataset
 from tests.spark.flaky import FlakyDataSource
@@ -288,14 +289,7 @@ def test_invalid_rows_come_back_with_their_reasons(
     assert "space" in reasons["space"]
     assert "url" in reasons["ftp"]
     assert failed.columns == [
-        "url",
-        "left_col",
-        "top_row",
-        "right_col",
-        "bottom_row",
-        "pos_concepts",
-        "neg_concepts",
-        "metadata",
+        *SEED_COLUMNS,
         "note",
         "partition",
         "line",
