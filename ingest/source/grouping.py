@@ -312,7 +312,6 @@ class DiskGrouper:
         self._decoder = msgspec.msgpack.Decoder()
         self.bytes_written = 0
         """Bytes written to the temp files so far."""
-        self.records = 0
         try:
             base.mkdir(parents=True, exist_ok=True)
             remove_stale(base)
@@ -352,7 +351,6 @@ class DiskGrouper:
         buf = self._buffers[i]
         self._encoder.encode_into(record, buf, -1)
         self._counts[i] += 1
-        self.records += 1
         if len(buf) >= self._flush_at:
             self._flush(i)
 
