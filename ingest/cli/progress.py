@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, TextIO
 
 import anyio
@@ -35,6 +35,8 @@ from rich.progress import (
 )
 from rich.table import Column
 from rich.text import Text
+
+from ingest.report import Report
 
 __all__ = [
     "EventDetector",
@@ -108,47 +110,35 @@ class Snapshot:
 
 
 def snapshot(
-    report: Any,
+    report: Report,
     client: Any = None,
     *,
     total_rows: int | None = None,
     box_fraction: float | None = None,
     last_error: str = "",
 ) -> Snapshot:
-    """Read ``report`` (an :class:`~ingest.report.Report`) and the client's live stats."""
+    """Read ``report`` and the client's live stats."""
     r = report
-    counted: int = getattr(r, "rows_total", 0)
-    if total_rows is None and counted:
-        total_rows = counted
+    if total_rows is None and r.rows_total:
+        total_rows = r.rows_total
     stats = getattr(client, "stats", None)
     limiter = getattr(client, "limiter", None)
-    return Snapshot(
-        elapsed=time.monotonic() - r.started,
-        total_rows=total_rows,
-        rows_read=r.rows_read,
-        rows_resumed=r.rows_resumed,
-        rows_landed=r.rows_landed,
-        rows_present=r.rows_present,
-        rows_failed=r.rows_failed,
-        rows_invalid=r.rows_invalid,
-        images=r.images,
-        inputs_created=r.inputs_created + r.inputs_existing,
-        inputs_processed=r.inputs_processed,
-        inputs_failed=r.inputs_failed,
-        annotations=r.annotations_created + r.annotations_existing,
-        annotations_failed=r.annotations_failed,
-        box_fraction=box_fraction,
-        requests=stats.requests if stats is not None else r.requests,
-        throttled=stats.throttled if stats is not None else r.throttled,
-        retries=stats.retries if stats is not None else r.retries,
-        rate=limiter.rate if limiter is not None else 0.0,
-        target=limiter.target if limiter is not None else 0.0,
-        last_error=last_error,
-        phase=getattr(r, "phase", ""),
-        grouped=getattr(r, "grouped", False),
-        grouping_s=getattr(r, "grouping_s", 0.0),
-        grouping_temp_bytes=getattr(r, "grouping_temp_bytes", 0),
-    )
+    worked_out: dict[str, Any] = {
+        "elapsed": time.monotonic() - r.started,
+        "total_rows": total_rows,
+        "inputs_created": r.inputs_created + r.inputs_existing,
+        "annotations": r.annotations_created + r.annotations_existing,
+        "box_fraction": box_fraction,
+        "requests": stats.requests if stats is not None else r.requests,
+        "throttled": stats.throttled if stats is not None else r.throttled,
+        "retries": stats.retries if stats is not None else r.retries,
+        "rate": limiter.rate if limiter is not None else 0.0,
+        "target": limiter.target if limiter is not None else 0.0,
+        "last_error": last_error,
+    }
+    # Every other field is the report's own, under the same name.
+    as_reported = {f.name: getattr(r, f.name) for f in fields(Snapshot) if f.name not in worked_out}
+    return Snapshot(**worked_out, **as_reported)
 
 
 class EventDetector:
