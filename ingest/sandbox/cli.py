@@ -6,6 +6,8 @@ import argparse
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any
 
 import anyio
 
@@ -147,34 +149,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def options_from_args(ns: argparse.Namespace) -> SandboxOptions:
     """The options the parsed command line asks for."""
     d = SandboxOptions()
-    return SandboxOptions(
-        host=ns.host,
-        port=ns.port,
-        user_id=ns.user_id,
-        app_id=ns.app_id,
-        pats=tuple(ns.pat or d.pats),
-        api_keys=tuple(ns.api_key or d.api_keys),
-        rps=ns.rps,
-        latency=ns.latency,
-        latency_jitter=ns.latency_jitter,
-        processing=(ns.processing[0], ns.processing[1]),
-        download_failure_rate=ns.download_failure_rate,
-        stuck_rate=ns.stuck_rate,
-        unavailable_rate=ns.unavailable_rate,
-        lost_reply_rate=ns.lost_reply_rate,
-        spike_rate=ns.spike_rate,
-        spike_seconds=ns.spike_seconds,
-        seed=ns.seed,
-        store=not ns.no_store,
-        stats_path=ns.stats,
-        tls=ns.tls,
-        unique_urls=ns.unique_urls,
-        datasets=tuple(ns.dataset) if ns.dataset else None,
-        input_quota=ns.input_quota,
-        hourly_limit=ns.hourly_limit,
-        disabled=tuple(ns.disable or ()),
-        delete_app_after=ns.delete_app_after,
-    )
+    worked_out: dict[str, Any] = {
+        "pats": tuple(ns.pat or d.pats),
+        "api_keys": tuple(ns.api_key or d.api_keys),
+        "processing": (ns.processing[0], ns.processing[1]),
+        "store": not ns.no_store,
+        "stats_path": ns.stats,
+        "datasets": tuple(ns.dataset) if ns.dataset else None,
+        "disabled": tuple(ns.disable or ()),
+    }
+    # Every other option whose flag has the field's name is taken as parsed.
+    parsed = vars(ns)
+    same_name = {
+        f.name: parsed[f.name]
+        for f in fields(SandboxOptions)
+        if f.name in parsed and f.name not in worked_out
+    }
+    return SandboxOptions(**worked_out, **same_name)
 
 
 async def serve(options: SandboxOptions) -> None:
