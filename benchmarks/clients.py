@@ -14,6 +14,7 @@ __all__ = [
     "cli_available",
     "ingest_api",
     "ingest_cli",
+    "ingest_upload",
     "sdk_available",
     "sdk_peer",
     "seed_peer",
@@ -38,21 +39,21 @@ def ingest_api(csv_path: Path, rps: float, *options: str) -> Command:
     ]
 
 
+def ingest_upload(path: Path, base: str, *options: str) -> list[str]:
+    """``python -m ingest upload PATH --base BASE`` with the sandbox's credentials, then
+    ``options``."""
+    return [PY, "-m", "ingest", "upload", str(path), "--base", base, *CREDS, *options]
+
+
 def ingest_cli(csv_path: Path, rps: float, tmp: Path, *options: str) -> Command:
     """``options``: more ``ingest upload`` options. One state file per command, so a
     re-run after a kill resumes from the killed run's journal."""
 
     def cmd(base: str) -> list[str]:
         run_dir = Path(tempfile.mkdtemp(dir=tmp, prefix="cli-"))
-        return [
-            PY,
-            "-m",
-            "ingest",
-            "upload",
-            str(csv_path),
-            "--base",
+        return ingest_upload(
+            csv_path,
             base,
-            *CREDS,
             "--rps",
             str(rps),
             "--no-progress",
@@ -63,35 +64,22 @@ def ingest_cli(csv_path: Path, rps: float, tmp: Path, *options: str) -> Command:
             "--failures",
             str(run_dir / "failures.csv"),
             *options,
-        ]
+        )
 
     return cmd
 
 
+def _peer(module: str, csv_path: Path) -> Command:
+    """A peer's ``python -m MODULE --csv CSV --base BASE`` with the sandbox's credentials."""
+    return lambda base: [PY, "-m", module, "--csv", str(csv_path), "--base", base, *CREDS]
+
+
 def seed_peer(csv_path: Path) -> Command:
-    return lambda base: [
-        PY,
-        "-m",
-        "benchmarks.peers.seed",
-        "--csv",
-        str(csv_path),
-        "--base",
-        base,
-        *CREDS,
-    ]
+    return _peer("benchmarks.peers.seed", csv_path)
 
 
 def sdk_peer(csv_path: Path) -> Command:
-    return lambda base: [
-        PY,
-        "-m",
-        "benchmarks.peers.sdk",
-        "--csv",
-        str(csv_path),
-        "--base",
-        base,
-        *CREDS,
-    ]
+    return _peer("benchmarks.peers.sdk", csv_path)
 
 
 def cli_available() -> tuple[bool, str]:
