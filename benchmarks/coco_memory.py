@@ -28,10 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.audit import ceiling
-from benchmarks.harness import APP, PAT, USER, sandbox
+from benchmarks.clients import ingest_upload
+from benchmarks.common import ROOT
+from benchmarks.harness import sandbox
 from benchmarks.suite import LAUNCHER
 
-ROOT = Path(__file__).resolve().parent.parent
 CATEGORIES = 80
 WIDTH, HEIGHT = 640, 480
 
@@ -100,20 +101,9 @@ def upload(
     work.mkdir(parents=True, exist_ok=True)
     with sandbox(server) as sb:
         report = work / "report.json"
-        cmd = [
-            sys.executable,
-            "-m",
-            "ingest",
-            "upload",
-            str(data),
-            "--base",
+        cmd = ingest_upload(
+            data,
             sb.base_url,
-            "--pat",
-            PAT,
-            "--user-id",
-            USER,
-            "--app-id",
-            APP,
             "--no-progress",
             "--rps",
             rps,
@@ -125,7 +115,7 @@ def upload(
             str(report),
             "--tmp-dir",
             str(work / "tmp"),
-        ]
+        )
         usage = work / "usage.json"
         started = time.monotonic()
         proc = subprocess.run(

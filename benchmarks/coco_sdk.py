@@ -34,10 +34,11 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import APP, PAT, USER, sandbox
+from benchmarks.clients import ingest_upload
+from benchmarks.common import APP, PAT, ROOT, USER
+from benchmarks.harness import sandbox
 from benchmarks.suite import LAUNCHER
 
-ROOT = Path(__file__).resolve().parent.parent
 REALISTIC = ["--rps", "15", "--latency", "0.06", "--processing", "0.5", "2", "--no-store"]
 CATEGORIES = 80
 WIDTH, HEIGHT = 64, 48
@@ -161,26 +162,15 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(tmp)
         print(f"generating {ns.annotations:,} annotations ...", file=sys.stderr)
         path = generate(ns.annotations, folder)
-        ingest = [
-            sys.executable,
-            "-m",
-            "ingest",
-            "upload",
-            str(path),
-            "--base",
+        ingest = ingest_upload(
+            path,
             "{BASE}",
-            "--pat",
-            PAT,
-            "--user-id",
-            USER,
-            "--app-id",
-            APP,
             "--no-progress",
             "--state",
             str(folder / "state"),
             "--failures",
             str(folder / "failures.csv"),
-        ]
+        )
         clients = [("ingest (CLI)", ingest)]
         if sdk_available():
             sdk = [sys.executable, "-c", SDK, str(folder / "images"), str(path), "{BASE}"]

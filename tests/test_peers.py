@@ -6,23 +6,22 @@ import csv
 import json
 import math
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
+from benchmarks import clients
+from benchmarks.common import APP, PAT, ROOT, USER
 from benchmarks.peers import seed as seed_peer
 from benchmarks.peers.sdk import load_images
 from ingest.sandbox import Sandbox, SandboxOptions
 
 pytestmark = pytest.mark.anyio
 
-ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = ["url", "left_col", "top_row", "right_col", "bottom_row", "pos_concepts", "neg_concepts"]
 COLUMNS += ["metadata"]
-PAT, USER, APP = "sandbox-pat", "sandbox", "sandbox-app"
 
 
 def write_csv(path: Path, images: int = 20) -> dict[str, Any]:
@@ -167,23 +166,7 @@ async def test_seed_command_line_prints_one_json_line(tmp_path: Path) -> None:
     async with fast_sandbox() as sb:
         with anyio.fail_after(20):
             proc = await anyio.run_process(
-                [
-                    sys.executable,
-                    "-m",
-                    "benchmarks.peers.seed",
-                    "--csv",
-                    str(tmp_path / "data.csv"),
-                    "--base",
-                    sb.base_url,
-                    "--pat",
-                    PAT,
-                    "--user-id",
-                    USER,
-                    "--app-id",
-                    APP,
-                ],
-                cwd=ROOT,
-                check=False,
+                clients.seed_peer(tmp_path / "data.csv")(sb.base_url), cwd=ROOT, check=False
             )
         stored = len(sb.inputs)
     assert proc.returncode == 0, proc.stderr.decode()
@@ -213,22 +196,7 @@ def test_sdk_loader_input(tmp_path: Path) -> None:
 def run_sdk_cli(base_url: str, csv_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     """The SDK in its own process, so that its globals stay out of the test process."""
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.peers.sdk",
-            "--csv",
-            str(csv_path),
-            "--base",
-            base_url,
-            "--pat",
-            PAT,
-            "--user-id",
-            USER,
-            "--app-id",
-            APP,
-            *extra,
-        ],
+        [*clients.sdk_peer(csv_path)(base_url), *extra],
         cwd=ROOT,
         capture_output=True,
         text=True,
