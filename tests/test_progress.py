@@ -14,6 +14,7 @@ from ingest.cli.progress import (
     PlainReporter,
     Reporter,
     Snapshot,
+    reporter_for,
     snapshot,
     watch,
 )
@@ -191,3 +192,11 @@ async def test_watch_polls_until_cancelled() -> None:
         await watch(Recorder(), probe)
     assert len(seen) > 5
     assert len(logs) == 1 and logs[0].startswith("throttling")
+
+
+def test_auto_is_live_on_a_terminal_and_plain_lines_elsewhere() -> None:
+    terminal = Console(file=io.StringIO(), force_terminal=True)
+    piped = Console(file=io.StringIO(), force_terminal=False)
+    assert type(reporter_for("auto", terminal)) is LiveReporter
+    assert type(reporter_for("auto", piped)) is PlainReporter
+    assert type(reporter_for("none", terminal)) is Reporter

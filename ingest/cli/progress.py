@@ -16,6 +16,7 @@ a burst of failures) and hands both to a reporter:
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -44,6 +45,7 @@ __all__ = [
     "PlainReporter",
     "Reporter",
     "Snapshot",
+    "reporter_for",
     "snapshot",
     "watch",
 ]
@@ -422,3 +424,15 @@ async def watch(
         for event in detector.feed(snap):
             reporter.log(event)
         reporter.update(snap)
+
+
+def reporter_for(mode: str, console: Console) -> Reporter:
+    """The reporter for ``mode``: ``"live"``, ``"plain"``, ``"none"``, or ``"auto"``
+    (live when ``console`` is a terminal, plain lines on stderr otherwise)."""
+    if mode == "auto":
+        mode = "live" if console.is_terminal else "plain"
+    if mode == "live":
+        return LiveReporter(console)
+    if mode == "plain":
+        return PlainReporter(sys.stderr)
+    return Reporter()

@@ -6,7 +6,6 @@ import argparse
 import gc
 import os
 import signal
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,14 +14,7 @@ import anyio.lowlevel
 from rich.console import Console
 
 from ingest.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, SECRETS, err_console
-from ingest.cli.progress import (
-    LiveReporter,
-    PlainReporter,
-    Reporter,
-    Snapshot,
-    snapshot,
-    watch,
-)
+from ingest.cli.progress import Snapshot, reporter_for, snapshot, watch
 from ingest.cli.signals import abort, arm_hard_exit
 from ingest.cli.summary import print_summary, write_report
 from ingest.config import Config
@@ -106,16 +98,6 @@ class UploadResult:
     notes: list[str] = field(default_factory=list)
 
 
-def _reporter(mode: str, console: Console) -> Reporter:
-    if mode == "auto":
-        mode = "live" if console.is_terminal else "plain"
-    if mode == "live":
-        return LiveReporter(console)
-    if mode == "plain":
-        return PlainReporter(sys.stderr)
-    return Reporter()
-
-
 def _check_paths(plan: UploadPlan) -> None:
     src = plan.source.resolve()
     for what, p in (("--state", plan.state), ("--failures", plan.failures)):
@@ -149,7 +131,7 @@ async def run_upload(plan: UploadPlan, console: Console) -> UploadResult:
         restart=plan.restart,
     )
     failures = FailuresWriter(plan.failures, columns)
-    reporter = _reporter(plan.progress, console)
+    reporter = reporter_for(plan.progress, console)
     notes: list[str] = source_notes
     if "file" in columns and plan.failures.resolve().parent != path.resolve().parent:
         notes.append(
