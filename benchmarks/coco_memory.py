@@ -31,6 +31,7 @@ from benchmarks.audit import ceiling
 from benchmarks.clients import ingest_upload
 from benchmarks.common import ROOT
 from benchmarks.harness import sandbox
+from benchmarks.render import show, write_json
 from benchmarks.suite import LAUNCHER
 
 CATEGORIES = 80
@@ -184,8 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             got = realistic(ns.realistic, folder)
             print(json.dumps(got), flush=True)
             if ns.out is not None:
-                ns.out.mkdir(parents=True, exist_ok=True)
-                (ns.out / "coco_realistic.json").write_text(json.dumps(got, indent=1) + "\n")
+                write_json(ns.out, "coco_realistic", got)
             return 0
         for size in ns.sizes:
             print(f"generating {size:,} annotations ...", file=sys.stderr)
@@ -202,16 +202,20 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(got)
             coco_path.unlink()
             csv_path.unlink()
-    print("\n| input | annotations | peak RSS MB | CPU s | CPU s per 100k |")
-    print("|---|---:|---:|---:|---:|")
-    for r in results:
-        print(
-            f"| {r['kind']} | {r['annotations']:,} | {r['peak_rss_mb']} | {r['cpu_s']} "
-            f"| {r.get('cpu_s_per_100k')} |"
-        )
-    if ns.out is not None:
-        ns.out.mkdir(parents=True, exist_ok=True)
-        (ns.out / "coco_memory.json").write_text(json.dumps(results, indent=1) + "\n")
+    show(
+        results,
+        ["input", "annotations", "peak RSS MB", "CPU s", "CPU s per 100k"],
+        "lrrrr",
+        lambda r: [
+            r["kind"],
+            f"{r['annotations']:,}",
+            r["peak_rss_mb"],
+            r["cpu_s"],
+            r.get("cpu_s_per_100k"),
+        ],
+        ns.out,
+        "coco_memory",
+    )
     return 0
 
 

@@ -37,6 +37,7 @@ from typing import Any
 from benchmarks.clients import ingest_upload
 from benchmarks.common import APP, PAT, ROOT, USER
 from benchmarks.harness import sandbox
+from benchmarks.render import show
 from benchmarks.suite import LAUNCHER
 
 REALISTIC = ["--rps", "15", "--latency", "0.06", "--processing", "0.5", "2", "--no-store"]
@@ -183,17 +184,22 @@ def main(argv: list[str] | None = None) -> int:
             got["annotations"] = ns.annotations
             print(json.dumps(got), flush=True)
             results.append(got)
-    print("\n| client | boxes stored | rows/s | peak RSS MB | CPU s | requests | throttled |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for r in results:
-        print(
-            f"| {r['client']}{' (stopped at the cap)' if r['capped'] else ''} "
-            f"| {r['boxes_stored']:,} | {r['rows_per_s']:,} | {r['peak_rss_mb']} "
-            f"| {r['cpu_s']} | {r['requests']:,} | {r['throttled']} |"
-        )
-    if ns.out is not None:
-        ns.out.mkdir(parents=True, exist_ok=True)
-        (ns.out / "coco_sdk.json").write_text(json.dumps(results, indent=1) + "\n")
+    show(
+        results,
+        ["client", "boxes stored", "rows/s", "peak RSS MB", "CPU s", "requests", "throttled"],
+        "l" + "r" * 6,
+        lambda r: [
+            f"{r['client']}{' (stopped at the cap)' if r['capped'] else ''}",
+            f"{r['boxes_stored']:,}",
+            f"{r['rows_per_s']:,}",
+            r["peak_rss_mb"],
+            r["cpu_s"],
+            f"{r['requests']:,}",
+            r["throttled"],
+        ],
+        ns.out,
+        "coco_sdk",
+    )
     return 0
 
 

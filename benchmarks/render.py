@@ -1,19 +1,59 @@
-"""The suite's results as ``results.md``, ``results.json`` and the two plots."""
+"""The suite's results as ``results.md``, ``results.json`` and the two plots; the
+markdown tables and JSON files of the COCO runs."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from benchmarks.common import UNLIMITED_RPS
 from benchmarks.targets import unplanned_deaths
 
-__all__ = ["QUICK_CAVEAT", "markdown", "plots", "write_results"]
+__all__ = ["QUICK_CAVEAT", "markdown", "plots", "show", "table", "write_json", "write_results"]
+
+
+def table(columns: Sequence[str], align: str, rows: Iterable[Sequence[object]]) -> list[str]:
+    """A markdown table's lines: the ``columns``' names, the rule (``align``: one letter a
+    column, ``l`` left or ``r`` right), then a line a row of cells."""
+    rule = {"l": "---", "r": "---:"}
+    return [_cells(columns), "|" + "|".join(rule[a] for a in align) + "|", *map(_cells, rows)]
+
+
+def _cells(cells: Sequence[object]) -> str:
+    return "| " + " | ".join(map(str, cells)) + " |"
+
+
+def write_json(directory: Path, name: str, data: Any) -> None:
+    """``data`` as ``directory/NAME.json`` (the folder made if need be)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n")
+
+
+def show(
+    results: list[dict[str, Any]],
+    columns: Sequence[str],
+    align: str,
+    cells: Callable[[dict[str, Any]], Sequence[object]],
+    out: Path | None,
+    name: str,
+) -> None:
+    """Print ``results`` as a markdown table after a blank line (a row a result: its
+    ``cells``) and, given ``out``, write them to ``out/NAME.json``."""
+    print("\n" + "\n".join(table(columns, align, map(cells, results))))
+    if out is not None:
+        write_json(out, name, results)
 
 
 def _fmt_lost(r: dict[str, Any]) -> str:
     return "n/a (capped)" if r["capped"] else str(r.get("rows_lost"))
+
+
+def _images(r: dict[str, Any]) -> str:
+    """A memory run's images: as its client reported them, else as the sandbox stored them."""
+    images = r["client_report"]["images"] if r.get("client_report") else r["inputs_stored"]
+    return f"{images:,}"
 
 
 def _name(r: dict[str, Any]) -> str:
@@ -72,18 +112,38 @@ def markdown(out: dict[str, Any]) -> str:
             "",
             *_ceiling_text(real),
             "",
-            "| client | rows/s | fraction of ceiling | requests | throttled replies | "
-            "rows landed | rows lost | rows duplicated | time (s) | CPU (s) | peak RSS (MB) |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-        ]
-        for r in real["results"]:
-            lines.append(
-                f"| {_name(r)} | {r['rows_per_s']:.1f} | {r['ceiling_fraction'] * 100:.1f} % | "
-                f"{r['requests']:,} | {r['throttled']:,} | {r['rows_landed']:,} | "
-                f"{_fmt_lost(r)} | {r['rows_duplicated']:,} | {r['elapsed_s']:.1f} | "
-                f"{r['cpu_s']:.1f} | {r['peak_rss_mb']:.0f} |"
-            )
-        lines += [
+            *table(
+                [
+                    "client",
+                    "rows/s",
+                    "fraction of ceiling",
+                    "requests",
+                    "throttled replies",
+                    "rows landed",
+                    "rows lost",
+                    "rows duplicated",
+                    "time (s)",
+                    "CPU (s)",
+                    "peak RSS (MB)",
+                ],
+                "l" + "r" * 10,
+                (
+                    [
+                        _name(r),
+                        f"{r['rows_per_s']:.1f}",
+                        f"{r['ceiling_fraction'] * 100:.1f} %",
+                        f"{r['requests']:,}",
+                        f"{r['throttled']:,}",
+                        f"{r['rows_landed']:,}",
+                        _fmt_lost(r),
+                        f"{r['rows_duplicated']:,}",
+                        f"{r['elapsed_s']:.1f}",
+                        f"{r['cpu_s']:.1f}",
+                        f"{r['peak_rss_mb']:.0f}",
+                    ]
+                    for r in real["results"]
+                ),
+            ),
             "",
             "Fraction of ceiling = rows/s / ceiling rows/s (for a client that landed every "
             "row, that is the ceiling's requests / (15 x elapsed)). The SDK peer sends each "
@@ -127,18 +187,36 @@ def markdown(out: dict[str, Any]) -> str:
             "the floor's run made just before it. A peer stopped at the cap runs once: its x "
             "floor is its CPU s per 100k rows over the floor's median.",
             "",
-            "| client | rows/s | rows landed | time (s) | CPU (s) | CPU s per 100k rows | "
-            "x floor | rows lost | rows duplicated | peak RSS (MB) |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-        ]
-        for r in unt["results"]:
-            lines.append(
-                f"| {_name(r)} | {r['rows_per_s']:,.0f} | {r['rows_landed']:,} | "
-                f"{r['elapsed_s']:.1f} | {r['cpu_s']:.1f} | {r['cpu_s_per_100k_rows']:.2f} | "
-                f"{r['cpu_vs_floor']:.2f} | {_fmt_lost(r)} | {r['rows_duplicated']:,} | "
-                f"{r['peak_rss_mb']:.0f} |"
-            )
-        lines += [
+            *table(
+                [
+                    "client",
+                    "rows/s",
+                    "rows landed",
+                    "time (s)",
+                    "CPU (s)",
+                    "CPU s per 100k rows",
+                    "x floor",
+                    "rows lost",
+                    "rows duplicated",
+                    "peak RSS (MB)",
+                ],
+                "l" + "r" * 9,
+                (
+                    [
+                        _name(r),
+                        f"{r['rows_per_s']:,.0f}",
+                        f"{r['rows_landed']:,}",
+                        f"{r['elapsed_s']:.1f}",
+                        f"{r['cpu_s']:.1f}",
+                        f"{r['cpu_s_per_100k_rows']:.2f}",
+                        f"{r['cpu_vs_floor']:.2f}",
+                        _fmt_lost(r),
+                        f"{r['rows_duplicated']:,}",
+                        f"{r['peak_rss_mb']:.0f}",
+                    ]
+                    for r in unt["results"]
+                ),
+            ),
             "",
             "For a capped peer, CPU per 100k rows is over the rows it landed before the cap.",
             "",
@@ -152,17 +230,36 @@ def markdown(out: dict[str, Any]) -> str:
             "ingest through its public API (`python -m benchmarks.run_ingest`), unthrottled "
             "sandbox keeping ids only. Peak RSS is the client process's `ru_maxrss`.",
             "",
-            "| rows | order | images | rows landed | time (s) | rows/s | CPU (s) | peak RSS (MB) |",
-            "|---:|---|---:|---:|---:|---:|---:|---:|",
+            *table(
+                [
+                    "rows",
+                    "order",
+                    "images",
+                    "rows landed",
+                    "time (s)",
+                    "rows/s",
+                    "CPU (s)",
+                    "peak RSS (MB)",
+                ],
+                "rl" + "r" * 6,
+                (
+                    [
+                        f"{r['rows']:,}",
+                        r.get("order", "grouped"),
+                        _images(r),
+                        f"{r['rows_landed']:,}",
+                        f"{r['elapsed_s']:.1f}",
+                        f"{r['rows_per_s']:,.0f}",
+                        f"{r['cpu_s']:.1f}",
+                        f"{r['peak_rss_mb']:.1f}",
+                    ]
+                    for r in mem["results"]
+                ),
+            ),
+            "",
+            "![peak RSS against rows](memory.png)",
+            "",
         ]
-        for r in mem["results"]:
-            images = r["client_report"]["images"] if r.get("client_report") else r["inputs_stored"]
-            lines.append(
-                f"| {r['rows']:,} | {r.get('order', 'grouped')} | {images:,} | "
-                f"{r['rows_landed']:,} | {r['elapsed_s']:.1f} | "
-                f"{r['rows_per_s']:,.0f} | {r['cpu_s']:.1f} | {r['peak_rss_mb']:.1f} |"
-            )
-        lines += ["", "![peak RSS against rows](memory.png)", ""]
     hos = sc.get("hostile")
     if hos:
         o = hos["options"]
@@ -178,33 +275,60 @@ def markdown(out: dict[str, Any]) -> str:
             f"{o['latency'] * 1000:.0f} +/- {o['latency_jitter'] * 1000:.0f} ms. Data: "
             f"{hos['data']['rows']:,} rows on {hos['data']['images']:,} images.",
             "",
-            "| client | rows landed | rows expected | rows lost | rows duplicated | "
-            "inputs duplicated | annotations duplicated | requests | throttled | time (s) |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-        ]
-        for r in hos["results"]:
-            lines.append(
-                f"| {_name(r)} | {r['rows_landed']:,} | {r['rows_expected']:,} | "
-                f"{_fmt_lost(r)} | {r['rows_duplicated']:,} | {r['inputs_duplicated']:,} | "
-                f"{r['annotations_duplicated']:,} | {r['requests']:,} | {r['throttled']:,} | "
-                f"{r['elapsed_s']:.1f} |"
-            )
-        lines += [
+            *table(
+                [
+                    "client",
+                    "rows landed",
+                    "rows expected",
+                    "rows lost",
+                    "rows duplicated",
+                    "inputs duplicated",
+                    "annotations duplicated",
+                    "requests",
+                    "throttled",
+                    "time (s)",
+                ],
+                "l" + "r" * 9,
+                (
+                    [
+                        _name(r),
+                        f"{r['rows_landed']:,}",
+                        f"{r['rows_expected']:,}",
+                        _fmt_lost(r),
+                        f"{r['rows_duplicated']:,}",
+                        f"{r['inputs_duplicated']:,}",
+                        f"{r['annotations_duplicated']:,}",
+                        f"{r['requests']:,}",
+                        f"{r['throttled']:,}",
+                        f"{r['elapsed_s']:.1f}",
+                    ]
+                    for r in hos["results"]
+                ),
+            ),
             "",
             "Rows expected excludes boxes on images that fail to download and on inputs that "
             "never finish processing (no client can land those).",
             "",
         ]
+    met = {True: "met", False: "**missed**", None: "n/a"}
     lines += [
         "## Targets (ingest through its public API)",
         "",
-        "| target | value | goal | met | margin |",
-        "|---|---:|---|---|---|",
+        *table(
+            ["target", "value", "goal", "met", "margin"],
+            "lrlll",
+            (
+                [
+                    t["target"],
+                    "" if t["value"] is None else t["value"],
+                    t["goal"],
+                    met[t["met"]],
+                    t["margin"],
+                ]
+                for t in out["targets"]
+            ),
+        ),
     ]
-    for t in out["targets"]:
-        value = "" if t["value"] is None else t["value"]
-        met = {True: "met", False: "**missed**", None: "n/a"}[t["met"]]
-        lines.append(f"| {t['target']} | {value} | {t['goal']} | {met} | {t['margin']} |")
     if out.get("notes"):
         lines += ["", "## Notes", ""] + [f"- {n}" for n in out["notes"]]
     return "\n".join(lines) + "\n"
@@ -327,7 +451,6 @@ def plots(out: dict[str, Any], directory: Path) -> None:
 
 
 def write_results(out: dict[str, Any], directory: Path) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "results.json").write_text(json.dumps(out, indent=1) + "\n")
+    write_json(directory, "results", out)
     (directory / "results.md").write_text(markdown(out))
     plots(out, directory)
