@@ -43,7 +43,7 @@ from ingest.model import InvalidRow, Row
 from ingest.report import Report
 
 from .cells import BOX_COLUMNS, concept_id, format_polygon
-from .reader import RowSource
+from .reader import RowSource, open_rows
 from .summary import ValidationSummary, validate_file
 from .validate import Validator
 
@@ -59,7 +59,6 @@ __all__ = [
     "format_options",
     "image_size",
     "journal_file",
-    "open_path",
     "validate_path",
 ]
 
@@ -227,38 +226,7 @@ def detect(path: str | os.PathLike[str], format: str | None = None) -> str:
     )
 
 
-def open_path(
-    path: str | os.PathLike[str],
-    options: FormatOptions | None = None,
-    *,
-    dataset_id: str | None = None,
-    base_dir: str | os.PathLike[str] | None = None,
-    group: bool = False,
-    tmp_dir: str | os.PathLike[str] | None = None,
-    report: Report | None = None,
-) -> RowSource:
-    """The rows of the dataset at ``path`` (any format), not yet opened."""
-    options = options or FormatOptions()
-    kind = detect(path, options.format)
-    if kind == "coco":
-        from .coco import CocoSource
-
-        return CocoSource(path, options, dataset_id=dataset_id, tmp_dir=tmp_dir, report=report)
-    if kind == "yolo":
-        from .yolo import YoloSource
-
-        return YoloSource(path, options, dataset_id=dataset_id, report=report)
-    if kind == "voc":
-        from .voc import VocSource
-
-        return VocSource(path, options, dataset_id=dataset_id, report=report)
-    cls = _NamedCsvSource if options.concept_ids == "names" else RowSource
-    return cls(
-        path, dataset_id=dataset_id, base_dir=base_dir, group=group, tmp_dir=tmp_dir, report=report
-    )
-
-
-class _NamedCsvSource(RowSource):
+class NamedCsvSource(RowSource):
     """A CSV whose concept cells hold names (``--concept-ids names``)."""
 
     async def __aenter__(self) -> Self:
@@ -579,7 +547,7 @@ async def validate_path(path: str | os.PathLike[str]) -> ValidationSummary:
     summary = ValidationSummary()
     images: set[str] = set()
     labels: set[str] = set()
-    async with open_path(real, options) as src:
+    async with open_rows(DatasetPath(real, options)) as src:
         summary.path = src.path
         summary.columns = list(src.columns)
         async for batch in src.batches():

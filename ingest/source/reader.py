@@ -57,23 +57,30 @@ def open_rows(
     is read by its format's reader (:mod:`ingest.source.formats`); a
     :class:`~ingest.source.formats.DatasetPath` carries the options it is read with.
     """
+    csv_source = RowSource
     if isinstance(source, (str, os.PathLike)):
-        from .formats import DatasetPath, FormatOptions, detect, open_path
+        from .formats import DatasetPath, FormatOptions, NamedCsvSource, detect
 
         options = source.options if isinstance(source, DatasetPath) else FormatOptions()
-        path = source.path if isinstance(source, DatasetPath) else source
-        if detect(path, options.format) != "csv" or options.concept_ids != "ids":
-            return open_path(
-                path,
-                options,
-                dataset_id=dataset_id,
-                base_dir=base_dir,
-                group=group,
-                tmp_dir=tmp_dir,
-                report=report,
+        source = source.path if isinstance(source, DatasetPath) else source
+        kind = detect(source, options.format)
+        if kind == "coco":
+            from .coco import CocoSource
+
+            return CocoSource(
+                source, options, dataset_id=dataset_id, tmp_dir=tmp_dir, report=report
             )
-        source = path
-    return RowSource(
+        if kind == "yolo":
+            from .yolo import YoloSource
+
+            return YoloSource(source, options, dataset_id=dataset_id, report=report)
+        if kind == "voc":
+            from .voc import VocSource
+
+            return VocSource(source, options, dataset_id=dataset_id, report=report)
+        if options.concept_ids == "names":
+            csv_source = NamedCsvSource
+    return csv_source(
         source,
         dataset_id=dataset_id,
         base_dir=base_dir,
