@@ -194,18 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--image-level-rate", type=float, default=0.0, help="images with a box-less row")
     p.add_argument("--shuffle-window", type=int, default=0, help="rows shuffled within a window")
     p.add_argument("--max-boxes", type=int, default=5, help="boxes per image: 1 to this")
-    a = p.parse_args(argv)
-    counts = generate(
-        a.out,
-        images=a.images,
-        seed=a.seed,
-        broken_rate=a.broken_rate,
-        invalid_rate=a.invalid_rate,
-        invalid_rows=a.invalid_rows,
-        image_level_rate=a.image_level_rate,
-        shuffle_window=a.shuffle_window,
-        max_boxes=a.max_boxes,
-    )
+    options = vars(p.parse_args(argv))  # every option but ``out`` is one of generate's
+    counts = generate(options.pop("out"), **options)
     json.dump(counts, sys.stdout)
     sys.stdout.write("\n")
     return 0

@@ -20,7 +20,6 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from concurrent import futures
-from types import TracebackType
 from typing import Any
 
 __all__ = ["TraceProxy", "field_paths"]
@@ -166,12 +165,7 @@ class TraceProxy:
         self.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     def summary(self) -> dict[str, Any]:
