@@ -210,24 +210,18 @@ class YoloSource(DatasetSource):
                     continue
                 if not sized:
                     size, sized = image_size(img), True
+                labelled = partial(make, cell, concept=concept, metadata=metadata)
                 if len(values) == 4:
                     cx, cy, w, h = values
                     box = unit_box((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), size)
-                    rows.append(
-                        _box_row(
-                            line,
-                            box,
-                            partial(make, cell, concept=concept, metadata=metadata),
-                            where,
-                        )
-                    )
+                    rows.append(_box_row(line, box, labelled, where))
                     line += 1
                     continue
                 if len(values) < 6 or len(values) % 2:
                     rows.append(
                         (
                             line,
-                            make(cell, concept=concept, metadata=metadata),
+                            labelled(),
                             "",
                             f"{where}: expected 'class cx cy w h' or 'class x1 y1 x2 y2 x3 y3...', "
                             f"got {len(values)} numbers after the class",
@@ -242,7 +236,7 @@ class YoloSource(DatasetSource):
                     rows.append(
                         (
                             line,
-                            make(cell, concept=concept, metadata=metadata),
+                            labelled(),
                             "polygon",
                             f"{where}: {points}",
                         )
@@ -251,19 +245,12 @@ class YoloSource(DatasetSource):
                     continue
                 if options.boxes:
                     box = unit_box(polygon_bounds(points), size)
-                    rows.append(
-                        _box_row(
-                            line,
-                            box,
-                            partial(make, cell, concept=concept, metadata=metadata),
-                            where,
-                        )
-                    )
+                    rows.append(_box_row(line, box, labelled, where))
                 if options.polygons:
                     rows.append(
                         (
                             line + 1,
-                            make(cell, polygon=points, concept=concept, metadata=metadata),
+                            labelled(polygon=points),
                             "",
                             "",
                         )
