@@ -1,4 +1,5 @@
-"""Test data that knows what the server should end up holding."""
+"""Test data that knows what the server should end up holding, and a client's Config
+for a sandbox."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from ingest import ids
+from ingest import Config, ids
 from ingest.source.cells import SEED_COLUMNS
+
+if TYPE_CHECKING:
+    from ingest.sandbox import Sandbox
 
 COLUMNS = list(SEED_COLUMNS)
 
@@ -27,6 +32,24 @@ REPORT_KEYS = (
     "retries",
     "elapsed_s",
 )
+
+
+def sandbox_config(sb: Sandbox, **options: Any) -> Config:
+    """A client of ``sb`` with the sandbox's PAT, user and app, quick to react (short
+    linger, backoff and call timeout; a first processing estimate of 0.2 s); ``options``
+    override any of it."""
+    values: dict[str, Any] = {
+        "pat": "sandbox-pat",
+        "user_id": "sandbox",
+        "app_id": "sandbox-app",
+        "base": sb.base_url,
+        "linger": 0.1,
+        "processing_estimate": 0.2,
+        "backoff": 0.05,
+        "call_timeout": 5.0,
+    }
+    values.update(options)
+    return Config(**values)
 
 
 @dataclass

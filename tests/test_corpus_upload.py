@@ -14,8 +14,9 @@ from typing import TypedDict
 import anyio
 import pytest
 
-from ingest import Config, Ingester, IngestError, Outcome, Status
+from ingest import Ingester, IngestError, Outcome, Status
 from ingest.sandbox import Sandbox, SandboxOptions
+from tests.helpers import sandbox_config
 
 pytestmark = pytest.mark.anyio
 
@@ -33,17 +34,6 @@ class Expected(TypedDict, total=False):
 EXPECTED: dict[str, Expected] = json.loads((CORPUS / "expected.json").read_text())
 
 
-def corpus_config(sb: Sandbox) -> Config:
-    return Config(
-        pat="sandbox-pat",
-        user_id="sandbox",
-        app_id="sandbox-app",
-        base=sb.base_url,
-        linger=0.05,
-        processing_estimate=0.02,
-    )
-
-
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 async def test_every_corpus_file_uploads_its_valid_rows(name: str) -> None:
     """Each file against its own sandbox, which refuses a URL already stored under
@@ -53,7 +43,10 @@ async def test_every_corpus_file_uploads_its_valid_rows(name: str) -> None:
     path = CORPUS / name
     options = SandboxOptions(rps=0, processing=(0.0, 0.01))
     with anyio.fail_after(30):
-        async with Sandbox(options) as sb, Ingester(corpus_config(sb)) as ing:
+        async with (
+            Sandbox(options) as sb,
+            Ingester(sandbox_config(sb, linger=0.05, processing_estimate=0.02)) as ing,
+        ):
             if "error" in expected:
                 with pytest.raises(IngestError) as caught:
                     await ing.run(path)

@@ -14,7 +14,7 @@ from google.protobuf.json_format import MessageToDict
 
 from ingest import AuthError, Config, Ingester, MissingColumnError, Status, ids
 from ingest.sandbox import Sandbox, SandboxOptions
-from tests.helpers import Dataset, make_dataset
+from tests.helpers import Dataset, make_dataset, sandbox_config
 
 pytestmark = pytest.mark.anyio
 
@@ -29,19 +29,7 @@ def _is_client_task(task: asyncio.Task[object]) -> bool:
 
 
 def config_for(sb: Sandbox, **options: object) -> Config:
-    values: dict[str, object] = {
-        "pat": "sandbox-pat",
-        "user_id": "sandbox",
-        "app_id": "sandbox-app",
-        "base": sb.base_url,
-        "linger": 0.1,
-        "processing_estimate": 0.2,
-        "backoff": 0.05,
-        "backoff_max": 0.5,
-        "call_timeout": 5.0,
-    }
-    values.update(options)
-    return Config(**values)  # type: ignore[arg-type]
+    return sandbox_config(sb, **{"backoff_max": 0.5, **options})
 
 
 def assert_server_holds(sb: Sandbox, data: Dataset) -> None:

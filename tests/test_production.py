@@ -17,7 +17,7 @@ import trustme
 
 from ingest import Config, Ingester, Status, ids
 from ingest.sandbox import Sandbox, SandboxOptions
-from tests.helpers import make_dataset
+from tests.helpers import make_dataset, sandbox_config
 
 pytestmark = pytest.mark.anyio
 
@@ -153,14 +153,7 @@ async def test_a_duplicate_url_under_another_id_is_not_taken_for_an_existing_inp
         ],
     )
     async with Sandbox(fast()) as sb:
-        config = Config(
-            pat="sandbox-pat",
-            user_id="sandbox",
-            app_id="sandbox-app",
-            base=sb.base_url,
-            linger=0.05,
-            processing_estimate=0.02,
-        )
+        config = sandbox_config(sb, linger=0.05, processing_estimate=0.02)
         async with Ingester(config) as ing:
             await ing.run(first)
         async with Ingester(config) as ing, ing.stream(second) as outcomes:

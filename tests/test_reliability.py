@@ -14,10 +14,10 @@ from typing import Any
 import anyio
 import pytest
 
-from ingest import Config, Ingester, Outcome, Report, Status
+from ingest import Ingester, Outcome, Report, Status
 from ingest.sandbox import Sandbox, SandboxOptions
 from ingest.sandbox.state import SUCCESS
-from tests.helpers import Dataset, make_dataset
+from tests.helpers import Dataset, make_dataset, sandbox_config
 
 pytestmark = pytest.mark.anyio
 
@@ -31,9 +31,6 @@ async def run_scenario(
     options: dict[str, Any] = {"rps": 0, "processing": (0.05, 0.3), "seed": 9}
     options.update(server)
     values: dict[str, Any] = {
-        "pat": "sandbox-pat",
-        "user_id": "sandbox",
-        "app_id": "sandbox-app",
         "batch_size": 32,
         "annotation_batch_size": 32,
         "linger": 0.1,
@@ -46,7 +43,7 @@ async def run_scenario(
     values.update(client or {})
     outcomes: dict[int, Outcome] = {}
     async with Sandbox(SandboxOptions(**options)) as sb:
-        config = Config(base=sb.base_url, **values)
+        config = sandbox_config(sb, **values)
         async with Ingester(config) as ing, ing.stream(csv_path) as stream:
             async for outcome in stream:
                 assert outcome.line not in outcomes, f"line {outcome.line} ended twice"

@@ -6,7 +6,7 @@ import struct
 import zlib
 from pathlib import Path
 
-__all__ = ["fast_config", "png", "write_png"]
+__all__ = ["png", "write_png"]
 
 
 def png(width: int, height: int, rgb: tuple[int, int, int] = (200, 80, 40)) -> bytes:
@@ -32,17 +32,3 @@ def write_png(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(png(width, height, rgb))
     return path
-
-
-def fast_config(base_url: str) -> dict[str, object]:
-    """Config values for a quick upload to a sandbox at ``base_url``."""
-    return {
-        "pat": "sandbox-pat",
-        "user_id": "sandbox",
-        "app_id": "sandbox-app",
-        "base": base_url,
-        "linger": 0.1,
-        "processing_estimate": 0.2,
-        "backoff": 0.05,
-        "call_timeout": 5.0,
-    }

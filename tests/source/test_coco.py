@@ -10,13 +10,14 @@ import anyio
 import pytest
 from google.protobuf.json_format import MessageToDict
 
-from ingest import Config, Ingester, Status, ids
+from ingest import Ingester, Status, ids
 from ingest.errors import SourceError
 from ingest.model import InvalidRow, Row
 from ingest.sandbox import Sandbox, SandboxOptions
 from ingest.source import DatasetPath, detect, open_rows, validate_path
 from ingest.source.coco import BACKEND
-from tests.source.imagefiles import fast_config, png, write_png
+from tests.helpers import sandbox_config
+from tests.source.imagefiles import png, write_png
 
 pytestmark = pytest.mark.anyio
 
@@ -188,7 +189,7 @@ async def test_a_coco_file_lands_on_the_sandbox(tmp_path: Path) -> None:
     p = write(tmp_path, coco(urls=False))
     with anyio.fail_after(60):
         async with Sandbox(SandboxOptions(rps=0, processing=(0.05, 0.2))) as sb:
-            config = Config(**fast_config(sb.base_url), tmp_dir=str(tmp_path / "tmp"))  # type: ignore[arg-type]
+            config = sandbox_config(sb, tmp_dir=str(tmp_path / "tmp"))
             source = DatasetPath(p, regions="both")
             async with Ingester(config) as ing, ing.stream(source) as stream:
                 outcomes = {o.line: o async for o in stream}

@@ -12,14 +12,13 @@ import anyio
 import pytest
 from rich.console import Console
 
-from ingest import Config
 from ingest.cli import UploadPlan, main, run_upload
 from ingest.errors import JournalError
 from ingest.failures import default_failures_path
 from ingest.journal import default_state_path
 from ingest.sandbox import Sandbox, SandboxOptions
 from ingest.source import FormatOptions
-from tests.source.imagefiles import fast_config
+from tests.helpers import sandbox_config
 from tests.source.test_coco import coco, write
 from tests.source.test_yolo import make_yolo
 
@@ -27,7 +26,7 @@ from tests.source.test_yolo import make_yolo
 def plan_for(sb: Sandbox, path: Path, **options: Any) -> UploadPlan:
     return UploadPlan(
         source=path,
-        config=Config(**fast_config(sb.base_url)),  # type: ignore[arg-type]
+        config=sandbox_config(sb),
         state=default_state_path(path),
         failures=default_failures_path(path),
         progress="none",

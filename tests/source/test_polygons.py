@@ -8,13 +8,14 @@ import anyio
 import pytest
 from clarifai_grpc.grpc.api import service_pb2
 
-from ingest import Config, Ingester, Status, ids
+from ingest import Ingester, Status, ids
 from ingest.failures import FailuresWriter
 from ingest.model import InvalidRow, Outcome, Row
 from ingest.sandbox import Sandbox, SandboxOptions
 from ingest.source import DatasetPath, open_rows
 from ingest.source.cells import concept_id, format_polygon
 from ingest.wire import AnnotationEncoder, annotations_request
+from tests.helpers import sandbox_config
 
 HEADER = "url,left_col,top_row,right_col,bottom_row,polygon,pos_concepts,annotation_info\n"
 URL = "https://x.example/a.jpg"
@@ -31,19 +32,6 @@ def _write(tmp_path: Path, *lines: str, header: str = HEADER) -> Path:
     p = tmp_path / "data.csv"
     p.write_text(header + "".join(line + "\n" for line in lines), encoding="utf-8")
     return p
-
-
-def _config(sb: Sandbox) -> Config:
-    return Config(
-        pat="sandbox-pat",
-        user_id="sandbox",
-        app_id="sandbox-app",
-        base=sb.base_url,
-        linger=0.1,
-        processing_estimate=0.2,
-        backoff=0.05,
-        call_timeout=5.0,
-    )
 
 
 def test_concept_ids_follow_the_coco_loaders_rule() -> None:
@@ -163,7 +151,7 @@ async def test_polygons_land_on_the_sandbox_and_bad_ones_go_to_the_failures_file
     outcomes: list[Outcome] = []
     with anyio.fail_after(60):
         async with Sandbox(SandboxOptions(**FAST)) as sb:  # type: ignore[arg-type]
-            async with Ingester(_config(sb)) as ing, ing.stream(p) as stream:
+            async with Ingester(sandbox_config(sb)) as ing, ing.stream(p) as stream:
                 outcomes = [o async for o in stream]
             iid = ids.input_id(URL)
             anns = {a.id: a for a in sb.annotations.values() if not isinstance(a, str)}

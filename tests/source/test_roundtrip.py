@@ -10,10 +10,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from ingest import Config, Ingester, Status
+from ingest import Ingester, Status
 from ingest.sandbox import Sandbox, SandboxOptions
 from ingest.source import DatasetPath
-from tests.source.imagefiles import fast_config
+from tests.helpers import sandbox_config
 
 pytestmark = pytest.mark.anyio
 
@@ -26,7 +26,7 @@ async def land(source: Path | DatasetPath) -> tuple[Landed, set[str]]:
     """(image sha1, box rounded, concept id, concept name) of every stored box; images."""
     with anyio.fail_after(60):
         async with Sandbox(SandboxOptions(rps=0, processing=(0.05, 0.2))) as sb:
-            config = Config(**fast_config(sb.base_url))  # type: ignore[arg-type]
+            config = sandbox_config(sb)
             async with Ingester(config) as ing, ing.stream(source) as stream:
                 assert all([o.status is Status.LANDED async for o in stream])
             images = {

@@ -8,12 +8,13 @@ import anyio
 import pytest
 from google.protobuf.json_format import MessageToDict
 
-from ingest import Config, Ingester, Status, ids
+from ingest import Ingester, Status, ids
 from ingest.errors import SourceError
 from ingest.model import InvalidRow, Row
 from ingest.sandbox import Sandbox, SandboxOptions
 from ingest.source import DatasetPath, detect, open_rows
-from tests.source.imagefiles import fast_config, write_png
+from tests.helpers import sandbox_config
+from tests.source.imagefiles import write_png
 
 pytestmark = pytest.mark.anyio
 
@@ -107,7 +108,7 @@ async def test_a_voc_folder_lands_on_the_sandbox(tmp_path: Path) -> None:
     root = make_voc(tmp_path)
     with anyio.fail_after(60):
         async with Sandbox(SandboxOptions(rps=0, processing=(0.05, 0.2))) as sb:
-            config = Config(**fast_config(sb.base_url))  # type: ignore[arg-type]
+            config = sandbox_config(sb)
             async with Ingester(config) as ing, ing.stream(DatasetPath(root)) as stream:
                 outcomes = {o.line: o async for o in stream}
             a = ids.input_id("file:voc/JPEGImages/a.png")

@@ -8,12 +8,13 @@ import anyio
 import pytest
 from google.protobuf.json_format import MessageToDict
 
-from ingest import Config, Ingester, Status, ids
+from ingest import Ingester, Status, ids
 from ingest.errors import SourceError
 from ingest.model import InvalidRow, Row
 from ingest.sandbox import Sandbox, SandboxOptions
 from ingest.source import DatasetPath, FormatOptions, detect, open_rows, validate_path
-from tests.source.imagefiles import fast_config, png, write_png
+from tests.helpers import sandbox_config
+from tests.source.imagefiles import png, write_png
 
 pytestmark = pytest.mark.anyio
 
@@ -138,7 +139,7 @@ async def test_a_yolo_dataset_lands_on_the_sandbox(tmp_path: Path) -> None:
     root = make_yolo(tmp_path)
     with anyio.fail_after(60):
         async with Sandbox(SandboxOptions(rps=0, processing=(0.05, 0.2))) as sb:
-            config = Config(**fast_config(sb.base_url))  # type: ignore[arg-type]
+            config = sandbox_config(sb)
             async with Ingester(config) as ing, ing.stream(DatasetPath(root)) as stream:
                 outcomes = {o.line: o async for o in stream}
             a = ids.input_id("file:ds/images/train/a.png")
@@ -165,7 +166,7 @@ async def test_dataset_per_split_makes_the_datasets_and_fills_them(tmp_path: Pat
     source = DatasetPath(root, FormatOptions(dataset_per_split=True))
     options = SandboxOptions(rps=0, processing=(0.05, 0.2), datasets=())
     async with Sandbox(options) as sb:
-        config = Config(**fast_config(sb.base_url))  # type: ignore[arg-type]
+        config = sandbox_config(sb)
         for _ in range(2):
             async with Ingester(config) as ing:
                 report = await ing.run(source)
