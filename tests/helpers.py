@@ -1,14 +1,20 @@
-"""Test data that knows what the server should end up holding, and a client's Config
-for a sandbox."""
+"""Test data that knows what the server should end up holding, and the ways the tests
+reach a sandbox: a client's Config, and a command in its own process."""
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 import random
+import subprocess
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import anyio
 
 from ingest import Config, ids
 from ingest.source.cells import SEED_COLUMNS
@@ -17,6 +23,7 @@ if TYPE_CHECKING:
     from ingest.sandbox import Sandbox
 
 COLUMNS = list(SEED_COLUMNS)
+ROOT = Path(__file__).resolve().parents[1]
 
 #: The keys docs/contracts.md promises in the JSON report.
 REPORT_KEYS = (
@@ -50,6 +57,32 @@ def sandbox_config(sb: Sandbox, **options: Any) -> Config:
     }
     values.update(options)
     return Config(**values)
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """This process's environment without what would speak for a command's own options
+    (Clarifai's credentials and base, gRPC's TLS roots, ingest's debug switch), with the
+    project importable; ``extra`` on top."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CLARIFAI_", "GRPC_DEFAULT", "INGEST_"))
+    }
+    env.update(PYTHONPATH=str(ROOT), **extra)
+    return env
+
+
+async def run_module(
+    module: str, *args: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """``python -m module args`` in its own process from the project's folder, its output
+    captured and its exit status left to the caller; ``env`` defaults to :func:`cli_env`."""
+    return await anyio.run_process(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env=cli_env() if env is None else env,
+        check=False,
+    )
 
 
 @dataclass

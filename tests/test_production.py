@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +15,10 @@ import trustme
 
 from ingest import Config, Ingester, Status, ids
 from ingest.sandbox import Sandbox, SandboxOptions
-from tests.helpers import make_dataset, sandbox_config
+from tests.helpers import cli_env, make_dataset, run_module, sandbox_config
 
 pytestmark = pytest.mark.anyio
 
-ROOT = Path(__file__).resolve().parents[1]
 PAT = ("--pat", "sandbox-pat", "--user-id", "sandbox", "--app-id", "sandbox-app")
 #: gRPC core's own log lines ("E1202 06:10:52.89 ... ssl_transport_security.cc:...")
 GRPC_LOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d")
@@ -35,28 +32,8 @@ def fast(**options: Any) -> SandboxOptions:
 
 async def upload(csv_path: Path, base: str, *more: str, **env: str) -> Any:
     """``ingest upload`` in its own process (gRPC reads its TLS settings at start)."""
-    environ = {
-        k: v for k, v in os.environ.items() if not k.startswith(("CLARIFAI_", "GRPC_DEFAULT"))
-    }
-    environ.update(PYTHONPATH=str(ROOT), COLUMNS="200", **env)
-    return await anyio.run_process(
-        [
-            sys.executable,
-            "-m",
-            "ingest",
-            "upload",
-            str(csv_path),
-            "--base",
-            base,
-            "--no-progress",
-            "--rps",
-            "300",
-            *PAT,
-            *more,
-        ],
-        check=False,
-        env=environ,
-    )
+    args = ("upload", str(csv_path), "--base", base, "--no-progress", "--rps", "300", *PAT)
+    return await run_module("ingest", *args, *more, env=cli_env(COLUMNS="200", **env))
 
 
 def our_error(stderr: bytes) -> str:
@@ -249,27 +226,9 @@ async def test_sdk_upload_dataset_runs_unmodified(tmp_path: Path) -> None:
     options = fast(processing=(0.05, 0.2), datasets=())
     with anyio.fail_after(120):
         async with Sandbox(options) as sb:
-            proc = await anyio.run_process(
-                [
-                    sys.executable,
-                    "-m",
-                    "benchmarks.peers.sdk",
-                    "--csv",
-                    str(tmp_path / "data.csv"),
-                    "--base",
-                    sb.base_url,
-                    "--pat",
-                    "sandbox-pat",
-                    "--user-id",
-                    "sandbox",
-                    "--app-id",
-                    "sandbox-app",
-                    "--create-dataset",
-                    "--dataset-id",
-                    "sdk",
-                ],
-                cwd=ROOT,
-                check=False,
+            args = ("--csv", str(tmp_path / "data.csv"), "--base", sb.base_url, *PAT)
+            proc = await run_module(
+                "benchmarks.peers.sdk", *args, "--create-dataset", "--dataset-id", "sdk"
             )
             out = json.loads(proc.stdout.decode().strip().splitlines()[-1])
             _, boxes = landed(sb)

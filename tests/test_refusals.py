@@ -6,14 +6,13 @@ at most one call, with nothing stored.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import anyio
 import pytest
 
 from ingest.sandbox import Sandbox, SandboxOptions
-from tests.helpers import make_dataset
+from tests.helpers import make_dataset, run_module
 
 pytestmark = pytest.mark.anyio
 
@@ -46,21 +45,8 @@ async def test_refusal_exits_2_with_one_sentence_after_one_call(
     )
     with anyio.fail_after(60):
         async with Sandbox(options) as sb:
-            done = await anyio.run_process(
-                [
-                    sys.executable,
-                    "-m",
-                    "ingest",
-                    "upload",
-                    str(csv_path),
-                    "--base",
-                    sb.base_url,
-                    "--no-progress",
-                    *credentials,
-                ],
-                check=False,
-                env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).parent.parent)},
-            )
+            args = ("upload", str(csv_path), "--base", sb.base_url, "--no-progress")
+            done = await run_module("ingest", *args, *credentials)
             assert sum(sb.stats.requests.values()) == 1
             assert sb.inputs == {}
     err = done.stderr.decode()
