@@ -264,28 +264,30 @@ async def test_throttled_and_refused_calls_have_no_side_effect(sandbox: Any) -> 
         assert call.sb.stats.throttled == 1
 
 
-async def test_unavailable_before_acting_changes_nothing(sandbox: Any) -> None:
-    async with sandbox(unavailable_rate=1.0) as call:
-        with pytest.raises(grpc.aio.AioRpcError) as err:
-            await call("PostInputs", inputs_request(("a", "https://x/a")))
-        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
-        stats = call.sb.stats
-        assert stats.unavailable_injected == stats.requests["PostInputs"] >= 1
-        assert call.sb.inputs == {}
-        assert stats.throttled == 0
-
-
-async def test_lost_reply_acts_then_fails(sandbox: Any) -> None:
-    async with sandbox(lost_reply_rate=1.0) as call:
-        with pytest.raises(grpc.aio.AioRpcError) as err:
-            await call("PostInputs", inputs_request(("a", "https://x/a")))
-        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
-        stats = call.sb.stats
-        assert stats.lost_replies_injected == stats.requests["PostInputs"] >= 1
+@pytest.mark.parametrize(
+    ("fault", "injected", "stored"),
+    [
+        ("unavailable_rate", "unavailable_injected", []),
         # stored once; the channel's own retries found the id taken
-        assert list(call.sb.inputs) == ["a"]
-        assert stats.inputs_stored == 1
-        assert stats.inputs_rejected == stats.requests["PostInputs"] - 1
+        ("lost_reply_rate", "lost_replies_injected", ["a"]),
+    ],
+    ids=["unavailable-before-acting-changes-nothing", "lost-reply-acts-then-fails"],
+)
+async def test_a_call_failing_unavailable(
+    sandbox: Any, fault: str, injected: str, stored: list[str]
+) -> None:
+    async with sandbox(**{fault: 1.0}) as call:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await call("PostInputs", inputs_request(("a", "https://x/a")))
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        stats = call.sb.stats
+        calls = stats.requests["PostInputs"]
+        assert getattr(stats, injected) == calls >= 1
+        assert list(call.sb.inputs) == stored
+        assert stats.inputs_stored == len(stored)
+        # every call after the one that acted (if one did) finds the id taken
+        assert stats.inputs_rejected == (calls - 1 if stored else 0)
+        assert stats.throttled == 0
 
 
 async def _fault_pattern(sandbox: Any, seed: int) -> tuple[int, int, int, int]:
