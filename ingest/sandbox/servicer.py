@@ -1,6 +1,8 @@
 """The V2 service as Clarifai documents it, for one user and one app.
 
-Every call goes through :meth:`Servicer._serve`, in this order: an injected
+Each V2 method is written as its action (fill the reply from the state) and made a
+gRPC method by ``_rpc``, so every call goes through :meth:`Servicer._serve`, in this
+order: an injected
 UNAVAILABLE (before anything, no side effect, no token taken from the rate limit;
 every call, this one too, counts in ``stats.requests``), the latency and any spike,
 authentication (CONN_KEY_INVALID and friends inside a normal reply), the account's
@@ -23,7 +25,8 @@ import itertools
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
 from typing import Any
 
 import anyio
@@ -61,6 +64,26 @@ __all__ = [
 ]
 
 Action = Callable[[AppState, Any, Any], Any]
+_Handler = Callable[["Servicer", AppState, Any, Any], None]
+_Method = Callable[["Servicer", Any, Any], Awaitable[Any]]
+
+
+def _rpc(reply_type: Any) -> Callable[[_Handler], _Method]:
+    """Makes a V2 method of an action: the decorated function fills the reply
+    (``reply_type``) to ``request`` from ``state``, and the method gRPC calls runs it
+    through :meth:`Servicer._serve` under the function's name."""
+
+    def wrap(handler: _Handler) -> _Method:
+        name = handler.__name__
+
+        async def method(self: Servicer, request: Any, context: Any) -> Any:
+            return await self._serve(name, request, context, reply_type, partial(handler, self))
+
+        method.__name__, method.__qualname__ = name, handler.__qualname__
+        method.__doc__ = handler.__doc__
+        return method
+
+    return wrap
 
 
 def _ann_id(ann: Any) -> str:
@@ -169,12 +192,8 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
 
     # -- inputs ------------------------------------------------------------------------
 
-    async def PostInputs(self, request: Any, context: Any) -> Any:
-        return await self._serve(
-            "PostInputs", request, context, service_pb2.MultiInputResponse, self._post_inputs
-        )
-
-    def _post_inputs(self, state: AppState, request: Any, reply: Any) -> None:
+    @_rpc(service_pb2.MultiInputResponse)
+    def PostInputs(self, state: AppState, request: Any, reply: Any) -> None:
         if too_many(reply, request.inputs, "inputs"):
             self.stats.inputs_rejected += len(request.inputs)
             return
@@ -250,12 +269,8 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
         opts = self.options
         return resources_pb2.Dataset(id=dataset_id, app_id=opts.app_id, user_id=opts.user_id)
 
-    async def PatchInputs(self, request: Any, context: Any) -> Any:
-        return await self._serve(
-            "PatchInputs", request, context, service_pb2.MultiInputResponse, self._patch_inputs
-        )
-
-    def _patch_inputs(self, state: AppState, request: Any, reply: Any) -> None:
+    @_rpc(service_pb2.MultiInputResponse)
+    def PatchInputs(self, state: AppState, request: Any, reply: Any) -> None:
         """``merge``, ``overwrite`` or ``remove``, as documented (:mod:`.patching`)."""
         action = request.action or "merge"
         if action not in ACTIONS:
@@ -282,12 +297,8 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
             ok += 1
         overall(reply, ok, len(request.inputs))
 
-    async def ListInputs(self, request: Any, context: Any) -> Any:
-        return await self._serve(
-            "ListInputs", request, context, service_pb2.MultiInputResponse, self._list_inputs
-        )
-
-    def _list_inputs(self, state: AppState, request: Any, reply: Any) -> None:
+    @_rpc(service_pb2.MultiInputResponse)
+    def ListInputs(self, state: AppState, request: Any, reply: Any) -> None:
         now = time.monotonic()
         chosen: Iterable[StoredInput]
         if request.ids:
@@ -302,206 +313,160 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
             reply.inputs.append(state.render(stored, now))
         set_status(reply.status, sc.SUCCESS, "Ok")
 
-    async def GetInput(self, request: Any, context: Any) -> Any:
-        def action(state: AppState, req: Any, reply: Any) -> None:
-            stored = state.inputs.get(req.input_id)
-            if stored is None:
+    @_rpc(service_pb2.SingleInputResponse)
+    def GetInput(self, state: AppState, request: Any, reply: Any) -> None:
+        stored = state.inputs.get(request.input_id)
+        if stored is None:
+            set_status(
+                reply.status,
+                sc.CONN_DOES_NOT_EXIST,
+                "Resource does not exist",
+                f"input {request.input_id!r} not found",
+            )
+        else:
+            reply.input.CopyFrom(state.render(stored))
+            set_status(reply.status, sc.SUCCESS, "Ok")
+
+    @_rpc(service_pb2.MultiInputResponse)
+    def StreamInputs(self, state: AppState, request: Any, reply: Any) -> None:
+        now = time.monotonic()
+        for stored in page_of(
+            state.walk(request.last_id, request.descending), request, STREAM_PAGE
+        ):
+            reply.inputs.append(state.render(stored, now))
+        set_status(reply.status, sc.SUCCESS, "Ok")
+
+    @_rpc(status_pb2.BaseResponse)
+    def DeleteInputs(self, state: AppState, request: Any, reply: Any) -> None:
+        for input_id in request.ids:
+            state.delete_input(input_id)
+        set_status(reply.status, sc.SUCCESS, "Ok")
+
+    @_rpc(service_pb2.SingleInputsAddJobResponse)
+    def GetInputsAddJob(self, state: AppState, request: Any, reply: Any) -> None:
+        counts = state.job_progress(request.id)
+        if counts is None:
+            set_status(reply.status, sc.CONN_DOES_NOT_EXIST, "Resource does not exist", request.id)
+            return
+        reply.inputs_add_job.id = request.id
+        progress = reply.inputs_add_job.progress
+        progress.pending_count = counts[PENDING]
+        progress.in_progress_count = counts[IN_PROGRESS]
+        progress.success_count = counts[SUCCESS]
+        progress.failed_count = counts[FAILED]
+        set_status(reply.status, sc.SUCCESS, "Ok")
+
+    @_rpc(service_pb2.SingleInputsAddJobResponse)
+    def CancelInputsAddJob(self, state: AppState, request: Any, reply: Any) -> None:
+        job = state.jobs.get(request.id)
+        if job is None:
+            set_status(reply.status, sc.CONN_DOES_NOT_EXIST, "Resource does not exist", request.id)
+            return
+        job["cancelled"] = True
+        reply.inputs_add_job.id = request.id
+        set_status(reply.status, sc.SUCCESS, "Ok")
+
+    @_rpc(service_pb2.MultiDatasetResponse)
+    def PostDatasets(self, state: AppState, request: Any, reply: Any) -> None:
+        # a Dataset carries no status of its own: one bad id fails the whole call
+        given_ids = [d.id for d in request.datasets if d.id]
+        for dataset_id in given_ids:
+            if not ID.fullmatch(dataset_id):
                 set_status(
                     reply.status,
-                    sc.CONN_DOES_NOT_EXIST,
-                    "Resource does not exist",
-                    f"input {req.input_id!r} not found",
+                    sc.CONN_INVALID_REQUEST,
+                    "Invalid request",
+                    f"dataset id {dataset_id!r} must be 1 to 128 letters, digits, '_' or '-'",
                 )
-            else:
-                reply.input.CopyFrom(state.render(stored))
-                set_status(reply.status, sc.SUCCESS, "Ok")
-
-        return await self._serve(
-            "GetInput", request, context, service_pb2.SingleInputResponse, action
-        )
-
-    async def StreamInputs(self, request: Any, context: Any) -> Any:
-        def action(state: AppState, req: Any, reply: Any) -> None:
-            now = time.monotonic()
-            for stored in page_of(state.walk(req.last_id, req.descending), req, STREAM_PAGE):
-                reply.inputs.append(state.render(stored, now))
-            set_status(reply.status, sc.SUCCESS, "Ok")
-
-        return await self._serve(
-            "StreamInputs", request, context, service_pb2.MultiInputResponse, action
-        )
-
-    async def DeleteInputs(self, request: Any, context: Any) -> Any:
-        def action(state: AppState, req: Any, reply: Any) -> None:
-            for input_id in req.ids:
-                state.delete_input(input_id)
-            set_status(reply.status, sc.SUCCESS, "Ok")
-
-        return await self._serve("DeleteInputs", request, context, status_pb2.BaseResponse, action)
-
-    async def GetInputsAddJob(self, request: Any, context: Any) -> Any:
-        def action(state: AppState, req: Any, reply: Any) -> None:
-            counts = state.job_progress(req.id)
-            if counts is None:
-                set_status(reply.status, sc.CONN_DOES_NOT_EXIST, "Resource does not exist", req.id)
                 return
-            reply.inputs_add_job.id = req.id
-            progress = reply.inputs_add_job.progress
-            progress.pending_count = counts[PENDING]
-            progress.in_progress_count = counts[IN_PROGRESS]
-            progress.success_count = counts[SUCCESS]
-            progress.failed_count = counts[FAILED]
-            set_status(reply.status, sc.SUCCESS, "Ok")
-
-        return await self._serve(
-            "GetInputsAddJob", request, context, service_pb2.SingleInputsAddJobResponse, action
-        )
-
-    async def CancelInputsAddJob(self, request: Any, context: Any) -> Any:
-        def action(state: AppState, req: Any, reply: Any) -> None:
-            job = state.jobs.get(req.id)
-            if job is None:
-                set_status(reply.status, sc.CONN_DOES_NOT_EXIST, "Resource does not exist", req.id)
+            if dataset_id in state.datasets or given_ids.count(dataset_id) > 1:
+                set_status(
+                    reply.status,
+                    sc.DATABASE_DUPLICATE_KEY,
+                    "Dataset already exists",
+                    f"a dataset with id {dataset_id!r} already exists in the app",
+                )
                 return
-            job["cancelled"] = True
-            reply.inputs_add_job.id = req.id
-            set_status(reply.status, sc.SUCCESS, "Ok")
+        for given in request.datasets:
+            item = reply.datasets.add()
+            item.CopyFrom(given)
+            if not given.id:
+                item.id = uuid.uuid4().hex
+            item.app_id, item.user_id = self.options.app_id, self.options.user_id
+            stored = resources_pb2.Dataset()
+            stored.CopyFrom(item)
+            state.datasets[item.id] = stored
+            state.dataset_inputs.setdefault(item.id, {})
+        set_status(reply.status, sc.SUCCESS, "Ok")
 
-        return await self._serve(
-            "CancelInputsAddJob", request, context, service_pb2.SingleInputsAddJobResponse, action
-        )
+    @_rpc(service_pb2.SingleDatasetResponse)
+    def GetDataset(self, state: AppState, request: Any, reply: Any) -> None:
+        if _no_dataset(state, request.dataset_id, reply):
+            return
+        reply.dataset.CopyFrom(state.datasets[request.dataset_id])
+        set_status(reply.status, sc.SUCCESS, "Ok")
 
-    async def PostDatasets(self, request: Any, context: Any) -> Any:
-        def action(state: AppState, req: Any, reply: Any) -> None:
-            # a Dataset carries no status of its own: one bad id fails the whole call
-            given_ids = [d.id for d in req.datasets if d.id]
-            for dataset_id in given_ids:
-                if not ID.fullmatch(dataset_id):
-                    set_status(
-                        reply.status,
-                        sc.CONN_INVALID_REQUEST,
-                        "Invalid request",
-                        f"dataset id {dataset_id!r} must be 1 to 128 letters, digits, '_' or '-'",
-                    )
-                    return
-                if dataset_id in state.datasets or given_ids.count(dataset_id) > 1:
-                    set_status(
-                        reply.status,
-                        sc.DATABASE_DUPLICATE_KEY,
-                        "Dataset already exists",
-                        f"a dataset with id {dataset_id!r} already exists in the app",
-                    )
-                    return
-            for given in req.datasets:
-                item = reply.datasets.add()
-                item.CopyFrom(given)
-                if not given.id:
-                    item.id = uuid.uuid4().hex
-                item.app_id, item.user_id = self.options.app_id, self.options.user_id
-                stored = resources_pb2.Dataset()
-                stored.CopyFrom(item)
-                state.datasets[item.id] = stored
-                state.dataset_inputs.setdefault(item.id, {})
-            set_status(reply.status, sc.SUCCESS, "Ok")
+    @_rpc(service_pb2.MultiDatasetResponse)
+    def ListDatasets(self, state: AppState, request: Any, reply: Any) -> None:
+        reply.datasets.extend(page_of(state.datasets.values(), request))
+        set_status(reply.status, sc.SUCCESS, "Ok")
 
-        return await self._serve(
-            "PostDatasets", request, context, service_pb2.MultiDatasetResponse, action
-        )
+    @_rpc(service_pb2.MultiDatasetInputResponse)
+    def ListDatasetInputs(self, state: AppState, request: Any, reply: Any) -> None:
+        if _no_dataset(state, request.dataset_id, reply):
+            return
+        members = state.dataset_inputs.get(request.dataset_id, {})
+        now = time.monotonic()
+        for input_id in page_of(members, request):
+            stored = state.inputs.get(input_id)
+            if stored is None:
+                continue
+            item = reply.dataset_inputs.add()
+            item.input.CopyFrom(state.render(stored, now))
+            item.created_at.FromSeconds(int(members[input_id]))
+        set_status(reply.status, sc.SUCCESS, "Ok")
 
-    async def GetDataset(self, request: Any, context: Any) -> Any:
-        def action(state: AppState, req: Any, reply: Any) -> None:
-            if _no_dataset(state, req.dataset_id, reply):
-                return
-            reply.dataset.CopyFrom(state.datasets[req.dataset_id])
-            set_status(reply.status, sc.SUCCESS, "Ok")
-
-        return await self._serve(
-            "GetDataset", request, context, service_pb2.SingleDatasetResponse, action
-        )
-
-    async def ListDatasets(self, request: Any, context: Any) -> Any:
-        def action(state: AppState, req: Any, reply: Any) -> None:
-            reply.datasets.extend(page_of(state.datasets.values(), req))
-            set_status(reply.status, sc.SUCCESS, "Ok")
-
-        return await self._serve(
-            "ListDatasets", request, context, service_pb2.MultiDatasetResponse, action
-        )
-
-    async def ListDatasetInputs(self, request: Any, context: Any) -> Any:
-        def action(state: AppState, req: Any, reply: Any) -> None:
-            if _no_dataset(state, req.dataset_id, reply):
-                return
-            members = state.dataset_inputs.get(req.dataset_id, {})
-            now = time.monotonic()
-            for input_id in page_of(members, req):
-                stored = state.inputs.get(input_id)
-                if stored is None:
-                    continue
-                item = reply.dataset_inputs.add()
-                item.input.CopyFrom(state.render(stored, now))
-                item.created_at.FromSeconds(int(members[input_id]))
-            set_status(reply.status, sc.SUCCESS, "Ok")
-
-        return await self._serve(
-            "ListDatasetInputs", request, context, service_pb2.MultiDatasetInputResponse, action
-        )
-
-    async def PostDatasetInputs(self, request: Any, context: Any) -> Any:
-        def action(state: AppState, req: Any, reply: Any) -> None:
-            if _no_dataset(state, req.dataset_id, reply):
-                return
-            members = state.dataset_inputs.setdefault(req.dataset_id, {})
-            ok = 0
-            now = time.time()
-            for given in req.dataset_inputs:
-                item = reply.dataset_inputs.add()
-                item.CopyFrom(given)
-                stored = state.inputs.get(given.input.id)
-                if stored is None:
-                    set_status(
-                        item.input.status,
-                        sc.INPUT_DOES_NOT_EXIST,
-                        "Input does not exist",
-                        f"no input with id {given.input.id!r}",
-                    )
-                    continue
-                if given.input.id not in members:
-                    members[given.input.id] = now
-                    stored.message.dataset_ids.append(req.dataset_id)
-                item.input.CopyFrom(state.render(stored))
-                ok += 1
-            overall(reply, ok, len(req.dataset_inputs))
-
-        return await self._serve(
-            "PostDatasetInputs", request, context, service_pb2.MultiDatasetInputResponse, action
-        )
+    @_rpc(service_pb2.MultiDatasetInputResponse)
+    def PostDatasetInputs(self, state: AppState, request: Any, reply: Any) -> None:
+        if _no_dataset(state, request.dataset_id, reply):
+            return
+        members = state.dataset_inputs.setdefault(request.dataset_id, {})
+        ok = 0
+        now = time.time()
+        for given in request.dataset_inputs:
+            item = reply.dataset_inputs.add()
+            item.CopyFrom(given)
+            stored = state.inputs.get(given.input.id)
+            if stored is None:
+                set_status(
+                    item.input.status,
+                    sc.INPUT_DOES_NOT_EXIST,
+                    "Input does not exist",
+                    f"no input with id {given.input.id!r}",
+                )
+                continue
+            if given.input.id not in members:
+                members[given.input.id] = now
+                stored.message.dataset_ids.append(request.dataset_id)
+            item.input.CopyFrom(state.render(stored))
+            ok += 1
+        overall(reply, ok, len(request.dataset_inputs))
 
     # -- apps --------------------------------------------------------------------------
 
-    async def GetApp(self, request: Any, context: Any) -> Any:
-        def action(state: AppState, req: Any, reply: Any) -> None:
-            opts = self.options
-            reply.app.id = opts.app_id
-            reply.app.name = opts.app_id
-            reply.app.user_id = opts.user_id
-            reply.app.default_workflow_id = "General"
-            set_status(reply.status, sc.SUCCESS, "Ok")
-
-        return await self._serve("GetApp", request, context, service_pb2.SingleAppResponse, action)
+    @_rpc(service_pb2.SingleAppResponse)
+    def GetApp(self, state: AppState, request: Any, reply: Any) -> None:
+        opts = self.options
+        reply.app.id = opts.app_id
+        reply.app.name = opts.app_id
+        reply.app.user_id = opts.user_id
+        reply.app.default_workflow_id = "General"
+        set_status(reply.status, sc.SUCCESS, "Ok")
 
     # -- annotations -------------------------------------------------------------------
 
-    async def PostAnnotations(self, request: Any, context: Any) -> Any:
-        return await self._serve(
-            "PostAnnotations",
-            request,
-            context,
-            service_pb2.MultiAnnotationResponse,
-            self._post_annotations,
-        )
-
-    def _post_annotations(self, state: AppState, request: Any, reply: Any) -> None:
+    @_rpc(service_pb2.MultiAnnotationResponse)
+    def PostAnnotations(self, state: AppState, request: Any, reply: Any) -> None:
         if too_many(reply, request.annotations, "annotations"):
             self.stats.annotations_rejected += len(request.annotations)
             return
@@ -521,55 +486,47 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
             ok += 1
         overall(reply, ok, len(request.annotations))
 
-    async def ListAnnotations(self, request: Any, context: Any) -> Any:
-        def action(state: AppState, req: Any, reply: Any) -> None:
-            # input-level annotations (made by PostInputs from concepts) come first, then
-            # the ones PostAnnotations made; each is (store, key). Whether Clarifai lists
-            # the former by default is undocumented: here only asked for by id or with
-            # list_all_annotations
-            level = state.input_annotations if req.list_all_annotations else {}
-            chosen: Iterable[tuple[dict[str, Any], str]]
-            if req.ids:
-                by_id = {_ann_id(a): i for i, a in state.input_annotations.items()}
-                level = state.input_annotations
-                wanted = dict.fromkeys(req.ids)
-                chosen = itertools.chain(
-                    ((level, by_id[i]) for i in wanted if i in by_id),
-                    ((state.annotations, i) for i in wanted if i in state.annotations),
-                )
-            elif req.input_ids:
-                by_input = state.by_input
-                wanted = dict.fromkeys(req.input_ids)
-                chosen = itertools.chain(
-                    ((level, i) for i in wanted if i in level),
-                    ((state.annotations, a) for i in wanted for a in by_input.get(i, ())),
-                )
+    @_rpc(service_pb2.MultiAnnotationResponse)
+    def ListAnnotations(self, state: AppState, request: Any, reply: Any) -> None:
+        # input-level annotations (made by PostInputs from concepts) come first, then
+        # the ones PostAnnotations made; each is (store, key). Whether Clarifai lists
+        # the former by default is undocumented: here only asked for by id or with
+        # list_all_annotations
+        level = state.input_annotations if request.list_all_annotations else {}
+        chosen: Iterable[tuple[dict[str, Any], str]]
+        if request.ids:
+            by_id = {_ann_id(a): i for i, a in state.input_annotations.items()}
+            level = state.input_annotations
+            wanted = dict.fromkeys(request.ids)
+            chosen = itertools.chain(
+                ((level, by_id[i]) for i in wanted if i in by_id),
+                ((state.annotations, i) for i in wanted if i in state.annotations),
+            )
+        elif request.input_ids:
+            by_input = state.by_input
+            wanted = dict.fromkeys(request.input_ids)
+            chosen = itertools.chain(
+                ((level, i) for i in wanted if i in level),
+                ((state.annotations, a) for i in wanted for a in by_input.get(i, ())),
+            )
+        else:
+            chosen = itertools.chain(
+                ((level, i) for i in level), ((state.annotations, a) for a in state.annotations)
+            )
+        for store, key in page_of(chosen, request):
+            ann = store[key]
+            if isinstance(ann, str):
+                reply.annotations.add(id=ann)
             else:
-                chosen = itertools.chain(
-                    ((level, i) for i in level), ((state.annotations, a) for a in state.annotations)
-                )
-            for store, key in page_of(chosen, req):
-                ann = store[key]
-                if isinstance(ann, str):
-                    reply.annotations.add(id=ann)
-                else:
-                    reply.annotations.append(ann)
-            set_status(reply.status, sc.SUCCESS, "Ok")
-
-        return await self._serve(
-            "ListAnnotations", request, context, service_pb2.MultiAnnotationResponse, action
-        )
+                reply.annotations.append(ann)
+        set_status(reply.status, sc.SUCCESS, "Ok")
 
     # -- workflows ---------------------------------------------------------------------
 
-    async def ListWorkflows(self, request: Any, context: Any) -> Any:
-        def action(state: AppState, req: Any, reply: Any) -> None:
-            wf = reply.workflows.add(id="General")
-            node = wf.nodes.add(id="general-image-embedding")
-            node.model.id = "general-image-embedding"
-            node.model.model_version.id = "bb186755eda04f9cbb6fe32e816be104"
-            set_status(reply.status, sc.SUCCESS, "Ok")
-
-        return await self._serve(
-            "ListWorkflows", request, context, service_pb2.MultiWorkflowResponse, action
-        )
+    @_rpc(service_pb2.MultiWorkflowResponse)
+    def ListWorkflows(self, state: AppState, request: Any, reply: Any) -> None:
+        wf = reply.workflows.add(id="General")
+        node = wf.nodes.add(id="general-image-embedding")
+        node.model.id = "general-image-embedding"
+        node.model.model_version.id = "bb186755eda04f9cbb6fe32e816be104"
+        set_status(reply.status, sc.SUCCESS, "Ok")
