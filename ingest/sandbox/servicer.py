@@ -2,13 +2,12 @@
 
 Each V2 method is written as its action (fill the reply from the state) and made a
 gRPC method by ``_rpc``, so every call goes through :meth:`Servicer._serve`, in this
-order: an injected
-UNAVAILABLE (before anything, no side effect, no token taken from the rate limit;
-every call, this one too, counts in ``stats.requests``), the latency and any spike,
-authentication (CONN_KEY_INVALID and friends inside a normal reply), the account's
-limits (an app deleted, an hourly limit used up, a method the plan disables), the
-per-key rate limit (CONN_THROTTLED), the action, then an injected lost reply (the
-action happened, the caller sees UNAVAILABLE).
+order: an injected UNAVAILABLE (before anything, no side effect, no token taken from
+the rate limit; every call, this one too, counts in ``stats.requests``), the latency
+and any spike, authentication (CONN_KEY_INVALID and friends inside a normal reply),
+the account's limits (an app deleted, an hourly limit used up, a method the plan
+disables), the per-key rate limit (CONN_THROTTLED), the action, then an injected lost
+reply (the action happened, the caller sees UNAVAILABLE).
 
 This module holds that path and the actions; the concerns they use live apart:
 authentication and scopes in :mod:`.auth`, the checks of a request's items in
