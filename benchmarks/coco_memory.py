@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             csv_path.unlink()
     show(
         results,
-        ["input", "annotations", "peak RSS MB", "CPU s", "CPU s per 100k"],
+        "input | annotations | peak RSS MB | CPU s | CPU s per 100k",
         "lrrrr",
         lambda r: [
             r["kind"],

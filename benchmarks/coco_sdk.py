@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append(got)
     show(
         results,
-        ["client", "boxes stored", "rows/s", "peak RSS MB", "CPU s", "requests", "throttled"],
+        "client | boxes stored | rows/s | peak RSS MB | CPU s | requests | throttled",
         "l" + "r" * 6,
         lambda r: [
             f"{r['client']}{' (stopped at the cap)' if r['capped'] else ''}",

@@ -14,11 +14,12 @@ from benchmarks.targets import unplanned_deaths
 __all__ = ["QUICK_CAVEAT", "markdown", "plots", "show", "table", "write_json", "write_results"]
 
 
-def table(columns: Sequence[str], align: str, rows: Iterable[Sequence[object]]) -> list[str]:
-    """A markdown table's lines: the ``columns``' names, the rule (``align``: one letter a
-    column, ``l`` left or ``r`` right), then a line a row of cells."""
+def table(columns: str, align: str, rows: Iterable[Sequence[object]]) -> list[str]:
+    """A markdown table's lines: the header (``columns``: the names, `` | `` between them),
+    the rule (``align``: a letter a column, ``l`` left or ``r`` right), then a line a row
+    of cells."""
     rule = {"l": "---", "r": "---:"}
-    return [_cells(columns), "|" + "|".join(rule[a] for a in align) + "|", *map(_cells, rows)]
+    return [f"| {columns} |", "|" + "|".join(rule[a] for a in align) + "|", *map(_cells, rows)]
 
 
 def _cells(cells: Sequence[object]) -> str:
@@ -33,7 +34,7 @@ def write_json(directory: Path, name: str, data: Any) -> None:
 
 def show(
     results: list[dict[str, Any]],
-    columns: Sequence[str],
+    columns: str,
     align: str,
     cells: Callable[[dict[str, Any]], Sequence[object]],
     out: Path | None,
@@ -113,19 +114,8 @@ def markdown(out: dict[str, Any]) -> str:
             *_ceiling_text(real),
             "",
             *table(
-                [
-                    "client",
-                    "rows/s",
-                    "fraction of ceiling",
-                    "requests",
-                    "throttled replies",
-                    "rows landed",
-                    "rows lost",
-                    "rows duplicated",
-                    "time (s)",
-                    "CPU (s)",
-                    "peak RSS (MB)",
-                ],
+                "client | rows/s | fraction of ceiling | requests | throttled replies | "
+                "rows landed | rows lost | rows duplicated | time (s) | CPU (s) | peak RSS (MB)",
                 "l" + "r" * 10,
                 (
                     [
@@ -188,18 +178,8 @@ def markdown(out: dict[str, Any]) -> str:
             "floor is its CPU s per 100k rows over the floor's median.",
             "",
             *table(
-                [
-                    "client",
-                    "rows/s",
-                    "rows landed",
-                    "time (s)",
-                    "CPU (s)",
-                    "CPU s per 100k rows",
-                    "x floor",
-                    "rows lost",
-                    "rows duplicated",
-                    "peak RSS (MB)",
-                ],
+                "client | rows/s | rows landed | time (s) | CPU (s) | CPU s per 100k rows | "
+                "x floor | rows lost | rows duplicated | peak RSS (MB)",
                 "l" + "r" * 9,
                 (
                     [
@@ -231,16 +211,7 @@ def markdown(out: dict[str, Any]) -> str:
             "sandbox keeping ids only. Peak RSS is the client process's `ru_maxrss`.",
             "",
             *table(
-                [
-                    "rows",
-                    "order",
-                    "images",
-                    "rows landed",
-                    "time (s)",
-                    "rows/s",
-                    "CPU (s)",
-                    "peak RSS (MB)",
-                ],
+                "rows | order | images | rows landed | time (s) | rows/s | CPU (s) | peak RSS (MB)",
                 "rl" + "r" * 6,
                 (
                     [
@@ -276,18 +247,8 @@ def markdown(out: dict[str, Any]) -> str:
             f"{hos['data']['rows']:,} rows on {hos['data']['images']:,} images.",
             "",
             *table(
-                [
-                    "client",
-                    "rows landed",
-                    "rows expected",
-                    "rows lost",
-                    "rows duplicated",
-                    "inputs duplicated",
-                    "annotations duplicated",
-                    "requests",
-                    "throttled",
-                    "time (s)",
-                ],
+                "client | rows landed | rows expected | rows lost | rows duplicated | "
+                "inputs duplicated | annotations duplicated | requests | throttled | time (s)",
                 "l" + "r" * 9,
                 (
                     [
@@ -315,7 +276,7 @@ def markdown(out: dict[str, Any]) -> str:
         "## Targets (ingest through its public API)",
         "",
         *table(
-            ["target", "value", "goal", "met", "margin"],
+            "target | value | goal | met | margin",
             "lrlll",
             (
                 [
