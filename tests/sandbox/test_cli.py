@@ -136,44 +136,54 @@ async def test_tls_prints_where_the_ca_file_is_and_serves_with_it() -> None:
     assert not await ca_file.exists()  # removed at stop
 
 
-def test_every_flag_reaches_its_option() -> None:
-    from ingest.sandbox.cli import add_arguments, options_from_args
+#: Each flag of ``ingest sandbox``, and the option it sets.
+FLAGS = [
+    ("--port 7", "port", 7),
+    ("--user-id u", "user_id", "u"),
+    ("--app-id a", "app_id", "a"),
+    ("--pat p1 --pat p2", "pats", ("p1", "p2")),
+    ("--api-key k", "api_keys", ("k",)),
+    ("--rps 3", "rps", 3.0),
+    ("--latency 0.25", "latency", 0.25),
+    ("--latency-jitter 0.125", "latency_jitter", 0.125),
+    ("--processing 1 3", "processing", (1.0, 3.0)),
+    ("--download-failure-rate 0.5", "download_failure_rate", 0.5),
+    ("--stuck-rate 0.25", "stuck_rate", 0.25),
+    ("--unavailable-rate 0.125", "unavailable_rate", 0.125),
+    ("--lost-reply-rate 0.0625", "lost_reply_rate", 0.0625),
+    ("--spike-rate 0.5", "spike_rate", 0.5),
+    ("--spike-seconds 2", "spike_seconds", 2.0),
+    ("--seed 9", "seed", 9),
+    ("--no-store", "store", False),
+    ("--stats s.json", "stats_path", "s.json"),
+    ("--tls", "tls", True),
+    ("--allow-duplicate-urls", "unique_urls", False),
+    ("--dataset d1 --dataset d2", "datasets", ("d1", "d2")),
+    ("--input-quota 5", "input_quota", 5),
+    ("--hourly-limit 6", "hourly_limit", 6),
+    ("--disable PostAnnotations", "disabled", ("PostAnnotations",)),
+    ("--delete-app-after 8", "delete_app_after", 8),
+]
+
+
+def _parser() -> argparse.ArgumentParser:
+    from ingest.sandbox.cli import add_arguments
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    args = (
-        "--port 7 --user-id u --app-id a --pat p1 --pat p2 --api-key k --rps 3 --latency 0.25 "
-        "--latency-jitter 0.125 --processing 1 3 --download-failure-rate 0.5 --stuck-rate 0.25 "
-        "--unavailable-rate 0.125 --lost-reply-rate 0.0625 --spike-rate 0.5 --spike-seconds 2 "
-        "--seed 9 --no-store --stats s.json --tls --allow-duplicate-urls --dataset d1 "
-        "--input-quota 5 --hourly-limit 6 --disable PostAnnotations --delete-app-after 8"
-    )
-    got = options_from_args(parser.parse_args(args.split()))
-    want = SandboxOptions(
-        port=7,
-        user_id="u",
-        app_id="a",
-        pats=("p1", "p2"),
-        api_keys=("k",),
-        rps=3.0,
-        latency=0.25,
-        latency_jitter=0.125,
-        processing=(1.0, 3.0),
-        download_failure_rate=0.5,
-        stuck_rate=0.25,
-        unavailable_rate=0.125,
-        lost_reply_rate=0.0625,
-        spike_rate=0.5,
-        spike_seconds=2.0,
-        seed=9,
-        store=False,
-        stats_path="s.json",
-        tls=True,
-        unique_urls=False,
-        datasets=("d1",),
-        input_quota=5,
-        hourly_limit=6,
-        disabled=("PostAnnotations",),
-        delete_app_after=8,
-    )
-    assert got == want
+    return parser
+
+
+@pytest.mark.parametrize(("flags", "field", "value"), FLAGS)
+def test_every_flag_reaches_its_option(flags: str, field: str, value: object) -> None:
+    from ingest.sandbox.cli import options_from_args
+
+    options = options_from_args(_parser().parse_args(flags.split()))
+    assert getattr(SandboxOptions(), field) != value
+    assert getattr(options, field) == value
+
+
+def test_the_flag_table_names_every_flag() -> None:
+    flags = {a.option_strings[-1] for a in _parser()._actions if a.dest != "help"}
+    named = {f.split()[0] for f, _, _ in FLAGS}
+    assert flags == named
