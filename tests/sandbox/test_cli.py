@@ -138,6 +138,7 @@ async def test_tls_prints_where_the_ca_file_is_and_serves_with_it() -> None:
 
 #: Each flag of ``ingest sandbox``, and the option it sets.
 FLAGS = [
+    ("--host 127.0.0.2", "host", "127.0.0.2"),
     ("--port 7", "port", 7),
     ("--user-id u", "user_id", "u"),
     ("--app-id a", "app_id", "a"),
