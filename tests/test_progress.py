@@ -43,7 +43,7 @@ def test_plain_reporter_writes_a_line_every_few_seconds() -> None:
             rows_invalid=2,
             inputs_created=120,
             inputs_processed=100,
-            annotations=250,
+            annotations_created=250,
             requests=60,
             retries=3,
             throttled=1,
@@ -124,7 +124,7 @@ def test_snapshot_reads_the_live_report() -> None:
         stats, limiter = Stats(), Limiter()
 
     s = snapshot(report, Client(), total_rows=10)
-    assert (s.rows_read, s.rows_landed, s.inputs_created) == (5, 3, 3)
+    assert (s.rows_read, s.rows_landed, s.inputs) == (5, 3, 3)
     assert (s.requests, s.throttled, s.retries, s.rate, s.target) == (9, 1, 2, 12.0, 15.0)
     assert snapshot(report).target == 0.0
 
@@ -158,7 +158,7 @@ def test_live_annotation_bar_keeps_its_rate_while_the_estimate_drifts() -> None:
                 total_rows=10_000,
                 rows_read=10_000,
                 rows_landed=200 * i,
-                annotations=180 * i,
+                annotations_created=180 * i,
                 box_fraction=fraction,
             )
         )

@@ -51,45 +51,38 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """The live counters of a run at one moment."""
+@dataclass(slots=True)
+class Snapshot(Report):
+    """A copy of the run's report at one moment, with what only the display needs.
+
+    ``requests``, ``throttled`` and ``retries`` are the client's live counts when a
+    client is given (the report takes them at the end).
+    """
 
     elapsed: float = 0.0
     total_rows: int | None = None
     """Rows in the file (a quick estimate), or None when unknown."""
-    rows_read: int = 0
-    rows_resumed: int = 0
-    rows_landed: int = 0
-    rows_present: int = 0
-    rows_failed: int = 0
-    rows_invalid: int = 0
-    images: int = 0
-    inputs_created: int = 0
-    inputs_processed: int = 0
-    inputs_failed: int = 0
-    annotations: int = 0
-    annotations_failed: int = 0
     box_fraction: float | None = None
     """Share of finished rows that carry a box (for the annotations estimate)."""
-    requests: int = 0
-    throttled: int = 0
-    retries: int = 0
     rate: float = 0.0
     """Current request pace of the client-side limiter."""
     target: float = 0.0
     """The request budget (``--rps``)."""
     last_error: str = ""
-    phase: str = ""
-    """What the source does before rows flow: "scanning", "grouping" or ""."""
-    grouped: bool = False
-    """The file's rows were grouped by image on disk first."""
-    grouping_s: float = 0.0
-    grouping_temp_bytes: int = 0
 
     @property
-    def rows_done(self) -> int:
-        """Rows with an outcome this run (resumed rows not included)."""
+    def inputs(self) -> int:
+        """Inputs the app holds from this run: created, or there already."""
+        return self.inputs_created + self.inputs_existing
+
+    @property
+    def annotations(self) -> int:
+        """Annotations the app holds from this run: created, or there already."""
+        return self.annotations_created + self.annotations_existing
+
+    @property
+    def rows_finished(self) -> int:
+        """Rows with an outcome this run (unlike ``rows_done``, resumed rows not included)."""
         return self.rows_landed + self.rows_present + self.rows_failed
 
     @property
@@ -101,12 +94,12 @@ class Snapshot:
         """Rows this run has to finish (total minus those done earlier), if known."""
         if self.total_rows is None:
             return None
-        return max(self.rows_done, self.total_rows - self.rows_resumed)
+        return max(self.rows_finished, self.total_rows - self.rows_resumed)
 
     @property
     def annotations_estimate(self) -> int | None:
         todo = self.rows_to_send
-        if todo is None or self.box_fraction is None or self.rows_done < 20:
+        if todo is None or self.box_fraction is None or self.rows_finished < 20:
             return None
         return max(self.annotations, round(self.box_fraction * (todo - self.rows_invalid)))
 
@@ -119,28 +112,19 @@ def snapshot(
     box_fraction: float | None = None,
     last_error: str = "",
 ) -> Snapshot:
-    """Read ``report`` and the client's live stats."""
-    r = report
-    if total_rows is None and r.rows_total:
-        total_rows = r.rows_total
+    """Copy ``report`` and read the client's live stats."""
+    snap = Snapshot(**{f.name: getattr(report, f.name) for f in fields(Report)})
+    snap.elapsed = time.monotonic() - report.started
+    snap.total_rows = total_rows if total_rows is not None else report.rows_total or None
+    snap.box_fraction = box_fraction
+    snap.last_error = last_error
     stats = getattr(client, "stats", None)
+    if stats is not None:
+        snap.requests, snap.throttled, snap.retries = stats.requests, stats.throttled, stats.retries
     limiter = getattr(client, "limiter", None)
-    worked_out: dict[str, Any] = {
-        "elapsed": time.monotonic() - r.started,
-        "total_rows": total_rows,
-        "inputs_created": r.inputs_created + r.inputs_existing,
-        "annotations": r.annotations_created + r.annotations_existing,
-        "box_fraction": box_fraction,
-        "requests": stats.requests if stats is not None else r.requests,
-        "throttled": stats.throttled if stats is not None else r.throttled,
-        "retries": stats.retries if stats is not None else r.retries,
-        "rate": limiter.rate if limiter is not None else 0.0,
-        "target": limiter.target if limiter is not None else 0.0,
-        "last_error": last_error,
-    }
-    # Every other field is the report's own, under the same name.
-    as_reported = {f.name: getattr(r, f.name) for f in fields(Snapshot) if f.name not in worked_out}
-    return Snapshot(**worked_out, **as_reported)
+    if limiter is not None:
+        snap.rate, snap.target = limiter.rate, limiter.target
+    return snap
 
 
 class EventDetector:
@@ -319,10 +303,10 @@ class LiveReporter(Reporter):
         # inputs: no total (a URL's rows may be spread over the file, so how many
         # distinct inputs it names is only known at the end)
         b.update(t["read"], completed=snap.rows_read, total=snap.total_rows)
-        b.update(t["created"], completed=snap.inputs_created)
+        b.update(t["created"], completed=snap.inputs)
         b.update(t["processed"], completed=snap.inputs_processed)
         b.update(t["annotations"], completed=snap.annotations, total=self._estimate(snap))
-        b.update(t["done"], completed=snap.rows_done, total=snap.rows_to_send)
+        b.update(t["done"], completed=snap.rows_finished, total=snap.rows_to_send)
         self.update_status(snap)
 
     def _estimate(self, snap: Snapshot) -> int | None:
@@ -347,10 +331,10 @@ class LiveReporter(Reporter):
         b = self.bars
         t = self._tasks
         b.update(t["read"], completed=snap.rows_read, total=snap.rows_read)
-        b.update(t["created"], completed=snap.inputs_created, total=snap.inputs_created)
+        b.update(t["created"], completed=snap.inputs, total=snap.inputs)
         b.update(t["processed"], completed=snap.inputs_processed, total=snap.inputs_processed)
         b.update(t["annotations"], completed=snap.annotations, total=snap.annotations or None)
-        b.update(t["done"], completed=snap.rows_done, total=snap.rows_done)
+        b.update(t["done"], completed=snap.rows_finished, total=snap.rows_finished)
         self.update_status(snap)
         b.refresh()
         b.stop()
@@ -384,11 +368,11 @@ class PlainReporter(Reporter):
 
     def line(self, s: Snapshot) -> str:
         total = f"/{s.total_rows}" if s.total_rows is not None else ""
-        done = f"{s.rows_done}" + (f"/{s.rows_to_send}" if s.rows_to_send is not None else "")
+        done = f"{s.rows_finished}" + (f"/{s.rows_to_send}" if s.rows_to_send is not None else "")
         return (
             f"[{_elapsed(s).split()[0]:>7}] rows read {s.rows_read}{total}, done {done} "
             f"(landed {s.rows_landed}, present {s.rows_present}, failed {s.rows_failed}) | "
-            f"inputs created {s.inputs_created}, processed {s.inputs_processed} | "
+            f"inputs created {s.inputs}, processed {s.inputs_processed} | "
             f"annotations {s.annotations} | {_status_text(s)}"
         )
 
