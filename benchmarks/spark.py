@@ -40,7 +40,7 @@ from benchmarks.harness import ceiling_requests
 from benchmarks.suite import APP, PAT, RESULTS, UNLIMITED_RPS, USER, analyse, good_rows, load_data
 from ingest.sandbox import Sandbox, SandboxOptions
 
-__all__ = ["main"]
+__all__ = ["local_session", "main"]
 
 BUDGET = 15.0
 """Requests/s of the app in the realistic scenario (Clarifai's default per key)."""
@@ -73,13 +73,47 @@ class Session:
 
 
 @contextmanager
-def session(tmp: Path) -> Iterator[Session]:
-    """A ``local[2]`` session whose JVM output goes to a file (not the terminal)."""
-    from pyspark import SparkConf, SparkContext
+def local_session(conf: Any, jvm_log: Path) -> Iterator[tuple[Any, Any]]:
+    """A session on the ``SparkConf`` ``conf`` whose JVM output (driver and executors
+    alike: local mode runs both) goes to ``jvm_log``, not the terminal, with Clarifai's
+    data source registered: the session and its py4j gateway (whose ``proc`` is the JVM).
+    At the end the session stops and the JVM is waited for (it exits when its stdin
+    closes; killed if it has not after 30 s). The tests start theirs here too."""
+    from pyspark import SparkContext
     from pyspark.java_gateway import launch_gateway
     from pyspark.sql import SparkSession
 
     from ingest.spark import ClarifaiDataSource
+
+    with jvm_log.open("wb") as out:
+        gateway = launch_gateway(  # type: ignore[no-untyped-call]
+            conf, popen_kwargs={"stdout": out, "stderr": subprocess.STDOUT}
+        )
+    sc = SparkContext(conf=conf, gateway=gateway)
+    sc.setLogLevel("WARN")
+    spark = SparkSession(sc)
+    spark.dataSource.register(ClarifaiDataSource)
+    try:
+        yield spark, gateway
+    finally:
+        spark.stop()
+        proc = getattr(gateway, "proc", None)
+        gateway.shutdown()
+        SparkContext._gateway = None
+        SparkContext._jvm = None
+        if proc is not None:
+            proc.stdin.close()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@contextmanager
+def session(tmp: Path) -> Iterator[Session]:
+    """A ``local[2]`` session whose JVM output goes to a file (not the terminal)."""
+    from pyspark import SparkConf
 
     os.environ["PYSPARK_PYTHON"] = sys.executable
     conf = (
@@ -93,21 +127,8 @@ def session(tmp: Path) -> Iterator[Session]:
         .set("spark.default.parallelism", "2")
     )
     t0 = time.monotonic()
-    with (tmp / "jvm.log").open("wb") as out:
-        gateway = launch_gateway(  # type: ignore[no-untyped-call]
-            conf, popen_kwargs={"stdout": out, "stderr": subprocess.STDOUT}
-        )
-    sc = SparkContext(conf=conf, gateway=gateway)
-    sc.setLogLevel("WARN")
-    spark = SparkSession(sc)
-    spark.dataSource.register(ClarifaiDataSource)
-    try:
+    with local_session(conf, tmp / "jvm.log") as (spark, gateway):
         yield Session(spark, gateway.proc.pid, time.monotonic() - t0)
-    finally:
-        spark.stop()
-        gateway.shutdown()
-        gateway.proc.stdin.close()
-        gateway.proc.wait(timeout=60)
 
 
 def tree_cpu(pid: int) -> float:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,8 +29,7 @@ pytest.importorskip("pyspark")
 pytest.importorskip("pyarrow")
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
-from pyspark import SparkConf, SparkContext
-from pyspark.java_gateway import launch_gateway
+from pyspark import SparkConf
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import (
     ArrayType,
@@ -42,9 +40,10 @@ from pyspark.sql.types import (
     StructType,
 )
 
+from benchmarks.spark import local_session
 from ingest.sandbox import Sandbox, SandboxOptions
 from ingest.source.cells import SEED_COLUMNS
-from ingest.spark import ClarifaiDataSource, upload
+from ingest.spark import upload
 from tests.helpers import COLUMNS, Dataset, make_dataset
 from tests.spark.flaky import FlakyDataSource
 from tests.test_pipeline import assert_server_holds
@@ -94,30 +93,11 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
         .set("spark.eventLog.dir", events.as_uri())
         .set("spark.eventLog.compress", "false")
     )
-    with log.open("wb") as out:
-        gateway = launch_gateway(  # type: ignore[no-untyped-call]
-            conf, popen_kwargs={"stdout": out, "stderr": subprocess.STDOUT}
-        )
-    sc = SparkContext(conf=conf, gateway=gateway)
-    sc.setLogLevel("WARN")
-    spark = SparkSession(sc)
-    spark.dataSource.register(ClarifaiDataSource)
-    spark.dataSource.register(FlakyDataSource)
     try:
-        yield Session(spark, log, events)
+        with local_session(conf, log) as (spark, _):
+            spark.dataSource.register(FlakyDataSource)
+            yield Session(spark, log, events)
     finally:
-        spark.stop()
-        proc = getattr(gateway, "proc", None)
-        gateway.shutdown()
-        SparkContext._gateway = None  # type: ignore[attr-defined]
-        SparkContext._jvm = None  # type: ignore[attr-defined]
-        if proc is not None:
-            proc.stdin.close()  # the JVM exits when its stdin closes
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
         env.undo()
 
 
