@@ -113,16 +113,51 @@ def sandbox(portal: BlockingPortal, **options: Any) -> Iterator[Sandbox]:
         yield sb
 
 
+@pytest.fixture
+def sb(portal: BlockingPortal) -> Iterator[Sandbox]:
+    """The test's own sandbox, with the module's quick settings."""
+    with sandbox(portal) as fresh:
+        yield fresh
+
+
 def string_frame(spark: SparkSession, data: Dataset) -> DataFrame:
     schema = StructType([StructField(c, StringType()) for c in COLUMNS])
     return spark.createDataFrame([tuple(r[c] for c in COLUMNS) for r in data.rows], schema)
 
 
+def dataset_frame(
+    spark: SparkSession, images: int, seed: int, *by: str
+) -> tuple[Dataset, DataFrame]:
+    """``make_dataset(images, seed=seed)`` and its rows as a DataFrame of two partitions,
+    by the columns ``by`` (round robin without)."""
+    data = make_dataset(images, seed=seed)
+    return data, string_frame(spark, data).repartition(2, *by)
+
+
+def options_for(sb: Sandbox, **options: str) -> dict[str, str]:
+    """The writer's options for ``sb``: the sandbox's token and app, quick timings."""
+    return {"token": "sandbox-pat", **CREDS, **TUNING, "base": sb.base_url, **options}
+
+
 def write(df: DataFrame, sb: Sandbox, fmt: str = "clarifai", **options: str) -> None:
-    writer = df.write.format(fmt).mode("append").option("base", sb.base_url)
-    for key, value in {"token": "sandbox-pat", **CREDS, **TUNING, **options}.items():
+    writer = df.write.format(fmt).mode("append")
+    for key, value in options_for(sb, **options).items():
         writer = writer.option(key, value)
     writer.save()
+
+
+def write_and_check(
+    portal: BlockingPortal,
+    df: DataFrame,
+    sb: Sandbox,
+    data: Dataset,
+    fmt: str = "clarifai",
+    **options: str,
+) -> None:
+    """``write``, then the sandbox holds exactly what ``data`` says (each input and box
+    once)."""
+    write(df, sb, fmt, **options)
+    portal.call(assert_server_holds, sb, data)
 
 
 def read_failures(path: Path) -> list[dict[str, str]]:
@@ -136,17 +171,15 @@ def failed_urls(data: Dataset) -> set[str]:
 
 
 def test_a_dataframe_lands_exactly_once(
-    session: Session, portal: BlockingPortal, tmp_path: Path
+    session: Session, portal: BlockingPortal, sb: Sandbox, tmp_path: Path
 ) -> None:
-    data = make_dataset(80, seed=5)
-    df = string_frame(session.spark, data).repartition(2, "url")
+    data, df = dataset_frame(session.spark, 80, 5, "url")
     report, failures = tmp_path / "report.json", tmp_path / "failures.csv"
-    with sandbox(portal) as sb:
-        write(df, sb, tasks="2", rps="1000", report=str(report), failures=str(failures))
-        portal.call(assert_server_holds, sb, data)
-        # the same DataFrame again: every row is found present, nothing stored twice
-        write(df, sb, tasks="2", rps="1000")
-        portal.call(assert_server_holds, sb, data)
+    write_and_check(
+        portal, df, sb, data, tasks="2", rps="1000", report=str(report), failures=str(failures)
+    )
+    # the same DataFrame again: every row is found present, nothing stored twice
+    write_and_check(portal, df, sb, data, tasks="2", rps="1000")
     out = json.loads(report.read_text())
     assert out["rows_read"] == len(data.rows)
     assert out["rows_failed"] == len(data.invalid_lines | data.broken_lines)
@@ -162,25 +195,20 @@ def test_a_dataframe_lands_exactly_once(
 
 
 def test_rows_of_an_image_split_across_tasks_still_land_once(
-    session: Session, portal: BlockingPortal
+    session: Session, portal: BlockingPortal, sb: Sandbox
 ) -> None:
-    data = make_dataset(40, seed=8)
     # round robin: most images have rows in both tasks, which race to create them
-    df = string_frame(session.spark, data).repartition(2)
-    with sandbox(portal) as sb:
-        write(df, sb, tasks="2")
-        portal.call(assert_server_holds, sb, data)
+    data, df = dataset_frame(session.spark, 40, 8)
+    write_and_check(portal, df, sb, data, tasks="2")
 
 
 def test_a_task_that_fails_once_and_is_retried_lands_exactly_once(
-    session: Session, portal: BlockingPortal, tmp_path: Path
+    session: Session, portal: BlockingPortal, sb: Sandbox, tmp_path: Path
 ) -> None:
-    data = make_dataset(60, seed=9)
-    df = string_frame(session.spark, data).repartition(2, "url")
+    data, df = dataset_frame(session.spark, 60, 9, "url")
     flag, report = tmp_path / "failed-once", tmp_path / "report.json"
-    with sandbox(portal) as sb:
-        write(df, sb, "clarifai_flaky", flag_file=str(flag), tasks="2", report=str(report))
-        portal.call(assert_server_holds, sb, data)
+    options = {"flag_file": str(flag), "tasks": "2", "report": str(report)}
+    write_and_check(portal, df, sb, data, "clarifai_flaky", **options)
     assert flag.read_text().startswith("attempt 0 failed")
     out = json.loads(report.read_text())
     # the retried attempt found what the failed one had sent
@@ -190,37 +218,33 @@ def test_a_task_that_fails_once_and_is_retried_lands_exactly_once(
 
 
 def test_a_failed_job_is_aborted_and_reports_what_finished(
-    session: Session, portal: BlockingPortal, tmp_path: Path
+    session: Session, portal: BlockingPortal, sb: Sandbox, tmp_path: Path
 ) -> None:
-    data = make_dataset(30, seed=4)
-    df = string_frame(session.spark, data).repartition(2, "url")
+    data, df = dataset_frame(session.spark, 30, 4, "url")
     flag, report = tmp_path / "failed", tmp_path / "report.json"
-    with sandbox(portal) as sb:
-        with pytest.raises(Exception, match="on purpose"):  # both attempts of partition 0
-            write(df, sb, "clarifai_flaky", flag_file=str(flag), always="true", report=str(report))
-        # what was sent stays; writing the same rows again completes the job, once
-        write(df, sb, tasks="2")
-        portal.call(assert_server_holds, sb, data)
+    with pytest.raises(Exception, match="on purpose"):  # both attempts of partition 0
+        write(df, sb, "clarifai_flaky", flag_file=str(flag), always="true", report=str(report))
+    # what was sent stays; writing the same rows again completes the job, once
+    write_and_check(portal, df, sb, data, tasks="2")
     out = json.loads(report.read_text())
     assert out["aborted"] is True
     assert out["tasks"] == 1  # partition 1 finished; partition 0 never did
     assert 0 < out["rows_read"] < len(data.rows)
 
 
-def test_empty_partitions_and_frames(session: Session, portal: BlockingPortal) -> None:
+def test_empty_partitions_and_frames(session: Session, portal: BlockingPortal, sb: Sandbox) -> None:
     schema = StructType([StructField(c, StringType()) for c in COLUMNS])
     one = [("https://img.example.com/1.jpg", "0.1", "0.1", "0.2", "0.2", "cat", "", "")]
-    with sandbox(portal) as sb:
-        options = {"token": "sandbox-pat", **CREDS, **TUNING, "base": sb.base_url}
-        job, failed = upload(session.spark.createDataFrame(one, schema), options, partitions=2)
-        assert (job.tasks, job.report.rows_landed, failed.count()) == (2, 1, 0)
-        job, _ = upload(session.spark.createDataFrame([], schema), options)
-        assert job.report.rows_read == 0
-        assert portal.call(lambda: len(sb.annotations)) == 1
+    options = options_for(sb)
+    job, failed = upload(session.spark.createDataFrame(one, schema), options, partitions=2)
+    assert (job.tasks, job.report.rows_landed, failed.count()) == (2, 1, 0)
+    job, _ = upload(session.spark.createDataFrame([], schema), options)
+    assert job.report.rows_read == 0
+    assert portal.call(lambda: len(sb.annotations)) == 1
 
 
 def test_invalid_rows_come_back_with_their_reasons(
-    session: Session, portal: BlockingPortal, tmp_path: Path
+    session: Session, portal: BlockingPortal, sb: Sandbox, tmp_path: Path
 ) -> None:
     # typed columns: boxes as doubles, concepts as arrays, metadata as a map
     schema = StructType(
@@ -247,15 +271,10 @@ def test_invalid_rows_come_back_with_their_reasons(
         ("ftp://img.example.com/6.jpg", 0.1, 0.1, 0.2, 0.2, ["cat"], [], None, "ftp"),
     ]
     df = session.spark.createDataFrame(rows, schema)
-    with sandbox(portal) as sb:
-        job, failed = upload(
-            df,
-            {"token": "sandbox-pat", **CREDS, **TUNING, "base": sb.base_url},
-            partitions=2,
-            failures=str(tmp_path / "failures.csv"),
-        )
-        stored = portal.call(lambda: {i: s.data for i, s in sb.inputs.items()})
-        boxes = portal.call(lambda: len(sb.annotations))
+    failures = str(tmp_path / "failures.csv")
+    job, failed = upload(df, options_for(sb), partitions=2, failures=failures)
+    stored = portal.call(lambda: {i: s.data for i, s in sb.inputs.items()})
+    boxes = portal.call(lambda: len(sb.annotations))
     assert job.tasks == 2 and job.tasks_at_once == 2
     assert job.report.rows_read == len(rows)
     assert job.report.rows_landed == 3 and job.report.rows_failed == 4
@@ -282,14 +301,14 @@ def test_no_secret_in_logs_plans_or_the_event_log(
     session: Session, portal: BlockingPortal, tmp_path: Path
 ) -> None:
     secret = "pat-" + os.urandom(12).hex()
-    data = make_dataset(20, seed=3)
-    df = string_frame(session.spark, data).repartition(2, "url")
+    data, df = dataset_frame(session.spark, 20, 3, "url")
     sc = session.spark.sparkContext
     sc.setLogLevel("INFO")  # every plan, task and option Spark logs
     try:
         with sandbox(portal, pats=(secret,)) as sb:
-            write(df, sb, token=secret, report=str(tmp_path / "report.json"))
-            portal.call(assert_server_holds, sb, data)
+            write_and_check(
+                portal, df, sb, data, token=secret, report=str(tmp_path / "report.json")
+            )
     finally:
         sc.setLogLevel("WARN")
     log = session.log.read_text(errors="replace")
