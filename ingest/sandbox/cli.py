@@ -65,31 +65,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar=("MIN", "MAX"),
         help="seconds an input takes to process (default %(default)s)",
     )
-    a(
-        "--download-failure-rate",
-        type=float,
-        default=d.download_failure_rate,
-        help="fraction of URLs that fail to download (URLs with 'broken' always fail)",
-    )
-    a("--stuck-rate", type=float, default=d.stuck_rate, help="fraction of inputs never processed")
-    a(
-        "--unavailable-rate",
-        type=float,
-        default=d.unavailable_rate,
-        help="fraction of calls failed with UNAVAILABLE before acting",
-    )
-    a(
-        "--lost-reply-rate",
-        type=float,
-        default=d.lost_reply_rate,
-        help="fraction of calls that act, then fail with UNAVAILABLE",
-    )
-    a(
-        "--spike-rate",
-        type=float,
-        default=d.spike_rate,
-        help="fraction of calls delayed by --spike-seconds",
-    )
+    for flag, what in (
+        ("--download-failure-rate", "URLs that fail to download (URLs with 'broken' always fail)"),
+        ("--stuck-rate", "inputs never processed"),
+        ("--unavailable-rate", "calls failed with UNAVAILABLE before acting"),
+        ("--lost-reply-rate", "calls that act, then fail with UNAVAILABLE"),
+        ("--spike-rate", "calls delayed by --spike-seconds"),
+    ):
+        default = getattr(d, flag[2:].replace("-", "_"))
+        a(flag, type=float, default=default, metavar="FRACTION", help=f"fraction of {what}")
     a("--spike-seconds", type=float, default=d.spike_seconds, help="length of a latency spike")
     a("--seed", type=int, default=d.seed, help="seed of every random draw")
     a("--no-store", action="store_true", help="keep only ids and statuses (huge runs)")
