@@ -46,12 +46,12 @@ import json
 import logging
 import os
 import sys
-import threading
 import time
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
+
+from benchmarks.peers.counts import CallCounts
 
 __all__ = ["load_images", "main", "make_loader", "run_sdk"]
 
@@ -144,19 +144,14 @@ def make_loader(images: list[dict[str, Any]]) -> Any:
     return CsvDetectionLoader(images)
 
 
-class _Counts:
-    """Requests, throttled replies and per-item outcomes, seen below the SDK's retries."""
+class _Counts(CallCounts):
+    """Calls, replies and per-item outcomes, seen below the SDK's retries."""
 
     def __init__(self) -> None:
         from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 
+        super().__init__(throttled_codes=(sc.CONN_THROTTLED, sc.CONN_EXCEED_HOURLY_LIMIT))
         self.sc = sc
-        self.lock = threading.Lock()
-        self.requests: Counter[str] = Counter()
-        self.reply_codes: Counter[str] = Counter()
-        self.throttled = 0
-        self.not_ok_replies = 0
-        self.rpc_errors = 0
         self.inputs_sent = 0
         self.inputs_created = 0
         self.inputs_deleted = 0
@@ -165,20 +160,15 @@ class _Counts:
 
     def record(self, method: str, request: Any, reply: Any | None, error: Any | None) -> None:
         sc = self.sc
+        self.sent(method)
+        if error is not None:
+            self.failed(error)
+            return
+        assert reply is not None  # no error: the call returned a reply
+        code = reply.status.code
+        if self.replied(code):  # throttled: nothing was done
+            return
         with self.lock:
-            self.requests[method] += 1
-            if error is not None:
-                self.rpc_errors += 1
-                self.reply_codes[f"grpc:{error.code().name}"] += 1
-                return
-            assert reply is not None  # no error: the call returned a reply
-            code = reply.status.code
-            self.reply_codes[str(code)] += 1
-            if code in (sc.CONN_THROTTLED, sc.CONN_EXCEED_HOURLY_LIMIT):
-                self.throttled += 1
-                return
-            if code != sc.SUCCESS:
-                self.not_ok_replies += 1
             if method == "PostInputs":
                 self.inputs_sent += len(request.inputs)
                 self.inputs_created += sum(
@@ -309,12 +299,7 @@ def run_sdk(
         "annotations_sent": counts.annotations_sent,
         "annotations_created": counts.annotations_created,
         "annotations_failed": counts.annotations_sent - counts.annotations_created,
-        "requests": dict(sorted(counts.requests.items())),
-        "requests_total": sum(counts.requests.values()),
-        "reply_codes": dict(sorted(counts.reply_codes.items())),
-        "throttled": counts.throttled,
-        "failed_calls": counts.not_ok_replies + counts.rpc_errors,
-        "rpc_errors": counts.rpc_errors,
+        **counts.summary(),
         "elapsed_s": round(elapsed, 3),
         "error": error,
     }

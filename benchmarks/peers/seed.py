@@ -46,6 +46,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 from urllib.parse import urlsplit
 
+from benchmarks.peers.counts import CallCounts
+
 __all__ = ["main", "run_seed", "wrangle_csv"]
 
 BOX_COLUMNS = ("left_col", "top_row", "right_col", "bottom_row")
@@ -116,46 +118,31 @@ def wrangle_csv(csv_path: str) -> tuple[list[dict[str, Any]], list[str]]:
 
 
 class _Client:
-    """The stub, the auth metadata, and thread-safe counts of everything sent and received."""
+    """The stub, the auth metadata, and thread-safe counts of every call and its reply."""
 
     def __init__(self, stub: Any, token: str, user_app_id: Any, timeout: float) -> None:
         from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 
-        self.sc = sc
         self.stub = stub
         self.metadata = (("authorization", f"Key {token}"),)
         self.user_app_id = user_app_id
         self.timeout = timeout
-        self.lock = threading.Lock()
-        self.requests: Counter[str] = Counter()
-        self.reply_codes: Counter[str] = Counter()
-        self.throttled = 0
-        self.not_ok_replies = 0
-        self.rpc_errors = 0
+        self.counts = CallCounts(throttled_codes=(sc.CONN_THROTTLED,))
 
     def call(self, method: str, request: Any) -> Any:
         import grpc
 
         if self.user_app_id is not None:
             request.user_app_id.CopyFrom(self.user_app_id)
-        with self.lock:
-            self.requests[method] += 1
+        self.counts.sent(method)
         try:
             reply = getattr(self.stub, method)(
                 request, metadata=self.metadata, timeout=self.timeout
             )
         except grpc.RpcError as exc:
-            with self.lock:
-                self.rpc_errors += 1
-                self.reply_codes[f"grpc:{exc.code().name}"] += 1
+            self.counts.failed(exc)
             raise
-        code = reply.status.code
-        with self.lock:
-            self.reply_codes[str(code)] += 1
-            if code == self.sc.CONN_THROTTLED:
-                self.throttled += 1
-            elif code != self.sc.SUCCESS:
-                self.not_ok_replies += 1
+        self.counts.replied(reply.status.code)
         return reply
 
 
@@ -419,12 +406,7 @@ def run_seed(
         "annotations_failed": outcome.annotations_sent - outcome.annotations_created,
         "polls": outcome.polls,
         "polls_gave_up": outcome.polls_gave_up,
-        "requests": dict(sorted(client.requests.items())),
-        "requests_total": sum(client.requests.values()),
-        "reply_codes": dict(sorted(client.reply_codes.items())),
-        "throttled": client.throttled,
-        "failed_calls": client.not_ok_replies + client.rpc_errors,
-        "rpc_errors": client.rpc_errors,
+        **client.counts.summary(),
         "elapsed_s": round(elapsed, 3),
     }
 
