@@ -1,20 +1,21 @@
-"""What the peers count of their own calls.
+"""What the peers count of their own calls, and the command line they share.
 
 :class:`CallCounts` counts, thread-safely, the requests a peer sends (by method) and what
 comes back: reply codes, throttled replies, other replies that are not SUCCESS, and gRPC
 errors; :meth:`CallCounts.summary` is that part of the peer's JSON line. Like the rest of
 :mod:`benchmarks.peers`, this imports neither the ``clarifai`` SDK nor ``clarifai_grpc`` at
-import time.
+import time. :func:`peer_parser` is the start of each peer's command line.
 """
 
 from __future__ import annotations
 
+import argparse
 import threading
 from collections import Counter
 from collections.abc import Collection
 from typing import Any
 
-__all__ = ["CallCounts"]
+__all__ = ["CallCounts", "peer_parser"]
 
 
 class CallCounts:
@@ -68,3 +69,12 @@ class CallCounts:
                 "failed_calls": self.not_ok_replies + self.rpc_errors,
                 "rpc_errors": self.rpc_errors,
             }
+
+
+def peer_parser(module: str, description: str) -> argparse.ArgumentParser:
+    """A peer's command line (``python -m MODULE``) with the options every peer takes:
+    ``--csv`` and ``--base``."""
+    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=description)
+    parser.add_argument("--csv", required=True, help="CSV in the seed's format")
+    parser.add_argument("--base", default="http://127.0.0.1:18080", help="http://host:port")
+    return parser

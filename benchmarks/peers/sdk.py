@@ -39,7 +39,6 @@ prints one JSON line like the seed peer's. ``--trace`` routes the calls through
 
 from __future__ import annotations
 
-import argparse
 import csv
 import hashlib
 import json
@@ -51,7 +50,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from benchmarks.peers.counts import CallCounts
+from benchmarks.peers.counts import CallCounts, peer_parser
 
 __all__ = ["load_images", "main", "make_loader", "run_sdk"]
 
@@ -309,12 +308,10 @@ def run_sdk(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.peers.sdk",
-        description="The official clarifai SDK's Dataset.upload_dataset (a benchmark peer).",
+    parser = peer_parser(
+        "benchmarks.peers.sdk",
+        "The official clarifai SDK's Dataset.upload_dataset (a benchmark peer).",
     )
-    parser.add_argument("--csv", required=True, help="CSV in the seed's format")
-    parser.add_argument("--base", default="http://127.0.0.1:18080", help="http://host:port")
     parser.add_argument("--pat", default=os.environ.get("CLARIFAI_PAT"))
     parser.add_argument("--user-id", default=os.environ.get("CLARIFAI_USER_ID"))
     parser.add_argument("--app-id", default=os.environ.get("CLARIFAI_APP_ID"))

@@ -33,7 +33,6 @@ prints one JSON line with the counts of :func:`run_seed`.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
@@ -46,7 +45,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 from urllib.parse import urlsplit
 
-from benchmarks.peers.counts import CallCounts
+from benchmarks.peers.counts import CallCounts, peer_parser
 
 __all__ = ["main", "run_seed", "wrangle_csv"]
 
@@ -423,12 +422,10 @@ def parse_base(base: str) -> tuple[str, int | None, bool]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.peers.seed",
-        description="The seed script's algorithm on gRPC (a benchmark peer).",
+    parser = peer_parser(
+        "benchmarks.peers.seed",
+        "The seed script's algorithm on gRPC (a benchmark peer).",
     )
-    parser.add_argument("--csv", required=True, help="CSV in the seed's format")
-    parser.add_argument("--base", default="http://127.0.0.1:18080", help="http://host:port")
     key = parser.add_mutually_exclusive_group(required=True)
     key.add_argument("--pat", help="personal access token (needs --user-id and --app-id)")
     key.add_argument("--api-key", help="app-scoped API key")
