@@ -4,7 +4,8 @@
 comes back: reply codes, throttled replies, other replies that are not SUCCESS, and gRPC
 errors; :meth:`CallCounts.summary` is that part of the peer's JSON line. Like the rest of
 :mod:`benchmarks.peers`, this imports neither the ``clarifai`` SDK nor ``clarifai_grpc`` at
-import time. :func:`peer_parser` is the start of each peer's command line.
+import time. :func:`count_with_status` counts the items of a reply that were done;
+:func:`peer_parser` is the start of each peer's command line.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from __future__ import annotations
 import argparse
 import threading
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from typing import Any
 
-__all__ = ["CallCounts", "peer_parser"]
+__all__ = ["CallCounts", "count_with_status", "peer_parser"]
 
 
 class CallCounts:
@@ -69,6 +70,12 @@ class CallCounts:
                 "failed_calls": self.not_ok_replies + self.rpc_errors,
                 "rpc_errors": self.rpc_errors,
             }
+
+
+def count_with_status(items: Iterable[Any], codes: Collection[int]) -> int:
+    """How many of ``items`` (a reply's inputs or annotations) have a status code in
+    ``codes``."""
+    return sum(1 for item in items if item.status.code in codes)
 
 
 def peer_parser(module: str, description: str) -> argparse.ArgumentParser:

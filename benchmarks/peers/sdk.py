@@ -50,7 +50,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from benchmarks.peers.counts import CallCounts, peer_parser
+from benchmarks.peers.counts import CallCounts, count_with_status, peer_parser
 
 __all__ = ["load_images", "main", "make_loader", "run_sdk"]
 
@@ -170,20 +170,16 @@ class _Counts(CallCounts):
         with self.lock:
             if method == "PostInputs":
                 self.inputs_sent += len(request.inputs)
-                self.inputs_created += sum(
-                    1
-                    for i in reply.inputs
-                    if i.status.code
-                    in (sc.SUCCESS, sc.INPUT_DOWNLOAD_PENDING, sc.INPUT_DOWNLOAD_SUCCESS)
+                self.inputs_created += count_with_status(
+                    reply.inputs,
+                    (sc.SUCCESS, sc.INPUT_DOWNLOAD_PENDING, sc.INPUT_DOWNLOAD_SUCCESS),
                 )
             elif method == "DeleteInputs" and code == sc.SUCCESS:
                 self.inputs_deleted += len(request.ids)
             elif method == "PostAnnotations":
                 self.annotations_sent += len(request.annotations)
-                self.annotations_created += sum(
-                    1
-                    for a in reply.annotations
-                    if a.status.code in (sc.SUCCESS, sc.ANNOTATION_SUCCESS)
+                self.annotations_created += count_with_status(
+                    reply.annotations, (sc.SUCCESS, sc.ANNOTATION_SUCCESS)
                 )
 
 

@@ -45,7 +45,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 from urllib.parse import urlsplit
 
-from benchmarks.peers.counts import CallCounts, peer_parser
+from benchmarks.peers.counts import CallCounts, count_with_status, peer_parser
 
 __all__ = ["main", "run_seed", "wrangle_csv"]
 
@@ -199,16 +199,14 @@ def process_and_upload_chunk(
     response = client.call("PostInputs", request)
     outcome.add(
         inputs_sent=len(inputs),
-        inputs_created=sum(
-            1
-            for inp in response.inputs
-            if inp.status.code
-            in (
+        inputs_created=count_with_status(
+            response.inputs,
+            (
                 status_code_pb2.SUCCESS,
                 status_code_pb2.INPUT_DOWNLOAD_PENDING,
                 status_code_pb2.INPUT_DOWNLOAD_IN_PROGRESS,
                 status_code_pb2.INPUT_DOWNLOAD_SUCCESS,
-            )
+            ),
         ),
     )
 
@@ -276,10 +274,9 @@ def process_and_upload_chunk(
         response_annots.append(response_annot)
         outcome.add(
             annotations_sent=len(chunk_annots),
-            annotations_created=sum(
-                1
-                for a in response_annot.annotations
-                if a.status.code in (status_code_pb2.ANNOTATION_SUCCESS, status_code_pb2.SUCCESS)
+            annotations_created=count_with_status(
+                response_annot.annotations,
+                (status_code_pb2.ANNOTATION_SUCCESS, status_code_pb2.SUCCESS),
             ),
         )
     return response.status.code, response_annots
