@@ -248,3 +248,39 @@ async def test_sdk_upload_dataset_with_processing_delay(tmp_path: Path) -> None:
     assert out["error"] is None
     assert len(id_to_url) == len([u for u in data["urls"] if "broken" not in u])
     assert rounded(boxes) == rounded(data["boxes"])
+
+
+# -- what both peers count ---------------------------------------------------------------
+
+
+def test_call_counts_summary() -> None:
+    import grpc
+    from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
+
+    from benchmarks.peers.counts import CallCounts
+
+    class Unavailable:  # what a grpc.RpcError of a call gives
+        def code(self) -> grpc.StatusCode:
+            return grpc.StatusCode.UNAVAILABLE
+
+    counts = CallCounts(throttled_codes=(sc.CONN_THROTTLED,))
+    for method, code in [("PostInputs", sc.SUCCESS), ("PostInputs", sc.CONN_THROTTLED)]:
+        counts.sent(method)
+        assert counts.replied(code) is (code == sc.CONN_THROTTLED)
+    counts.sent("ListInputs")
+    assert counts.replied(sc.CONN_EXCEED_HOURLY_LIMIT) is False  # not-OK, not throttled here
+    counts.sent("ListInputs")
+    counts.failed(Unavailable())
+    assert counts.summary() == {
+        "requests": {"ListInputs": 2, "PostInputs": 2},
+        "requests_total": 4,
+        "reply_codes": {
+            str(sc.SUCCESS): 1,
+            str(sc.CONN_THROTTLED): 1,
+            str(sc.CONN_EXCEED_HOURLY_LIMIT): 1,
+            "grpc:UNAVAILABLE": 1,
+        },
+        "throttled": 1,
+        "failed_calls": 2,
+        "rpc_errors": 1,
+    }
