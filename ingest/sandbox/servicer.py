@@ -116,9 +116,7 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
         self._hourly: dict[str, int] = {}
         if options.datasets is not None:
             for dataset_id in options.datasets:
-                self.state.datasets[dataset_id] = resources_pb2.Dataset(
-                    id=dataset_id, app_id=options.app_id, user_id=options.user_id
-                )
+                self.state.datasets[dataset_id] = self._dataset(dataset_id)
 
     # -- the common path -------------------------------------------------------------
 
@@ -265,6 +263,7 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
         overall(reply, ok, len(request.inputs))
 
     def _dataset(self, dataset_id: str) -> Any:
+        """A dataset of the app (given at start, or made on first use)."""
         opts = self.options
         return resources_pb2.Dataset(id=dataset_id, app_id=opts.app_id, user_id=opts.user_id)
 
