@@ -82,12 +82,8 @@ class Snapshot(Report):
 
     @property
     def rows_finished(self) -> int:
-        """Rows with an outcome this run (unlike ``rows_done``, resumed rows not included)."""
-        return self.rows_landed + self.rows_present + self.rows_failed
-
-    @property
-    def reading_done(self) -> bool:
-        return self.total_rows is not None and self.rows_read >= self.total_rows
+        """Rows with an outcome this run: ``rows_done`` without the resumed ones."""
+        return self.rows_done - self.rows_resumed
 
     @property
     def rows_to_send(self) -> int | None:
