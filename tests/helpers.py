@@ -42,13 +42,13 @@ REPORT_KEYS = (
 
 
 def sandbox_config(sb: Sandbox, **options: Any) -> Config:
-    """A client of ``sb`` with the sandbox's PAT, user and app, quick to react (short
-    linger, backoff and call timeout; a first processing estimate of 0.2 s); ``options``
-    override any of it."""
+    """A client of ``sb`` with the sandbox's (first) PAT, its user and app, quick to react
+    (short linger, backoff and call timeout; a first processing estimate of 0.2 s);
+    ``options`` override any of it."""
     values: dict[str, Any] = {
-        "pat": "sandbox-pat",
-        "user_id": "sandbox",
-        "app_id": "sandbox-app",
+        "pat": sb.options.pats[0],
+        "user_id": sb.options.user_id,
+        "app_id": sb.options.app_id,
         "base": sb.base_url,
         "linger": 0.1,
         "processing_estimate": 0.2,
