@@ -35,10 +35,12 @@ PENDING, IN_PROGRESS, SUCCESS, FAILED, STUCK = (
 
 _CODES: dict[str, int] = {
     PENDING: sc.INPUT_DOWNLOAD_PENDING,
-    STUCK: sc.INPUT_DOWNLOAD_PENDING,
+    IN_PROGRESS: sc.INPUT_DOWNLOAD_IN_PROGRESS,
     SUCCESS: sc.INPUT_DOWNLOAD_SUCCESS,
     FAILED: sc.INPUT_DOWNLOAD_FAILED,
 }
+_KINDS: dict[int, str] = {code: kind for kind, code in _CODES.items()}
+"""The state each download status code counts as in a job's progress."""
 
 
 _DESCRIPTIONS: dict[int, str] = {
@@ -188,12 +190,11 @@ class AppState:
         if job is None:
             return None
         now = time.monotonic()
-        counts = {PENDING: 0, IN_PROGRESS: 0, SUCCESS: 0, FAILED: 0}
+        counts = dict.fromkeys(_CODES, 0)
         for input_id in job["ids"]:
             stored = self.inputs.get(input_id)
             if stored is not None:
-                moving = stored.code(now) == sc.INPUT_DOWNLOAD_IN_PROGRESS
-                counts[IN_PROGRESS if moving else stored.status(now)] += 1
+                counts[_KINDS[stored.code(now)]] += 1
         return counts
 
     def add_annotation(self, message: Any) -> None:
