@@ -54,6 +54,7 @@ from .formats import (
     concept_map,
     dump,
     pixel_box,
+    relative,
     unit_polygon,
 )
 from .grouping import DiskGrouper
@@ -254,7 +255,7 @@ class CocoSource(DatasetSource):
                     "give --images DIR to upload the local files"
                 )
         else:
-            cell = _relative(self._images_dir / file_name, self._root)
+            cell = relative(self._images_dir / file_name, self._root)
             if not file_name:
                 image_problem = f"image id {image_id!r} has no file_name"
         if not image_problem and not (width and height):
@@ -385,10 +386,3 @@ def _default_images(path: Path) -> Path:
             if (folder / name).is_dir():
                 return folder / name
     return here
-
-
-def _relative(p: Path, root: Path) -> str:
-    try:
-        return p.resolve().relative_to(root).as_posix()
-    except ValueError:
-        return p.as_posix()

@@ -320,6 +320,14 @@ def unit_polygon(points: Sequence[float], width: float, height: float) -> tuple[
     return tuple(out)
 
 
+def relative(p: Path, root: Path) -> str:
+    """A cell's path: ``p`` relative to ``root`` (the failures file's folder), else as given."""
+    try:
+        return p.resolve().relative_to(root).as_posix()
+    except ValueError:
+        return p.as_posix()
+
+
 def polygon_bounds(points: Sequence[float]) -> tuple[float, float, float, float]:
     xs, ys = points[0::2], points[1::2]
     return (min(xs), min(ys), max(xs), max(ys))

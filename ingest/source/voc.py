@@ -24,7 +24,16 @@ from pathlib import Path
 from ingest.errors import SourceError
 
 from .cells import concept_id
-from .formats import IMAGE_SUFFIXES, Cells, DatasetSource, Item, concept_map, dump, image_size
+from .formats import (
+    IMAGE_SUFFIXES,
+    Cells,
+    DatasetSource,
+    Item,
+    concept_map,
+    dump,
+    image_size,
+    relative,
+)
 from .formats import pixel_box as _pixel_box
 
 __all__ = ["VocSource"]
@@ -97,10 +106,10 @@ class VocSource(DatasetSource):
         for name in self._xmls:
             xml_path = ann / name
             doc = _parse(xml_path)
-            shown = _relative(xml_path, root)
+            shown = relative(xml_path, root)
             filename = (doc.findtext("filename") or "").strip()
             img = self._image(xml_path, filename)
-            cell = _relative(img, root)
+            cell = relative(img, root)
             width = _number(doc.findtext("size/width"))
             height = _number(doc.findtext("size/height"))
             if not (width and height and width > 0 and height > 0):
@@ -187,10 +196,3 @@ def _parse(path: Path) -> ET.Element:
         raise SourceError(f"{path}: not well-formed XML: {exc}") from None
     except OSError as exc:
         raise SourceError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
-
-
-def _relative(p: Path, root: Path) -> str:
-    try:
-        return p.resolve().relative_to(root).as_posix()
-    except ValueError:
-        return p.as_posix()

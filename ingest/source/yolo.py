@@ -38,6 +38,7 @@ from .formats import (
     dump,
     image_size,
     polygon_bounds,
+    relative,
     unit_box,
 )
 
@@ -158,10 +159,10 @@ class YoloSource(DatasetSource):
         for split, img in self._images():
             dataset = split if options.dataset_per_split else ""
             make = partial(self._cells.make, dataset=dataset)
-            cell = _relative(img, root)
+            cell = relative(img, root)
             metadata = dump({"split": split}) if split else ""
             label = _label_path(img)
-            shown = _relative(label, root)
+            shown = relative(label, root)
             rows: list[Item] = []
             try:
                 text = label.read_text(encoding="utf-8")
@@ -293,13 +294,6 @@ def _label_path(img: Path) -> Path:
             parts[i] = "labels"
             return Path(*parts).with_suffix(".txt")
     return img.with_suffix(".txt")
-
-
-def _relative(p: Path, root: Path) -> str:
-    try:
-        return p.resolve().relative_to(root).as_posix()
-    except ValueError:
-        return p.as_posix()
 
 
 def _walk(folder: Path) -> Iterator[Path]:
