@@ -215,3 +215,28 @@ def test_kill_9_while_grouping_then_the_same_command_finishes_the_job(tmp_path: 
         )
         assert server.input_ids() == set(data.inputs)
         assert server.annotation_ids() == set(data.boxes)
+
+
+async def test_an_image_trickling_in_from_an_iterable_ends_every_row_with_all_its_labels() -> None:
+    """One image's rows come one at a time, each after the window let the image go: every
+    stretch after the first completes an existing input, and several such patches of
+    one input can meet in one PatchInputs batch."""
+    url = "https://x/one.jpg"
+    cells = {"left_col": "", "top_row": "", "right_col": "", "bottom_row": "", "neg_concepts": ""}
+
+    async def trickle() -> Any:
+        for k, concept in enumerate("abcdef"):
+            meta = {"k": k, "seen": {concept: True}}
+            yield {"url": url, **cells, "pos_concepts": concept, "metadata": json.dumps(meta)}
+            await anyio.sleep(0.05)  # a source that pauses: the window lets the image go
+
+    with anyio.fail_after(60):
+        async with Sandbox(SandboxOptions(**FAST)) as sb:  # type: ignore[arg-type]
+            config = config_for(sb, window=1, linger=0.02, processing_estimate=0.5)
+            async with Ingester(config) as ing, ing.stream(trickle()) as stream:
+                outcomes = [o async for o in stream]
+            (_, concepts, metadata), *_ = held(sb)[0].values()
+    assert sorted(o.line for o in outcomes) == list(range(2, 8))
+    assert {o.status for o in outcomes} == {Status.LANDED}
+    assert concepts == [(c, 1.0) for c in "abcdef"]
+    assert metadata == {"k": 5, "seen": {c: True for c in "abcdef"}}

@@ -48,6 +48,16 @@ class LabelPatch:
     metadata: dict[str, Any]
     """Top-level metadata keys to overwrite, with their whole final values."""
 
+    def absorb(self, later: LabelPatch) -> None:
+        """Take in a later patch of the same input (rows of it that came in another
+        stretch), as one stretch of all their rows would have been: a concept keeps the
+        value its first row gave, metadata settles the later over the earlier."""
+        self.rows += later.rows
+        known = {concept for concept, _, _ in self.concepts}
+        self.concepts += [c for c in later.concepts if c[0] not in known]
+        for key, value in later.metadata.items():
+            self.metadata[key] = settle(self.metadata.get(key), value)
+
 
 def label_patch(image: Image, stored: Any) -> LabelPatch | None:
     """What ``image``'s rows carry that the stored input (``stored.data``) lacks, if any."""
@@ -73,7 +83,12 @@ async def patch_worker(stage: WorkerContext, batcher: Batcher[LabelPatch]) -> No
     """Send batches of patches until the stage's stream ends."""
     async with stage.outcomes:
         while (batch := await batcher.next_batch()) is not None:
-            todo = {p.input_id: p for p in batch}
+            todo: dict[str, LabelPatch] = {}
+            for patch in batch:  # one input may have several: one per stretch of its rows
+                if patch.input_id in todo:
+                    todo[patch.input_id].absorb(patch)
+                else:
+                    todo[patch.input_id] = patch
             failed: dict[str, str] = {}
             merge = [p for p in todo.values() if p.concepts]
             overwrite = [p for p in todo.values() if p.metadata]
