@@ -1,4 +1,4 @@
-"""WorkerContext 3: post the boxes, up to 128 per PostAnnotations, several calls in flight.
+"""Stage 3: post the boxes, up to 128 per PostAnnotations, several calls in flight.
 
 Each annotation carries its deterministic id, so a call sent again after a lost
 reply (or a re-run) finds its boxes already there instead of adding copies. The

@@ -1,4 +1,4 @@
-"""WorkerContext 1: create inputs, up to 128 per PostInputs, several calls in flight."""
+"""Stage 1: create inputs, up to 128 per PostInputs, several calls in flight."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""WorkerContext 2: wait for Clarifai to process the new inputs.
+"""Stage 2: wait for Clarifai to process the new inputs.
 
 One tracker holds every pending input and checks them in batched
 ``ListInputs(ids=...)`` calls. It asks only once an input has had about as long as
