@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from ingest.config import Config
@@ -128,28 +128,15 @@ class SparkOptions:
         settings = {name: getattr(config, name) for name in _CONFIG_FIELDS}
         kind = "pat" if config.pat else "api_key" if config.api_key else None
         parsed = cls.parse(options)
-        return cls(
+        return replace(
+            parsed,
             settings={**settings, **parsed.settings},
             token=parsed.token or config.token,
             token_kind=None if parsed.token else kind,
-            tasks=parsed.tasks,
-            partitions=parsed.partitions,
-            report=parsed.report,
-            failures=parsed.failures,
-            base_dir=parsed.base_dir,
         )
 
     def with_tasks(self, tasks: int) -> SparkOptions:
-        return SparkOptions(
-            settings=self.settings,
-            token=self.token,
-            token_kind=self.token_kind,
-            tasks=tasks,
-            partitions=self.partitions,
-            report=self.report,
-            failures=self.failures,
-            base_dir=self.base_dir,
-        )
+        return replace(self, tasks=tasks)
 
     @property
     def rps(self) -> float:
