@@ -122,20 +122,12 @@ class AnnotationEncoder:
             coords = row.coords
             if coords is not None:
                 left, top, right, bottom = coords
-                region = (
-                    _INFO_PREFIX
-                    + _pack_box(_B0, left, _B1, top, _B2, right, _B3, bottom)
-                    + region_data(row.pos_concepts, row.neg_concepts, row.concept_names)
-                )
+                where = _INFO_PREFIX + _pack_box(_B0, left, _B1, top, _B2, right, _B3, bottom)
             else:
                 assert row.polygon is not None
                 info = _polygon_info(row.polygon)
-                region = (
-                    _REGION_INFO
-                    + _size(len(info))
-                    + info
-                    + region_data(row.pos_concepts, row.neg_concepts, row.concept_names)
-                )
+                where = _REGION_INFO + _size(len(info)) + info
+            region = where + region_data(row.pos_concepts, row.neg_concepts, row.concept_names)
             data = _REGIONS + _size(len(region)) + region
             aid = row.annotation_id.encode()
             iid = row.input_id.encode()
