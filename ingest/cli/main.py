@@ -19,7 +19,7 @@ from ingest.cli.demo import cmd_demo
 from ingest.cli.sandbox import cmd_sandbox
 from ingest.cli.upload import cmd_upload
 from ingest.cli.validate import cmd_validate
-from ingest.errors import ClarifaiError, IngestError, first_error
+from ingest.errors import IngestError, first_error
 from ingest.source.formats import (
     add_format_arguments,
 )
@@ -207,9 +207,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return EXIT_INTERRUPTED
-    except ClarifaiError as exc:
-        print_error(str(exc))
-        return EXIT_USAGE
     except IngestError as exc:
         print_error(str(exc))
         return EXIT_USAGE
