@@ -110,15 +110,10 @@ class CocoSource(DatasetSource):
         given = self.options.images
         self._url_mode = given is None and bool(first.get("coco_url") or first.get("flickr_url"))
         self._images_dir = Path(given) if given is not None else _default_images(path)
-        fail_dir = path.parent.resolve()
-        self._root = fail_dir
-        if not self._url_mode:
-            self._root = Path(os.path.commonpath([fail_dir, self._images_dir.resolve()]))
-            if self._root != fail_dir:
-                self.notes.append(
-                    f"image paths in the failures file are relative to {self._root}: "
-                    "write it there (--failures) to upload it again"
-                )
+        if self._url_mode:
+            self._root = path.parent.resolve()
+        else:
+            self._root_with(self._images_dir)
         self._cells = Cells("url" if self._url_mode else "file")
         self.columns = self._cells.columns
         self.notes.append(f"COCO read with ijson's {BACKEND} backend")

@@ -485,6 +485,18 @@ class DatasetSource(RowSource):
     def _files(self) -> Iterator[Path]:
         yield self.path if self.path is not None else Path()
 
+    def _root_with(self, images: Path) -> None:
+        """Cell paths relative to the folder the failures file goes to by default (beside
+        the dataset's path), or to its common ancestor with ``images`` (said in a note)."""
+        assert self.path is not None
+        fail_dir = self.path.parent.resolve()
+        self._root = Path(os.path.commonpath([fail_dir, images.resolve()]))
+        if self._root != fail_dir:
+            self.notes.append(
+                f"image paths in the failures file are relative to {self._root}: "
+                "write it there (--failures) to upload it again"
+            )
+
     async def batches(self) -> AsyncIterator[list[Row | InvalidRow]]:
         """Lists of rows, every image's rows together (a reader's list at a time)."""
         validator = self._validator

@@ -105,15 +105,7 @@ class YoloSource(DatasetSource):
         if names is not None:
             self._names = concept_map(names, where)
             self._class_ids = [concept_id(n) for n in names]
-        # file paths in the cells are relative to the folder the failures file goes to
-        # by default (beside the data.yaml or the dataset folder), or a common ancestor
-        fail_dir = p.parent.resolve()
-        self._root = Path(os.path.commonpath([fail_dir, root.resolve()]))
-        if self._root != fail_dir:
-            self.notes.append(
-                f"image paths in the failures file are relative to {self._root}: "
-                "write it there (--failures) to upload it again"
-            )
+        self._root_with(root)
         self._cells = Cells("file")
         self.columns = self._cells.columns
 
