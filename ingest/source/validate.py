@@ -81,9 +81,9 @@ class Validator:
     ``concept_ids="names"``: concept cells hold names, made ids by :func:`concept_id`;
     two names that make one id are refused. ``concept_names``: the names of the ids
     the cells hold (a format source's classes), put on every row. With ``counting``,
-    valid rows are not built but tallied (``images``, ``boxes`` - polygons included,
-    also counted in ``polygons`` - ``image_level_rows``, :meth:`labels`) and ``check``
-    returns ``None`` for them: the fast path of :func:`~ingest.source.validate_file`.
+    valid rows are not built but tallied (``images``, ``boxes`` - polygons included -
+    ``image_level_rows``, :meth:`labels`) and ``check`` returns ``None`` for them: the
+    fast path of :func:`~ingest.source.validate_file`.
     """
 
     def __init__(
@@ -104,7 +104,6 @@ class Validator:
             {} if self._by_name else dict(concept_names) if concept_names else None
         )
         """Concept id -> name, shared by the rows (``None``: every id is its own name)."""
-        self.polygons = 0
         self._counting = counting
         self.images: set[int] = set()
         self.boxes = 0
@@ -320,11 +319,8 @@ class Validator:
             key = iid or source  # an id never holds ':' and a source always does
             if key != self._last_counted[0]:
                 self.images.add(hash(key))
-            if has_box:
+            if has_box or polygon is not None:
                 self.boxes += 1
-            elif polygon is not None:
-                self.boxes += 1
-                self.polygons += 1
             else:
                 self.image_level_rows += 1
             if pos is not self._last_counted[1] and pos.names:
