@@ -57,23 +57,35 @@ class Ingester(AsyncResource):
         self._open = False
         await self.client.aclose()
 
-    async def run(self, source: Source, *, skip: Callable[[int], bool] | None = None) -> Report:
-        """Upload every row of ``source`` and return the report."""
-        async with self.stream(source, skip=skip) as outcomes:
+    async def run(
+        self,
+        source: Source,
+        *,
+        skip: Callable[[int], bool] | None = None,
+        base_dir: str | os.PathLike[str] | None = None,
+    ) -> Report:
+        """Upload every row of ``source`` and return the report (see :meth:`stream`)."""
+        async with self.stream(source, skip=skip, base_dir=base_dir) as outcomes:
             async for _ in outcomes.batches():
                 pass
         return self.report
 
     @asynccontextmanager
     async def stream(
-        self, source: Source, *, skip: Callable[[int], bool] | None = None
+        self,
+        source: Source,
+        *,
+        skip: Callable[[int], bool] | None = None,
+        base_dir: str | os.PathLike[str] | None = None,
     ) -> AsyncIterator[Outcomes]:
         """Start uploading ``source``; yield the per-row outcomes as they land.
 
         The upload runs while the block runs; leaving the block early cancels it.
         ``self.report`` is complete once the stream has ended. A missing column or
         an unreadable file raises before any request; ``skip(line)`` leaves out rows
-        an earlier run already finished.
+        an earlier run already finished. ``base_dir`` is the folder relative ``file``
+        paths are read from (default: a CSV's own folder, the current one for an
+        iterable).
         """
         if not self._open:
             raise RuntimeError("use 'async with Ingester(config)' before stream() or run()")
@@ -88,7 +100,9 @@ class Ingester(AsyncResource):
         before = _snapshot(self.client)
         depth = max(2, config.queue_size // config.batch_size)
         send, receive = anyio.create_memory_object_stream[list[Outcome]](depth)
-        rows = open_rows(source, group=True, tmp_dir=config.tmp_dir, report=report)
+        rows = open_rows(
+            source, base_dir=base_dir, group=True, tmp_dir=config.tmp_dir, report=report
+        )
         try:
             async with rows, anyio.create_task_group() as tg, receive:
                 tg.start_soon(

@@ -39,30 +39,22 @@ def column_names(names: Iterable[str]) -> list[str]:
     return [n.lower() if n.lower() in KNOWN_COLUMNS else n for n in names]
 
 
-def batch_rows(
-    batches: Iterable[pa.RecordBatch], *, base_dir: str | None = None
-) -> Iterator[dict[str, str]]:
+def batch_rows(batches: Iterable[pa.RecordBatch]) -> Iterator[dict[str, str]]:
     """One mapping per row of ``batches``, in order."""
     for batch in batches:
         names = column_names(batch.schema.names)
-        columns = [
-            _text(name, column, base_dir) for name, column in zip(names, batch.columns, strict=True)
-        ]
+        columns = [_text(name, column) for name, column in zip(names, batch.columns, strict=True)]
         for values in zip(*columns, strict=True):
             yield dict(zip(names, values, strict=True))
 
 
-def arrow_chunks(
-    batches: Iterable[pa.RecordBatch], *, base_dir: str | None = None
-) -> Iterator[list[dict[str, str]]]:
+def arrow_chunks(batches: Iterable[pa.RecordBatch]) -> Iterator[list[dict[str, str]]]:
     """The rows of each record batch, a list per batch."""
     for batch in batches:
-        yield list(batch_rows((batch,), base_dir=base_dir))
+        yield list(batch_rows((batch,)))
 
 
-def row_chunks(
-    rows: Iterable[Any], *, base_dir: str | None = None, size: int = 1024
-) -> Iterator[list[dict[str, str]]]:
+def row_chunks(rows: Iterable[Any], *, size: int = 1024) -> Iterator[list[dict[str, str]]]:
     """Spark :class:`~pyspark.sql.Row` objects as mappings, ``size`` at a time.
 
     The same text as :func:`batch_rows` gives, from Python values: a float through
@@ -77,13 +69,10 @@ def row_chunks(
             return
         if names is None:
             names = column_names(chunk[0].__fields__)
-        out = []
-        for row in chunk:
-            cells = {name: _cell(name, value) for name, value in zip(names, row, strict=True)}
-            if base_dir and cells.get("file"):
-                cells["file"] = _join(base_dir, cells["file"])
-            out.append(cells)
-        yield out
+        yield [
+            {name: _cell(name, value) for name, value in zip(names, row, strict=True)}
+            for row in chunk
+        ]
 
 
 def _cell(name: str, value: Any) -> str:
@@ -113,13 +102,10 @@ def _row_plain(value: Any) -> Any:
     return value
 
 
-def _text(name: str, column: pa.Array, base_dir: str | None) -> list[str]:
+def _text(name: str, column: pa.Array) -> list[str]:
     kind = column.type
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        out = _strings(column)
-        if name == "file" and base_dir:
-            out = [_join(base_dir, p) for p in out]
-        return out
+        return _strings(column)
     if pa.types.is_null(kind):
         return [""] * len(column)
     if name in _CONCEPTS and _is_list(kind):
@@ -167,9 +153,3 @@ def _plain(value: Any, *, map_type: bool = False) -> Any:
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
-
-
-def _join(base: str, path: str) -> str:
-    if not path or path.startswith("/"):
-        return path
-    return f"{base.rstrip('/')}/{path}"

@@ -79,7 +79,7 @@ def task_context() -> tuple[int, int, Any]:
 
 def run_partition(batches: Iterator[pa.RecordBatch], options: SparkOptions) -> TaskResult:
     """Upload one partition's rows (Arrow record batches): see :func:`run_chunks`."""
-    return run_chunks(arrow_chunks(batches, base_dir=options.base_dir), options)
+    return run_chunks(arrow_chunks(batches), options)
 
 
 def run_chunks(chunks: Iterator[list[dict[str, str]]], options: SparkOptions) -> TaskResult:
@@ -90,7 +90,9 @@ def run_chunks(chunks: Iterator[list[dict[str, str]]], options: SparkOptions) ->
     tasks = options.tasks or slots_from_conf(prop) or 1
     try:
         config = options.config(tasks)
-        report, failures = anyio.run(_upload, config, chunks, partition, backend="asyncio")
+        report, failures = anyio.run(
+            _upload, config, chunks, partition, options.base_dir, backend="asyncio"
+        )
     except Exception as exc:
         raise _scrub(exc, options.token) from None
     return TaskResult(
@@ -108,11 +110,12 @@ async def _upload(
     config: Config,
     chunks: Iterator[list[dict[str, str]]],
     partition: int,
+    base_dir: str | None,
 ) -> tuple[dict[str, Any], list[FailedRow]]:
     failures: list[FailedRow] = []
     async with (
         Ingester(config) as ing,
-        ing.stream(_rows(chunks)) as outcomes,
+        ing.stream(_rows(chunks), base_dir=base_dir) as outcomes,
     ):
         async for batch in outcomes.batches():
             for o in batch:

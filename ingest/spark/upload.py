@@ -55,10 +55,8 @@ def upload(
     opts = opts.with_tasks(tasks)
     parts = df.repartition(partitions, df.columns[columns.index(image)])
 
-    base_dir = opts.base_dir
-
     def run(rows: Iterable[Any]) -> Iterator[TaskResult]:
-        yield run_chunks(row_chunks(rows, base_dir=base_dir), opts)
+        yield run_chunks(row_chunks(rows), opts)
 
     started = time.time()
     results: list[TaskResult | None] = list(parts.rdd.mapPartitions(run).collect())

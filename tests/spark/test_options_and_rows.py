@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import pickle
+from pathlib import Path
 
 import pytest
+from anyio.from_thread import start_blocking_portal
 
 pa = pytest.importorskip("pyarrow")
 pytest.importorskip("pyspark")
@@ -13,10 +15,12 @@ pytest.importorskip("pyspark")
 from pyspark.sql import Row  # noqa: E402
 
 from ingest import Config, ConfigError  # noqa: E402
+from ingest.sandbox import Sandbox, SandboxOptions  # noqa: E402
 from ingest.spark.options import SparkOptions, slots_from_conf  # noqa: E402
 from ingest.spark.results import merge  # noqa: E402
 from ingest.spark.rows import arrow_chunks, row_chunks  # noqa: E402
-from ingest.spark.task import FailedRow, TaskResult  # noqa: E402
+from ingest.spark.task import FailedRow, TaskResult, run_chunks  # noqa: E402
+from tests.source.imagefiles import write_png  # noqa: E402
 
 
 def test_options_are_typed_and_checked() -> None:
@@ -176,3 +180,39 @@ def test_a_config_gives_its_credentials_and_options() -> None:
     got = opts.config(opts.tasks or 1, {"CLARIFAI_PAT": "other"})
     assert (got.pat, got.user_id, got.app_id) == ("p", "u", "a")
     assert (got.rps, got.call_timeout, opts.report) == (2.5, 3.0, "r.json")
+
+
+def test_file_rows_are_read_from_base_dir(tmp_path: Path) -> None:
+    """A task's ``file`` cells are relative to ``base_dir``, as a CSV's are to its folder,
+    and a failed row keeps the path as the table gave it."""
+    write_png(tmp_path / "images" / "cat.png", 8, 8)
+    boxless = dict.fromkeys(("left_col", "top_row", "right_col", "bottom_row"), "")
+    rows = [
+        {"file": "cat.png", **boxless, "pos_concepts": "cat"},
+        {"file": "nowhere.png", **boxless, "pos_concepts": "dog"},
+    ]
+    with (
+        start_blocking_portal(backend="asyncio") as portal,
+        portal.wrap_async_context_manager(
+            Sandbox(SandboxOptions(rps=0, processing=(0.0, 0.01)))
+        ) as sb,
+    ):
+        options = SparkOptions.parse(
+            {
+                "token": "sandbox-pat",
+                "user_id": sb.options.user_id,
+                "app_id": sb.options.app_id,
+                "base": sb.base_url,
+                "base_dir": str(tmp_path / "images"),
+                "tasks": "1",
+                "linger": "0.05",
+                "processing_estimate": "0.1",
+            }
+        )
+        result = run_chunks(iter([rows]), options)
+        stored = [inp.data.image for inp in sb.inputs.values()]
+    assert (result.report["rows_landed"], result.report["rows_failed"]) == (1, 1)
+    assert len(stored) == 1 and stored[0].base64.startswith(b"\x89PNG")
+    (failed,) = result.failures
+    assert failed.cells["file"] == "nowhere.png"
+    assert failed.error == "line 3, column 'file': file 'nowhere.png' does not exist"
