@@ -128,7 +128,8 @@ class VocSource(DatasetSource):
                 pose = (obj.findtext("pose") or "").strip()
                 if pose:
                     info["pose"] = pose
-                blank = make(cell, concept=concept, info=dump(info))
+                info_cell = dump(info)
+                blank = make(cell, concept=concept, info=info_cell)
                 if not name:
                     rows.append((line, blank, "pos_concepts", f"{where}: the object has no name"))
                     line += 1
@@ -163,7 +164,7 @@ class VocSource(DatasetSource):
                     rows.append((line, blank, "left_col", f"{where}: {box}"))
                 else:
                     rows.append(
-                        (line, make(cell, box=box, concept=concept, info=dump(info)), "", "")
+                        (line, make(cell, box=box, concept=concept, info=info_cell), "", "")
                     )
                 line += 1
             if not rows:
