@@ -100,20 +100,15 @@ def _concept_rule(value: str) -> str:
     return f"concept id {value!r} must be 1 to 128 characters of letters, digits, '_' and '-'"
 
 
-def input_problem(
-    options: SandboxOptions, state: AppState, given: Any, seen_urls: set[str]
-) -> Problem | None:
-    """Why a new input (its id already checked) cannot be stored, or None."""
+def input_problem(options: SandboxOptions, state: AppState, given: Any) -> Problem | None:
+    """Why a new input (its id already checked) cannot be stored, or None (the inputs
+    stored earlier in the same call are in ``state`` already)."""
     image = given.data.image
     if image.url:
         scheme = image.url.split(":", 1)[0].lower()
         if scheme not in ("http", "https"):
             return sc.INPUT_INVALID_URL, "Invalid URL", f"unsupported scheme {scheme!r}"
-        if (
-            options.unique_urls
-            and not image.allow_duplicate_url
-            and (image.url in state.by_url or image.url in seen_urls)
-        ):
+        if options.unique_urls and not image.allow_duplicate_url and image.url in state.by_url:
             return (
                 sc.INPUT_DUPLICATE,
                 "Input already exists",
@@ -155,18 +150,18 @@ def input_problem(
     return None
 
 
-def annotation_refused(state: AppState, given: Any, now: float, seen: set[str], item: Any) -> bool:
+def annotation_refused(state: AppState, given: Any, now: float, item: Any) -> bool:
     """True when annotation ``given`` cannot be stored; the refusal goes into ``item.status``.
 
     ``item`` is the reply's copy of ``given``: an annotation sent without an id gets one
-    here. ``seen`` holds the ids stored earlier in the same call.
+    here. The annotations stored earlier in the same call are in ``state`` already.
     """
     status = item.status
     if not given.id:
         item.id = uuid.uuid4().hex
     elif not id_is_valid(status, sc.ANNOTATION_INVALID_ARGUMENT, "annotation", given.id):
         return True
-    if item.id in state.annotations or item.id in seen:
+    if item.id in state.annotations:
         set_status(
             status,
             sc.DATABASE_DUPLICATE_KEY,

@@ -198,8 +198,6 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
             request.input_id_conflict_resolution
             == resources_pb2.InputIDConflictResolution.Value("SUFFIX")
         )
-        seen: set[str] = set()
-        seen_urls: set[str] = set()
         quota = self.options.input_quota
         ok = 0
         for given in request.inputs:
@@ -210,10 +208,10 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
             elif not input_id_is_valid(item.status, given.id):
                 self.stats.inputs_rejected += 1
                 continue
-            if item.id in state.inputs or item.id in seen:
+            if item.id in state.inputs:
                 if suffix:
                     n = 1
-                    while f"{given.id}-{n}" in state.inputs or f"{given.id}-{n}" in seen:
+                    while f"{given.id}-{n}" in state.inputs:
                         n += 1
                     item.id = f"{given.id}-{n}"
                 else:
@@ -225,7 +223,7 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
                     )
                     self.stats.inputs_rejected += 1
                     continue
-            problem = input_problem(self.options, state, given, seen_urls)
+            problem = input_problem(self.options, state, given)
             if problem is not None:
                 set_status(item.status, *problem)
                 self.stats.inputs_rejected += 1
@@ -239,9 +237,6 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
                 )
                 self.stats.inputs_rejected += 1
                 continue
-            seen.add(item.id)
-            if given.data.image.url:
-                seen_urls.add(given.data.image.url)
             for dataset_id in given.dataset_ids:
                 if dataset_id not in state.datasets:  # lenient mode: made on first use
                     state.datasets[dataset_id] = self._dataset(dataset_id)
@@ -469,15 +464,13 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
             self.stats.annotations_rejected += len(request.annotations)
             return
         now = time.monotonic()
-        seen: set[str] = set()
         ok = 0
         for given in request.annotations:
             item = reply.annotations.add()
             item.CopyFrom(given)
-            if annotation_refused(state, given, now, seen, item):
+            if annotation_refused(state, given, now, item):
                 self.stats.annotations_rejected += 1
                 continue
-            seen.add(item.id)
             state.add_annotation(item)
             set_status(item.status, sc.ANNOTATION_SUCCESS, "Annotation success")
             self.stats.annotations_stored += 1
