@@ -567,7 +567,7 @@ async def validate_path(path: str | os.PathLike[str]) -> ValidationSummary:
     summary = ValidationSummary()
     images: set[str] = set()
     labels: set[str] = set()
-    async with open_rows(DatasetPath(real, options)) as src:
+    async with open_rows(path) as src:
         summary.path = src.path
         summary.columns = list(src.columns)
         async for batch in src.batches():
