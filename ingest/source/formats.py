@@ -32,7 +32,7 @@ import struct
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar, Self, TypeAlias
+from typing import Any, ClassVar, TypeAlias
 
 import anyio
 import msgspec
@@ -224,16 +224,6 @@ def detect(path: str | os.PathLike[str], format: str | None = None) -> str:
         "a CSV or a COCO JSON file is given by its own path; --format csv|coco|yolo|voc "
         "says which it is"
     )
-
-
-class NamedCsvSource(RowSource):
-    """A CSV whose concept cells hold names (``--concept-ids names``)."""
-
-    async def __aenter__(self) -> Self:
-        await super().__aenter__()
-        if self.validator is not None:
-            self.validator.read_concept_names()
-        return self
 
 
 # -- what the readers share ---------------------------------------------------------

@@ -57,9 +57,9 @@ def open_rows(
     is read by its format's reader (:mod:`ingest.source.formats`); a
     :class:`~ingest.source.formats.DatasetPath` carries the options it is read with.
     """
-    csv_source = RowSource
+    concept_ids = "ids"
     if isinstance(source, (str, os.PathLike)):
-        from .formats import DatasetPath, FormatOptions, NamedCsvSource, detect
+        from .formats import DatasetPath, FormatOptions, detect
 
         options = source.options if isinstance(source, DatasetPath) else FormatOptions()
         source = source.path if isinstance(source, DatasetPath) else source
@@ -78,12 +78,12 @@ def open_rows(
             from .voc import VocSource
 
             return VocSource(source, options, dataset_id=dataset_id, report=report)
-        if options.concept_ids == "names":
-            csv_source = NamedCsvSource
-    return csv_source(
+        concept_ids = options.concept_ids
+    return RowSource(
         source,
         dataset_id=dataset_id,
         base_dir=base_dir,
+        concept_ids=concept_ids,
         group=group,
         tmp_dir=tmp_dir,
         report=report,
@@ -112,6 +112,7 @@ class RowSource(AsyncResource):
         dataset_id: str | None = None,
         base_dir: str | os.PathLike[str] | None = None,
         counting: bool = False,
+        concept_ids: str = "ids",
         chunk_size: int = CHUNK_SIZE,
         group: bool = False,
         tmp_dir: str | os.PathLike[str] | None = None,
@@ -124,6 +125,7 @@ class RowSource(AsyncResource):
         self._grouper: DiskGrouper | None = None
         self._header_line = 1
         self._counting = counting
+        self._concept_ids = concept_ids
         if dataset_id is not None and not ids.is_valid_id(dataset_id):
             raise ConfigError(
                 f"dataset id {dataset_id!r} is not valid: "
@@ -202,6 +204,7 @@ class RowSource(AsyncResource):
                     path=shown,
                     base_dir=self._base,
                     counting=self._counting,
+                    concept_ids=self._concept_ids,
                 )
                 self._pending = records[i + 1 :]
                 self._pending_dirty = chunk.dirty
@@ -237,7 +240,9 @@ class RowSource(AsyncResource):
             )
         self._first = first
         self.columns = [str(k) for k in first]
-        self._validator = Validator(self.columns, path=None, base_dir=self._base)
+        self._validator = Validator(
+            self.columns, path=None, base_dir=self._base, concept_ids=self._concept_ids
+        )
 
     # -- rows ------------------------------------------------------------------
 

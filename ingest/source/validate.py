@@ -143,12 +143,6 @@ class Validator:
         """The position of the ``input_id`` column, or -1."""
         return self._id_i
 
-    def read_concept_names(self) -> None:
-        """From now on concept cells hold names (``concept_ids="names"``); call before any row."""
-        self._by_name = True
-        self.concept_names = {}
-        self._concept_cache.clear()
-
     def labels(self) -> set[str]:
         """The distinct concepts of the valid rows tallied so far (``counting``)."""
         out: set[str] = set()
