@@ -180,7 +180,11 @@ class AnnotationRPCs(ServicerBase):
             patched = _patched(stored, given, action)
             if input_id is None and data_refused(item.status, patched.data):
                 continue
-            if action == "remove" and request.delete_if_empty_data and not patched.data.ListFields():
+            if (
+                action == "remove"
+                and request.delete_if_empty_data
+                and not patched.data.ListFields()
+            ):
                 state.delete_annotation(given.id)
             else:
                 store[key] = patched

@@ -124,9 +124,7 @@ class Servicer(
             await anyio.sleep(delay)
         reply = reply_type()
         of_user = user_level(method)
-        caller = authenticate(
-            opts, method, request, context.invocation_metadata(), reply, of_user
-        )
+        caller = authenticate(opts, method, request, context.invocation_metadata(), reply, of_user)
         if caller is None:
             self.stats.auth_failures += 1
             return reply
@@ -234,7 +232,10 @@ class Servicer(
             suffix = resources_pb2.InputIDConflictResolution.Value("SUFFIX")
             if request.input_id_conflict_resolution != suffix:
                 set_status(
-                    item.status, sc.INPUT_DUPLICATE, "Input already exists", "Input has a duplicate ID."
+                    item.status,
+                    sc.INPUT_DUPLICATE,
+                    "Input already exists",
+                    "Input has a duplicate ID.",
                 )
                 return True
             n = 1

@@ -324,9 +324,7 @@ class AppState:
         ann = self.annotations.pop(ann_id, None)
         if ann is None:
             return False
-        lists = (
-            self.by_input.values() if isinstance(ann, str) else [self.by_input[ann.input_id]]
-        )
+        lists = self.by_input.values() if isinstance(ann, str) else [self.by_input[ann.input_id]]
         for siblings in lists:  # with store=False only the id is kept: look for it
             if ann_id in siblings:
                 siblings.remove(ann_id)

@@ -157,7 +157,9 @@ def _archive(inputs: list[Any]) -> bytes:
         archive.writestr("mimetype", EXPORT_MIMETYPE)
         for n in range(0, len(inputs), 128):
             batch = resources_pb2.InputBatch(inputs=inputs[n : n + 128])
-            archive.writestr(f"all/batch-{n // 128}_n{len(batch.inputs)}", batch.SerializeToString())
+            archive.writestr(
+                f"all/batch-{n // 128}_n{len(batch.inputs)}", batch.SerializeToString()
+            )
     return buffer.getvalue()
 
 

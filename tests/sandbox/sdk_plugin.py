@@ -50,9 +50,9 @@ def pytest_collection_finish(session: Any) -> None:
 
 
 def pytest_runtest_logreport(report: Any) -> None:
-    if report.when == "call" or report.outcome != "passed":
-        if report.nodeid not in _outcomes or _outcomes[report.nodeid] == "passed":
-            _outcomes[report.nodeid] = report.outcome
+    counts = report.when == "call" or report.outcome != "passed"
+    if counts and _outcomes.get(report.nodeid, "passed") == "passed":
+        _outcomes[report.nodeid] = report.outcome
 
 
 def pytest_sessionfinish(session: Any, exitstatus: int) -> None:

@@ -95,9 +95,10 @@ def test_the_sdk_suite_passes_against_the_sandbox(tmp_path: Path, sandbox_base: 
     outcomes: dict[str, str] = {}
     for n, run in enumerate(RUNS):
         report = tmp_path / f"report{n}.json"
+        pytest_args = ["-c", str(sdk / "pytest.ini"), "--rootdir", str(sdk), "-q"]
+        plugins = ["-p", "no:cacheprovider", "-p", "sdk_plugin", "--timeout", "240"]
         done = subprocess.run(
-            [sys.executable, "-m", "pytest", "-c", str(sdk / "pytest.ini"), "--rootdir", str(sdk)]
-            + ["-p", "no:cacheprovider", "-p", "sdk_plugin", "-q", "--timeout", "240", *run],
+            [sys.executable, "-m", "pytest", *pytest_args, *plugins, *run],
             cwd=sdk,
             env={**env, "SDK_SUITE_REPORT": str(report)},
             capture_output=True,
