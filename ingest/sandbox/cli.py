@@ -206,8 +206,6 @@ async def serve(options: SandboxOptions) -> None:
             f"pat {o.pats[0]}, key {o.api_keys[0]})",
             flush=True,
         )
-        if sb.data_url:
-            print(f"data host (hosted input bytes, exports) on {sb.data_url}", flush=True)
         if sb.ca_file is not None:
             print(
                 f"TLS: the certificate authority is {sb.ca_file} (for hosts "
@@ -215,6 +213,8 @@ async def serve(options: SandboxOptions) -> None:
                 f"GRPC_DEFAULT_SSL_ROOTS_FILE_PATH={sb.ca_file}",
                 flush=True,
             )
+        if sb.data_url:
+            print(f"data host (hosted input bytes, exports) on {sb.data_url}", flush=True)
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for _ in signals:
                 break
