@@ -66,7 +66,11 @@ class AppRPCs(ServicerBase):
 
     @rpc(service_pb2.MultiAppResponse, of_user=True)
     def ListApps(self, state: None, request: Any, reply: Any) -> None:
-        reply.apps.extend(s.app for s in page_of(self.apps.by_id.values(), request))
+        """The user's apps; for an app key, its own app only."""
+        apps = list(self.apps.by_id.values())
+        if not self._caller.personal:
+            apps = [a for a in apps if a.app_id == self._caller.app_id]
+        reply.apps.extend(s.app for s in page_of(apps, request))
         set_status(reply.status, sc.SUCCESS, "Ok")
 
     @rpc(status_pb2.BaseResponse)

@@ -76,6 +76,8 @@ SCOPES = {
     "ListScopes": "",
 }
 """The scope each method needs from an app key with scopes ("" for none: any valid key)."""
+APP_KEY_USER_METHODS = frozenset({"ListApps"})
+"""Methods of the user an app key may call (ListApps answers with the key's own app)."""
 READ_SCOPES = tuple(sorted({s for s in SCOPES.values() if s.endswith(":Get")}))
 """Every reading scope: an app key with these lists and gets everything, and writes nothing."""
 
@@ -158,7 +160,10 @@ def authenticate(
         set_status(reply.status, sc.CONN_KEY_INVALID, KEY_INVALID)
         return None
     needed = SCOPES.get(method, "")
-    if of_user or (scopes is not None and needed and needed not in scopes):
+    # an app key acts inside its app: of the user's methods it may only list (its app)
+    if (of_user and method not in APP_KEY_USER_METHODS) or (
+        scopes is not None and needed and needed not in scopes
+    ):
         set_status(
             reply.status,
             sc.CONN_INSUFFICIENT_SCOPES,

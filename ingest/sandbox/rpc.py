@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
+from ingest.sandbox.auth import Caller
 from ingest.sandbox.options import SandboxOptions
 from ingest.sandbox.state import AppState
 from ingest.sandbox.stats import Stats
@@ -88,3 +89,5 @@ class ServicerBase:
     options: SandboxOptions
     stats: Stats
     apps: Apps
+    _caller: Caller
+    """Who makes the call being served (set right before its action runs)."""
