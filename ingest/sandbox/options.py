@@ -32,7 +32,9 @@ class SandboxOptions:
     scoped_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """App keys with only the given scopes (``"Inputs:Get"``...).
 
-    Calls outside them answer CONN_INSUFFICIENT_SCOPES."""
+    Calls outside them answer CONN_INSUFFICIENT_SCOPES; MyScopes tells each key its own.
+    ``ingest.sandbox.auth.READ_SCOPES`` (``ingest sandbox --read-only-key KEY``) makes a
+    key that lists and gets everything and writes nothing."""
     rps: float | None = 15.0
     """Requests per second per key (token bucket, one second of burst); 0 or None: unlimited."""
     latency: float = 0.0
