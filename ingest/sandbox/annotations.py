@@ -20,8 +20,8 @@ from clarifai_grpc.grpc.api.status import status_pb2
 from google.protobuf import json_format
 
 from ingest.sandbox.checks import annotation_refused, data_refused, too_many
-from ingest.sandbox.patching import ACTIONS, patch_json
-from ingest.sandbox.replies import overall, page_of, set_status
+from ingest.sandbox.patching import ACTIONS, patch_data, patch_json
+from ingest.sandbox.replies import overall, page_of, set_status, unknown_action
 from ingest.sandbox.rpc import ServicerBase, rpc
 from ingest.sandbox.state import AppState
 
@@ -63,30 +63,11 @@ def _patched(stored: Any, given: Any, action: str) -> Any:
     if action == "overwrite":
         data.CopyFrom(patch)
     else:
-        gone = {c.id for c in patch.concepts} if action == "remove" else set()
-        by_id = {c.id: c for c in data.concepts}
-        kept = [c for c in data.concepts if c.id not in gone]
-        del data.concepts[:]
-        data.concepts.extend(kept)
-        if action == "merge":
-            for concept in patch.concepts:
-                if concept.id in by_id:
-                    by_id[concept.id].CopyFrom(concept)
-                else:
-                    data.concepts.add().CopyFrom(concept)
-            if patch.regions:
-                del data.regions[:]
-                data.regions.extend(patch.regions)
-        elif patch.regions:
+        patch_data(data, patch, action)  # concepts by id, metadata as in "Patching"
+        if patch.regions:
             del data.regions[:]
-        if patch.HasField("metadata"):
-            merged = patch_json(
-                json_format.MessageToDict(data.metadata),
-                json_format.MessageToDict(patch.metadata),
-                action,
-            )
-            data.metadata.Clear()
-            data.metadata.update(merged)
+            if action == "merge":
+                data.regions.extend(patch.regions)
     if given.HasField("annotation_info"):
         merged = patch_json(
             json_format.MessageToDict(out.annotation_info),
@@ -153,8 +134,7 @@ class AnnotationRPCs(ServicerBase):
     @rpc(service_pb2.MultiAnnotationResponse)
     def PatchAnnotations(self, state: AppState, request: Any, reply: Any) -> None:
         action = request.action or "merge"
-        if action not in ACTIONS:
-            set_status(reply.status, sc.BAD_REQUEST, "Bad request", f"unknown action {action!r}")
+        if unknown_action(reply, action, ACTIONS):
             return
         if too_many(reply, request.annotations, "annotations"):
             return

@@ -14,7 +14,7 @@ from clarifai_grpc.grpc.api import service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 
 from ingest.sandbox.checks import concept_id_problem
-from ingest.sandbox.replies import page_of, set_status
+from ingest.sandbox.replies import page_of, set_status, unknown_action
 from ingest.sandbox.rpc import ServicerBase, rpc
 from ingest.sandbox.state import AppState
 
@@ -72,13 +72,7 @@ class ConceptRPCs(ServicerBase):
     def PatchConcepts(self, state: AppState, request: Any, reply: Any) -> None:
         """Action ``overwrite`` only ("For now ony action 'overwrite' is supported"): the
         name (and any other field given) replaces the stored one."""
-        if (request.action or "overwrite") != "overwrite":
-            set_status(
-                reply.status,
-                sc.BAD_REQUEST,
-                "Bad request",
-                f"unknown action {request.action!r}: only 'overwrite' is supported",
-            )
+        if unknown_action(reply, request.action or "overwrite", ("overwrite",)):
             return
         for given in request.concepts:
             if _missing(state, given.id, reply):

@@ -17,7 +17,7 @@ from clarifai_grpc.grpc.api.status import status_pb2
 
 from ingest.sandbox.checks import ID
 from ingest.sandbox.patching import ACTIONS
-from ingest.sandbox.replies import overall, page_of, set_status
+from ingest.sandbox.replies import overall, page_of, set_status, unknown_action
 from ingest.sandbox.rpc import ServicerBase, rpc
 from ingest.sandbox.state import AppState
 
@@ -114,8 +114,7 @@ class DatasetRPCs(ServicerBase):
     @rpc(service_pb2.MultiDatasetResponse)
     def PatchDatasets(self, state: AppState, request: Any, reply: Any) -> None:
         action = request.action or "merge"
-        if action not in ACTIONS:
-            set_status(reply.status, sc.BAD_REQUEST, "Bad request", f"unknown action {action!r}")
+        if unknown_action(reply, action, ACTIONS):
             return
         for given in request.datasets:
             if no_dataset(state, given.id, reply):

@@ -59,7 +59,15 @@ from ingest.sandbox.datasets import DatasetRPCs, new_dataset
 from ingest.sandbox.options import SandboxOptions
 from ingest.sandbox.patching import ACTIONS, patch_data
 from ingest.sandbox.ratelimit import TokenBuckets
-from ingest.sandbox.replies import DEFAULT_PAGE, MAX_PAGE, STREAM_PAGE, overall, page_of, set_status
+from ingest.sandbox.replies import (
+    DEFAULT_PAGE,
+    MAX_PAGE,
+    STREAM_PAGE,
+    overall,
+    page_of,
+    set_status,
+    unknown_action,
+)
 from ingest.sandbox.rpc import Action, Apps, rpc, user_level
 from ingest.sandbox.state import FAILED, IN_PROGRESS, PENDING, SUCCESS, AppState, Job, StoredInput
 from ingest.sandbox.stats import Stats
@@ -261,8 +269,7 @@ class Servicer(
     def PatchInputs(self, state: AppState, request: Any, reply: Any) -> None:
         """``merge``, ``overwrite`` or ``remove``, as documented (:mod:`.patching`)."""
         action = request.action or "merge"
-        if action not in ACTIONS:
-            set_status(reply.status, sc.BAD_REQUEST, "Bad request", f"unknown action {action!r}")
+        if unknown_action(reply, action, ACTIONS):
             return
         if too_many(reply, request.inputs, "inputs"):
             return
