@@ -46,17 +46,26 @@ class Server:
         return self._ids("ListInputs", service_pb2.ListInputsRequest, "inputs")
 
     def annotation_ids(self) -> set[str]:
-        return self._ids("ListAnnotations", service_pb2.ListAnnotationsRequest, "annotations")
+        """The boxes: ListAnnotations also lists the input-level annotations PostInputs made
+        of the inputs' concepts and metadata, which have no region."""
+        return self._ids(
+            "ListAnnotations",
+            service_pb2.ListAnnotationsRequest,
+            "annotations",
+            lambda a: bool(a.data.regions),
+        )
 
-    def _ids(self, method: str, request_type: Any, field: str) -> set[str]:
+    def _ids(
+        self, method: str, request_type: Any, field: str, keep: Any = lambda item: True
+    ) -> set[str]:
         found: list[str] = []
         page = 1
         while True:
             reply = getattr(self.stub, method)(
                 request_type(user_app_id=APP, page=page, per_page=1000), metadata=AUTH, timeout=10
             )
-            items = [item.id for item in getattr(reply, field)]
-            found.extend(items)
+            items = getattr(reply, field)
+            found.extend(item.id for item in items if keep(item))
             if len(items) < 1000:
                 break
             page += 1

@@ -17,7 +17,7 @@ from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from ingest.sandbox.images import MAX_IMAGE_BYTES, MAX_MEGAPIXELS, dimensions
 from ingest.sandbox.options import SandboxOptions
 from ingest.sandbox.replies import set_status
-from ingest.sandbox.state import FAILED, PENDING, AppState
+from ingest.sandbox.state import FAILED, PENDING, AppState, payload
 
 __all__ = [
     "ID",
@@ -26,6 +26,8 @@ __all__ = [
     "MAX_REQUEST_BYTES",
     "Problem",
     "annotation_refused",
+    "concept_id_problem",
+    "data_refused",
     "id_is_valid",
     "input_id_is_valid",
     "input_problem",
@@ -96,28 +98,41 @@ def id_is_valid(status: Any, code: int, what: str, value: str) -> bool:
     return True
 
 
-def _concept_rule(value: str) -> str:
+def concept_id_problem(value: str) -> str | None:
+    """Why ``value`` is not a valid concept id, or None."""
+    if _CONCEPT_ID.fullmatch(value):
+        return None
     return f"concept id {value!r} must be 1 to 128 characters of letters, digits, '_' and '-'"
 
 
 def input_problem(options: SandboxOptions, state: AppState, given: Any) -> Problem | None:
     """Why a new input (its id already checked) cannot be stored, or None (the inputs
     stored earlier in the same call are in ``state`` already)."""
+    kind, url, blob = payload(given.data)
     image = given.data.image
-    if image.url:
-        scheme = image.url.split(":", 1)[0].lower()
+    if url:
+        scheme = url.split(":", 1)[0].lower()
         if scheme not in ("http", "https"):
             return sc.INPUT_INVALID_URL, "Invalid URL", f"unsupported scheme {scheme!r}"
-        if options.unique_urls and not image.allow_duplicate_url and image.url in state.by_url:
+        if (
+            kind == "image"
+            and options.unique_urls
+            and not image.allow_duplicate_url
+            and url in state.by_url
+        ):
             return (
                 sc.INPUT_DUPLICATE,
                 "Input already exists",
-                f"Duplicate URL in your application: {image.url} is already the image "
+                f"Duplicate URL in your application: {url} is already the image "
                 "of another input (set allow_duplicate_url to add it again)",
             )
-    elif not image.base64:
-        return sc.INPUT_INVALID_ARGUMENT, "Invalid input", "no image url or bytes"
-    else:
+    elif not blob:
+        return (
+            sc.INPUT_INVALID_ARGUMENT,
+            "Invalid input",
+            "no image, video, audio or text given (by url, bytes or raw text)",
+        )
+    elif kind == "image":
         size = len(image.base64)
         if size > MAX_IMAGE_BYTES:
             return (
@@ -134,12 +149,9 @@ def input_problem(options: SandboxOptions, state: AppState, given: Any) -> Probl
                 f"images may have at most {MAX_MEGAPIXELS} megapixels",
             )
     for concept in given.data.concepts:
-        if not _CONCEPT_ID.fullmatch(concept.id):
-            return (
-                sc.INPUT_INVALID_ARGUMENT,
-                "Invalid concept id",
-                _concept_rule(concept.id),
-            )
+        problem = concept_id_problem(concept.id)
+        if problem is not None:
+            return sc.INPUT_INVALID_ARGUMENT, "Invalid concept id", problem
     for dataset_id in given.dataset_ids:
         if options.datasets is not None and dataset_id not in state.datasets:
             return (
@@ -179,7 +191,7 @@ def annotation_refused(state: AppState, given: Any, now: float, item: Any) -> bo
         )
         return True
     progress = stored.status(now)
-    if progress == PENDING:
+    if progress == PENDING and state.options.pending_annotations == "refuse":
         set_status(
             status,
             sc.ANNOTATION_INVALID_ARGUMENT,
@@ -195,17 +207,21 @@ def annotation_refused(state: AppState, given: Any, now: float, item: Any) -> bo
             f"input {given.input_id} failed to download",
         )
         return True
-    return _region_refused(status, given.data.regions)
+    return data_refused(status, given.data)
 
 
-def _region_refused(status: Any, regions: Any) -> bool:
-    """True unless there is exactly one region: a polygon or a bounding box in [0, 1]."""
+def data_refused(status: Any, data: Any) -> bool:
+    """True (the refusal in ``status``) unless an annotation's data is concepts without a
+    region, or one region: a polygon or a bounding box in [0, 1]."""
+    regions = data.regions
+    if not regions and data.concepts:
+        return False
     if len(regions) != 1:
         set_status(
             status,
             sc.ANNOTATION_INVALID_ARGUMENT,
             "Invalid annotation",
-            f"exactly one region expected, got {len(regions)}",
+            f"one region (or concepts alone) expected, got {len(regions)} regions",
         )
         return True
     info = regions[0].region_info

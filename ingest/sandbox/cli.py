@@ -11,10 +11,19 @@ from typing import Any
 
 import anyio
 
-from ingest.sandbox.options import SandboxOptions
+from ingest.sandbox.auth import READ_SCOPES
+from ingest.sandbox.options import PENDING_ANNOTATIONS, SandboxOptions
 from ingest.sandbox.server import Sandbox
 
-__all__ = ["DEFAULT_PORT", "add_arguments", "main", "options_from_args", "run_from_args", "serve"]
+__all__ = [
+    "DEFAULT_PORT",
+    "add_arguments",
+    "add_reading_arguments",
+    "main",
+    "options_from_args",
+    "run_from_args",
+    "serve",
+]
 
 DEFAULT_PORT = 18080
 """Port of ``ingest sandbox`` when ``--port`` is not given."""
@@ -128,6 +137,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the app is deleted after N calls: later calls answer CONN_DOES_NOT_EXIST",
     )
     a("--stats", default=None, metavar="PATH", help="write statistics as JSON here at shutdown")
+    add_reading_arguments(parser)
+
+
+def add_reading_arguments(parser: argparse.ArgumentParser) -> None:
+    """Readings of loosely documented behaviour, read-only keys and the data host."""
+    d = SandboxOptions()
+    a = parser.add_argument
+    a(
+        "--pending-annotations",
+        choices=PENDING_ANNOTATIONS,
+        default=d.pending_annotations,
+        help="what PostAnnotations does with an annotation of an input still processing: "
+        "refuse it (ANNOTATION_INVALID_ARGUMENT, the default) or accept it",
+    )
+    a(
+        "--job-counts-refused",
+        action="store_true",
+        help="an inputs-add job also counts the inputs PostInputs refused, as failed "
+        "(by default it counts only the inputs it created, as the proto says)",
+    )
+    a(
+        "--read-only-key",
+        action="append",
+        default=None,
+        metavar="KEY",
+        help="an app key with only the reading scopes (Inputs:Get, Datasets:Get...): it lists "
+        "and gets everything, and every write answers CONN_INSUFFICIENT_SCOPES; repeatable",
+    )
+    a(
+        "--no-data-host",
+        action="store_false",
+        dest="data_host",
+        help="serve no HTTP data host: listed inputs then carry neither their bytes nor a "
+        "hosted URL, and dataset exports fail",
+    )
 
 
 def options_from_args(ns: argparse.Namespace) -> SandboxOptions:
@@ -141,6 +185,7 @@ def options_from_args(ns: argparse.Namespace) -> SandboxOptions:
         "stats_path": ns.stats,
         "datasets": tuple(ns.dataset) if ns.dataset else None,
         "disabled": tuple(ns.disable or ()),
+        "scoped_keys": dict.fromkeys(ns.read_only_key or (), READ_SCOPES),
     }
     # Every other option whose flag has the field's name is taken as parsed.
     parsed = vars(ns)
@@ -168,6 +213,8 @@ async def serve(options: SandboxOptions) -> None:
                 f"GRPC_DEFAULT_SSL_ROOTS_FILE_PATH={sb.ca_file}",
                 flush=True,
             )
+        if sb.data_url:
+            print(f"data host (hosted input bytes, exports) on {sb.data_url}", flush=True)
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for _ in signals:
                 break

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["SandboxOptions"]
+__all__ = ["PENDING_ANNOTATIONS", "SandboxOptions"]
+
+PENDING_ANNOTATIONS = ("refuse", "accept")
+"""The readings of an annotation posted on an input still processing."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,7 +32,9 @@ class SandboxOptions:
     scoped_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """App keys with only the given scopes (``"Inputs:Get"``...).
 
-    Calls outside them answer CONN_INSUFFICIENT_SCOPES."""
+    Calls outside them answer CONN_INSUFFICIENT_SCOPES; MyScopes tells each key its own.
+    ``ingest.sandbox.auth.READ_SCOPES`` (``ingest sandbox --read-only-key KEY``) makes a
+    key that lists and gets everything and writes nothing."""
     rps: float | None = 15.0
     """Requests per second per key (token bucket, one second of burst); 0 or None: unlimited."""
     latency: float = 0.0
@@ -81,6 +86,22 @@ class SandboxOptions:
     """The app is deleted after this many calls (any key): later calls answer
     CONN_DOES_NOT_EXIST. None: never."""
 
+    # -- readings of loosely documented behaviour (docs/clarifai-behaviour.md, "Readings")
+    pending_annotations: str = "refuse"
+    """What PostAnnotations does with an annotation of an input still processing:
+    ``"refuse"`` (the default: ANNOTATION_INVALID_ARGUMENT "Input not ready"; the docs say
+    an input is labelled "once your input is successfully indexed", and the SDK's own
+    ``upload_dataset`` waits for processing first) or ``"accept"`` (stored at once, as if
+    Clarifai took it; it stays if the input later fails)."""
+    job_counts_refused: bool = False
+    """Whether an inputs-add job counts the inputs PostInputs refused (as failed). Off (the
+    default, the proto's words): a job collects "statistics about created inputs" only, and
+    a call whose every input was refused leaves a job with all counts 0."""
+    data_host: bool = True
+    """Serve the bytes of inputs (and dataset exports) over HTTP on ``host``, a port of its
+    own, as Clarifai's data host does: listed inputs carry that hosted URL instead of their
+    bytes. Off: listed inputs carry neither (their bytes are never sent back)."""
+
     def __post_init__(self) -> None:
         rates = (
             "download_failure_rate",
@@ -111,3 +132,8 @@ class SandboxOptions:
             raise ValueError("tls needs at least one host name for the certificate")
         if not self.pats and not self.api_keys and not self.scoped_keys:
             raise ValueError("give at least one personal access token or API key")
+        if self.pending_annotations not in PENDING_ANNOTATIONS:
+            raise ValueError(
+                f"pending_annotations must be one of {', '.join(PENDING_ANNOTATIONS)}, "
+                f"got {self.pending_annotations!r}"
+            )

@@ -8,7 +8,15 @@ from typing import Any, TypeVar
 
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 
-__all__ = ["DEFAULT_PAGE", "MAX_PAGE", "STREAM_PAGE", "overall", "page_of", "set_status"]
+__all__ = [
+    "DEFAULT_PAGE",
+    "MAX_PAGE",
+    "STREAM_PAGE",
+    "overall",
+    "page_of",
+    "set_status",
+    "unknown_action",
+]
 
 T = TypeVar("T")
 
@@ -45,3 +53,16 @@ def page_of(items: Iterable[T], request: Any, default: int = DEFAULT_PAGE) -> It
     per_page = min(request.per_page or default, MAX_PAGE)
     page = max(getattr(request, "page", 1), 1)
     return itertools.islice(items, (page - 1) * per_page, page * per_page)
+
+
+def unknown_action(reply: Any, action: str, allowed: tuple[str, ...]) -> bool:
+    """True (the whole call refused, BAD_REQUEST) when a patch's ``action`` is not allowed."""
+    if action in allowed:
+        return False
+    set_status(
+        reply.status,
+        sc.BAD_REQUEST,
+        "Bad request",
+        f"unknown action {action!r}: one of {', '.join(allowed)} expected",
+    )
+    return True

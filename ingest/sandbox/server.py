@@ -14,6 +14,7 @@ from anyio.abc import AsyncResource
 from clarifai_grpc.grpc.api import service_pb2_grpc
 
 from ingest.sandbox.checks import MAX_REQUEST_BYTES
+from ingest.sandbox.hosting import DataHost
 from ingest.sandbox.options import SandboxOptions
 from ingest.sandbox.servicer import Servicer
 from ingest.sandbox.stats import Stats
@@ -38,7 +39,11 @@ class Sandbox(AsyncResource):
         self.options = options or SandboxOptions()
         self.servicer = Servicer(self.options)
         self._server: Any = None
+        self._data_host: DataHost | None = None
         self.port = 0
+        self.data_url = ""
+        """``http://host:port`` of the data host (hosted input bytes, exports) while it
+        serves; "" with ``data_host=False``."""
         self.ca_file: Path | None = None
         """The CA certificate (PEM) that signed the server's, while serving TLS."""
 
@@ -78,6 +83,12 @@ class Sandbox(AsyncResource):
         return dict(self.servicer.state.annotations)
 
     @property
+    def apps(self) -> list[str]:
+        """Ids of the user's apps, in the order they were made (``options.app_id`` first,
+        unless deleted)."""
+        return list(self.servicer.apps.by_id)
+
+    @property
     def input_annotations(self) -> dict[str, Any]:
         """The input-level annotations PostInputs made from concepts, by input id (a snapshot).
 
@@ -112,6 +123,10 @@ class Sandbox(AsyncResource):
             self._forget_ca()
             raise OSError(f"cannot listen on {where}")
         await self._server.start()
+        if self.options.data_host:
+            self._data_host = DataHost(self.options, self.servicer.apps)
+            self.data_url = await self._data_host.start()
+            self.servicer.apps.host_at(self.data_url)
 
     def _tls_credentials(self) -> Any:
         """Issue a server certificate from a new CA; write the CA's certificate out."""
@@ -136,6 +151,9 @@ class Sandbox(AsyncResource):
             server, self._server = self._server, None
             with anyio.CancelScope(shield=True):
                 await server.stop(grace)
+                if self._data_host is not None:
+                    await self._data_host.stop()
+                    self._data_host, self.data_url = None, ""
             self._forget_ca()
             if self.options.stats_path:
                 self.dump_stats(self.options.stats_path)

@@ -1,16 +1,19 @@
-"""The V2 service as Clarifai documents it, for one user and one app.
+"""The V2 service as Clarifai documents it, for one user and the apps it makes.
 
-Each V2 method is written as its action (fill the reply from the state) and made a
-gRPC method by ``_rpc``, so every call goes through :meth:`Servicer._serve`, in this
-order: an injected UNAVAILABLE (before anything, no side effect, no token taken from
-the rate limit; every call, this one too, counts in ``stats.requests``), the latency
-and any spike, authentication (CONN_KEY_INVALID and friends inside a normal reply),
-the account's limits (an app deleted, an hourly limit used up, a method the plan
-disables), the per-key rate limit (CONN_THROTTLED), the action, then an injected lost
-reply (the action happened, the caller sees UNAVAILABLE).
+Each V2 method is written as its action (fill the reply from the state of the app the
+request names) under ``@rpc(ReplyType)`` (:mod:`.rpc`), so every call goes through
+:meth:`Servicer._serve`, in this order: an injected UNAVAILABLE (before anything, no side
+effect, no token taken from the rate limit; every call, this one too, counts in
+``stats.requests``), the latency and any spike, authentication (CONN_KEY_INVALID and
+friends inside a normal reply), the app the call names (CONN_DOES_NOT_EXIST when it does
+not exist), the account's limits (an app deleted, an hourly limit used up, a method the
+plan disables), the per-key rate limit (CONN_THROTTLED), the action, then an injected
+lost reply (the action happened, the caller sees UNAVAILABLE).
 
-This module holds that path and the actions; the concerns they use live apart:
-authentication and scopes in :mod:`.auth`, the checks of a request's items in
+This module holds that path and the actions on inputs and scopes; the others live with
+their concern: apps in :mod:`.apps`, datasets in :mod:`.datasets`, dataset versions in
+:mod:`.versions`, concepts in :mod:`.concepts`, annotations in :mod:`.annotations`.
+Authentication and scopes are in :mod:`.auth`, the checks of a request's items in
 :mod:`.checks`, PatchInputs' rules in :mod:`.patching`, statuses and paging (one rule
 for every list call) in :mod:`.replies`, the stored state in :mod:`.state`.
 
@@ -20,12 +23,10 @@ is listed in ``docs/clarifai-behaviour.md``.
 
 from __future__ import annotations
 
-import itertools
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
-from functools import partial
+from collections.abc import Iterable
 from typing import Any
 
 import anyio
@@ -34,23 +35,43 @@ from clarifai_grpc.grpc.api import resources_pb2, service_pb2, service_pb2_grpc
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from clarifai_grpc.grpc.api.status import status_pb2
 
-from ingest.sandbox.auth import app_not_found, authenticate
+from ingest.sandbox.annotations import AnnotationRPCs
+from ingest.sandbox.apps import AppRPCs
+from ingest.sandbox.auth import (
+    ALL,
+    ENDPOINT,
+    SCOPES,
+    Caller,
+    app_not_found,
+    authenticate,
+    endpoints_of,
+)
 from ingest.sandbox.checks import (
-    ID,
     MAX_BATCH,
     MAX_INPUT_ID,
     MAX_REQUEST_BYTES,
-    annotation_refused,
     input_id_is_valid,
     input_problem,
     too_many,
 )
+from ingest.sandbox.concepts import ConceptRPCs
+from ingest.sandbox.datasets import DatasetRPCs, new_dataset
 from ingest.sandbox.options import SandboxOptions
 from ingest.sandbox.patching import ACTIONS, patch_data
 from ingest.sandbox.ratelimit import TokenBuckets
-from ingest.sandbox.replies import DEFAULT_PAGE, MAX_PAGE, STREAM_PAGE, overall, page_of, set_status
-from ingest.sandbox.state import FAILED, IN_PROGRESS, PENDING, SUCCESS, AppState, StoredInput
+from ingest.sandbox.replies import (
+    DEFAULT_PAGE,
+    MAX_PAGE,
+    STREAM_PAGE,
+    overall,
+    page_of,
+    set_status,
+    unknown_action,
+)
+from ingest.sandbox.rpc import Action, Apps, rpc, user_level
+from ingest.sandbox.state import FAILED, IN_PROGRESS, PENDING, SUCCESS, AppState, Job, StoredInput
 from ingest.sandbox.stats import Stats
+from ingest.sandbox.versions import VersionRPCs
 
 __all__ = [
     "DEFAULT_PAGE",
@@ -62,61 +83,33 @@ __all__ = [
     "Servicer",
 ]
 
-Action = Callable[[AppState, Any, Any], Any]
-_Handler = Callable[["Servicer", AppState, Any, Any], None]
-_Method = Callable[["Servicer", Any, Any], Awaitable[Any]]
 
-
-def _rpc(reply_type: Any) -> Callable[[_Handler], _Method]:
-    """Makes a V2 method of an action: the decorated function fills the reply
-    (``reply_type``) to ``request`` from ``state``, and the method gRPC calls runs it
-    through :meth:`Servicer._serve` under the function's name."""
-
-    def wrap(handler: _Handler) -> _Method:
-        name = handler.__name__
-
-        async def method(self: Servicer, request: Any, context: Any) -> Any:
-            return await self._serve(name, request, context, reply_type, partial(handler, self))
-
-        method.__name__, method.__qualname__ = name, handler.__qualname__
-        method.__doc__ = handler.__doc__
-        return method
-
-    return wrap
-
-
-def _ann_id(ann: Any) -> str:
-    return ann if isinstance(ann, str) else str(ann.id)
-
-
-def _no_dataset(state: AppState, dataset_id: str, reply: Any) -> bool:
-    """True (and the reply says so) when the app has no dataset ``dataset_id``."""
-    if dataset_id in state.datasets:
-        return False
-    set_status(
-        reply.status,
-        sc.CONN_DOES_NOT_EXIST,
-        "Resource does not exist",
-        f"dataset {dataset_id!r} not found",
-    )
-    return True
-
-
-class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
-    """Answers the calls an uploader makes; everything else is UNIMPLEMENTED."""
+class Servicer(
+    AppRPCs,
+    DatasetRPCs,
+    VersionRPCs,
+    ConceptRPCs,
+    AnnotationRPCs,
+    service_pb2_grpc.V2Servicer,  # type: ignore[misc]
+):
+    """Answers the calls an uploader and the official SDK make; the rest is UNIMPLEMENTED."""
 
     def __init__(self, options: SandboxOptions) -> None:
         self.options = options
-        self.state = AppState(options)
+        self.apps = Apps(options)
+        self.state = self.apps.create(options.app_id)
+        """The app ``options.app_id``, there from the start."""
         self.stats = Stats()
         self.buckets = TokenBuckets(options.rps)
         self._faults = random.Random(options.seed + 17)
         self._latency = random.Random(options.seed + 23)
         self._calls = 0
         self._hourly: dict[str, int] = {}
+        self._caller = Caller("", options.app_id, None, True)
+        """Who makes the call being served (set right before its action runs)."""
         if options.datasets is not None:
             for dataset_id in options.datasets:
-                self.state.datasets[dataset_id] = self._dataset(dataset_id)
+                self.state.datasets[dataset_id] = new_dataset(self.state, dataset_id)
 
     # -- the common path -------------------------------------------------------------
 
@@ -138,14 +131,20 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
         if delay > 0:
             await anyio.sleep(delay)
         reply = reply_type()
-        key = authenticate(opts, method, request, context.invocation_metadata(), reply)
-        if key is None:
+        of_user = user_level(method)
+        caller = authenticate(opts, method, request, context.invocation_metadata(), reply, of_user)
+        if caller is None:
             self.stats.auth_failures += 1
             return reply
-        if self._account_refuses(method, key, reply):
+        state = None if of_user else self.apps.get(caller.app_id)
+        if not of_user and state is None:
+            self.stats.auth_failures += 1
+            app_not_found(reply, opts.user_id, caller.app_id)
+            return reply
+        if self._account_refuses(method, caller.key, reply):
             self.stats.account_refusals += 1
             return reply
-        if not self.buckets.allow(key):
+        if not self.buckets.allow(caller.key):
             self.stats.throttled += 1
             set_status(
                 reply.status,
@@ -154,7 +153,8 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
                 f"exceeded limit of {opts.rps:g} requests per second",
             )
             return reply
-        action(self.state, request, reply)
+        self._caller = caller
+        action(state, request, reply)
         if opts.lost_reply_rate and self._faults.random() < opts.lost_reply_rate:
             self.stats.lost_replies_injected += 1
             await context.abort(grpc.StatusCode.UNAVAILABLE, "sandbox: injected lost reply")
@@ -189,85 +189,87 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
 
     # -- inputs ------------------------------------------------------------------------
 
-    @_rpc(service_pb2.MultiInputResponse)
+    @rpc(service_pb2.MultiInputResponse)
     def PostInputs(self, state: AppState, request: Any, reply: Any) -> None:
+        """Inputs stored PENDING; with ``inputs_add_job_id``, counted in that job (made
+        if new, whatever becomes of the inputs)."""
+        job = None
+        if request.inputs_add_job_id:
+            job = state.jobs.setdefault(request.inputs_add_job_id, Job())
+            reply.inputs_add_job.id = request.inputs_add_job_id
         if too_many(reply, request.inputs, "inputs"):
             self.stats.inputs_rejected += len(request.inputs)
+            if job is not None:
+                job.refused += len(request.inputs)
             return
-        suffix = (
-            request.input_id_conflict_resolution
-            == resources_pb2.InputIDConflictResolution.Value("SUFFIX")
-        )
-        quota = self.options.input_quota
         ok = 0
         for given in request.inputs:
             item = reply.inputs.add()
             item.CopyFrom(given)
-            if not given.id:
-                item.id = uuid.uuid4().hex
-            elif not input_id_is_valid(item.status, given.id):
+            if self._input_refused(state, request, given, item):
                 self.stats.inputs_rejected += 1
-                continue
-            if item.id in state.inputs:
-                if suffix:
-                    n = 1
-                    while f"{given.id}-{n}" in state.inputs:
-                        n += 1
-                    item.id = f"{given.id}-{n}"
-                else:
-                    set_status(
-                        item.status,
-                        sc.INPUT_DUPLICATE,
-                        "Input already exists",
-                        "Input has a duplicate ID.",
-                    )
-                    self.stats.inputs_rejected += 1
-                    continue
-            problem = input_problem(self.options, state, given)
-            if problem is not None:
-                set_status(item.status, *problem)
-                self.stats.inputs_rejected += 1
-                continue
-            if quota is not None and len(state.inputs) >= quota:
-                set_status(
-                    item.status,
-                    sc.INPUT_OVER_LIMIT,
-                    "Input over limit",
-                    f"the app holds {len(state.inputs)} inputs, the most its plan allows",
-                )
-                self.stats.inputs_rejected += 1
+                if job is not None:
+                    job.refused += 1
                 continue
             for dataset_id in given.dataset_ids:
                 if dataset_id not in state.datasets:  # lenient mode: made on first use
-                    state.datasets[dataset_id] = self._dataset(dataset_id)
+                    state.datasets[dataset_id] = new_dataset(state, dataset_id)
             stored_msg = resources_pb2.Input()
             stored_msg.CopyFrom(item)
-            if request.inputs_add_job_id:
-                job = state.jobs.setdefault(
-                    request.inputs_add_job_id, {"ids": [], "cancelled": False}
-                )
-                job["ids"].append(item.id)
+            stored_msg.created_at.GetCurrentTime()
+            stored_msg.modified_at.CopyFrom(stored_msg.created_at)
+            if job is not None:
+                job.ids.append(item.id)
             state.add_input(stored_msg)
-            if stored_msg.data.concepts:
+            if stored_msg.data.concepts or stored_msg.data.metadata.fields:
                 state.add_input_annotation(stored_msg)
+                state.remember_concepts(stored_msg.data.concepts)
             set_status(item.status, sc.INPUT_DOWNLOAD_PENDING, "Download pending")
             self.stats.inputs_stored += 1
             ok += 1
-        if request.inputs_add_job_id:
-            reply.inputs_add_job.id = request.inputs_add_job_id
         overall(reply, ok, len(request.inputs))
 
-    def _dataset(self, dataset_id: str) -> Any:
-        """A dataset of the app (given at start, or made on first use)."""
-        opts = self.options
-        return resources_pb2.Dataset(id=dataset_id, app_id=opts.app_id, user_id=opts.user_id)
+    def _input_refused(self, state: AppState, request: Any, given: Any, item: Any) -> bool:
+        """True when input ``given`` cannot be stored (the refusal in ``item.status``);
+        ``item`` gets the id it will have (a new one, or suffixed on a conflict)."""
+        if not given.id:
+            item.id = uuid.uuid4().hex
+        elif not input_id_is_valid(item.status, given.id):
+            return True
+        if item.id in state.inputs:
+            suffix = resources_pb2.InputIDConflictResolution.Value("SUFFIX")
+            if request.input_id_conflict_resolution != suffix:
+                set_status(
+                    item.status,
+                    sc.INPUT_DUPLICATE,
+                    "Input already exists",
+                    "Input has a duplicate ID.",
+                )
+                return True
+            n = 1
+            while f"{given.id}-{n}" in state.inputs:
+                n += 1
+            item.id = f"{given.id}-{n}"
+        problem = input_problem(self.options, state, given)
+        if problem is not None:
+            set_status(item.status, *problem)
+            return True
+        quota = self.options.input_quota
+        if quota is not None and len(state.inputs) >= quota:
+            set_status(
+                item.status,
+                sc.INPUT_OVER_LIMIT,
+                "Input over limit",
+                f"the app holds {len(state.inputs)} inputs, the most its plan allows",
+            )
+            return True
+        return False
 
-    @_rpc(service_pb2.MultiInputResponse)
+    @rpc(service_pb2.MultiInputResponse)
     def PatchInputs(self, state: AppState, request: Any, reply: Any) -> None:
         """``merge``, ``overwrite`` or ``remove``, as documented (:mod:`.patching`)."""
         action = request.action or "merge"
-        if action not in ACTIONS:
-            set_status(reply.status, sc.BAD_REQUEST, "Bad request", f"unknown action {action!r}")
+        if unknown_action(reply, action, ACTIONS):
             return
         if too_many(reply, request.inputs, "inputs"):
             return
@@ -285,12 +287,13 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
                 )
                 continue
             patch_data(stored.message.data, given.data, action)
-            item.CopyFrom(stored.message)
+            state.remember_concepts(given.data.concepts)
+            item.CopyFrom(state.listed(stored))
             set_status(item.status, sc.SUCCESS, "Ok")
             ok += 1
         overall(reply, ok, len(request.inputs))
 
-    @_rpc(service_pb2.MultiInputResponse)
+    @rpc(service_pb2.MultiInputResponse)
     def ListInputs(self, state: AppState, request: Any, reply: Any) -> None:
         now = time.monotonic()
         chosen: Iterable[StoredInput]
@@ -303,10 +306,10 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
             want = request.status.code
             chosen = (s for s in chosen if state.code(s, now) == want)
         for stored in page_of(chosen, request):
-            reply.inputs.append(state.render(stored, now))
+            reply.inputs.append(state.listed(stored, now))
         set_status(reply.status, sc.SUCCESS, "Ok")
 
-    @_rpc(service_pb2.SingleInputResponse)
+    @rpc(service_pb2.SingleInputResponse)
     def GetInput(self, state: AppState, request: Any, reply: Any) -> None:
         stored = state.inputs.get(request.input_id)
         if stored is None:
@@ -317,25 +320,25 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
                 f"input {request.input_id!r} not found",
             )
         else:
-            reply.input.CopyFrom(state.render(stored))
+            reply.input.CopyFrom(state.listed(stored))
             set_status(reply.status, sc.SUCCESS, "Ok")
 
-    @_rpc(service_pb2.MultiInputResponse)
+    @rpc(service_pb2.MultiInputResponse)
     def StreamInputs(self, state: AppState, request: Any, reply: Any) -> None:
         now = time.monotonic()
         for stored in page_of(
             state.walk(request.last_id, request.descending), request, STREAM_PAGE
         ):
-            reply.inputs.append(state.render(stored, now))
+            reply.inputs.append(state.listed(stored, now))
         set_status(reply.status, sc.SUCCESS, "Ok")
 
-    @_rpc(status_pb2.BaseResponse)
+    @rpc(status_pb2.BaseResponse)
     def DeleteInputs(self, state: AppState, request: Any, reply: Any) -> None:
         for input_id in request.ids:
             state.delete_input(input_id)
         set_status(reply.status, sc.SUCCESS, "Ok")
 
-    @_rpc(service_pb2.SingleInputsAddJobResponse)
+    @rpc(service_pb2.SingleInputsAddJobResponse)
     def GetInputsAddJob(self, state: AppState, request: Any, reply: Any) -> None:
         counts = state.job_progress(request.id)
         if counts is None:
@@ -349,175 +352,43 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
         progress.failed_count = counts[FAILED]
         set_status(reply.status, sc.SUCCESS, "Ok")
 
-    @_rpc(service_pb2.SingleInputsAddJobResponse)
+    @rpc(service_pb2.SingleInputsAddJobResponse)
     def CancelInputsAddJob(self, state: AppState, request: Any, reply: Any) -> None:
         job = state.jobs.get(request.id)
         if job is None:
             set_status(reply.status, sc.CONN_DOES_NOT_EXIST, "Resource does not exist", request.id)
             return
-        job["cancelled"] = True
+        job.cancelled = True
         reply.inputs_add_job.id = request.id
         set_status(reply.status, sc.SUCCESS, "Ok")
 
-    @_rpc(service_pb2.MultiDatasetResponse)
-    def PostDatasets(self, state: AppState, request: Any, reply: Any) -> None:
-        # a Dataset carries no status of its own: one bad id fails the whole call
-        given_ids = [d.id for d in request.datasets if d.id]
-        for dataset_id in given_ids:
-            if not ID.fullmatch(dataset_id):
-                set_status(
-                    reply.status,
-                    sc.CONN_INVALID_REQUEST,
-                    "Invalid request",
-                    f"dataset id {dataset_id!r} must be 1 to 128 letters, digits, '_' or '-'",
-                )
-                return
-            if dataset_id in state.datasets or given_ids.count(dataset_id) > 1:
-                set_status(
-                    reply.status,
-                    sc.DATABASE_DUPLICATE_KEY,
-                    "Dataset already exists",
-                    f"a dataset with id {dataset_id!r} already exists in the app",
-                )
-                return
-        for given in request.datasets:
-            item = reply.datasets.add()
-            item.CopyFrom(given)
-            if not given.id:
-                item.id = uuid.uuid4().hex
-            item.app_id, item.user_id = self.options.app_id, self.options.user_id
-            stored = resources_pb2.Dataset()
-            stored.CopyFrom(item)
-            state.datasets[item.id] = stored
-            state.dataset_inputs.setdefault(item.id, {})
-        set_status(reply.status, sc.SUCCESS, "Ok")
+    # -- workflows and scopes --------------------------------------------------------
 
-    @_rpc(service_pb2.SingleDatasetResponse)
-    def GetDataset(self, state: AppState, request: Any, reply: Any) -> None:
-        if _no_dataset(state, request.dataset_id, reply):
-            return
-        reply.dataset.CopyFrom(state.datasets[request.dataset_id])
-        set_status(reply.status, sc.SUCCESS, "Ok")
-
-    @_rpc(service_pb2.MultiDatasetResponse)
-    def ListDatasets(self, state: AppState, request: Any, reply: Any) -> None:
-        reply.datasets.extend(page_of(state.datasets.values(), request))
-        set_status(reply.status, sc.SUCCESS, "Ok")
-
-    @_rpc(service_pb2.MultiDatasetInputResponse)
-    def ListDatasetInputs(self, state: AppState, request: Any, reply: Any) -> None:
-        if _no_dataset(state, request.dataset_id, reply):
-            return
-        members = state.dataset_inputs.get(request.dataset_id, {})
-        now = time.monotonic()
-        for input_id in page_of(members, request):
-            stored = state.inputs.get(input_id)
-            if stored is None:
-                continue
-            item = reply.dataset_inputs.add()
-            item.input.CopyFrom(state.render(stored, now))
-            item.created_at.FromSeconds(int(members[input_id]))
-        set_status(reply.status, sc.SUCCESS, "Ok")
-
-    @_rpc(service_pb2.MultiDatasetInputResponse)
-    def PostDatasetInputs(self, state: AppState, request: Any, reply: Any) -> None:
-        if _no_dataset(state, request.dataset_id, reply):
-            return
-        members = state.dataset_inputs.setdefault(request.dataset_id, {})
-        ok = 0
-        now = time.time()
-        for given in request.dataset_inputs:
-            item = reply.dataset_inputs.add()
-            item.CopyFrom(given)
-            stored = state.inputs.get(given.input.id)
-            if stored is None:
-                set_status(
-                    item.input.status,
-                    sc.INPUT_DOES_NOT_EXIST,
-                    "Input does not exist",
-                    f"no input with id {given.input.id!r}",
-                )
-                continue
-            if given.input.id not in members:
-                members[given.input.id] = now
-                stored.message.dataset_ids.append(request.dataset_id)
-            item.input.CopyFrom(state.render(stored))
-            ok += 1
-        overall(reply, ok, len(request.dataset_inputs))
-
-    # -- apps --------------------------------------------------------------------------
-
-    @_rpc(service_pb2.SingleAppResponse)
-    def GetApp(self, state: AppState, request: Any, reply: Any) -> None:
-        opts = self.options
-        reply.app.id = opts.app_id
-        reply.app.name = opts.app_id
-        reply.app.user_id = opts.user_id
-        reply.app.default_workflow_id = "General"
-        set_status(reply.status, sc.SUCCESS, "Ok")
-
-    # -- annotations -------------------------------------------------------------------
-
-    @_rpc(service_pb2.MultiAnnotationResponse)
-    def PostAnnotations(self, state: AppState, request: Any, reply: Any) -> None:
-        if too_many(reply, request.annotations, "annotations"):
-            self.stats.annotations_rejected += len(request.annotations)
-            return
-        now = time.monotonic()
-        ok = 0
-        for given in request.annotations:
-            item = reply.annotations.add()
-            item.CopyFrom(given)
-            if annotation_refused(state, given, now, item):
-                self.stats.annotations_rejected += 1
-                continue
-            state.add_annotation(item)
-            set_status(item.status, sc.ANNOTATION_SUCCESS, "Annotation success")
-            self.stats.annotations_stored += 1
-            ok += 1
-        overall(reply, ok, len(request.annotations))
-
-    @_rpc(service_pb2.MultiAnnotationResponse)
-    def ListAnnotations(self, state: AppState, request: Any, reply: Any) -> None:
-        # input-level annotations (made by PostInputs from concepts) come first, then
-        # the ones PostAnnotations made; each is (store, key). Whether Clarifai lists
-        # the former by default is undocumented: here only asked for by id or with
-        # list_all_annotations
-        level = state.input_annotations if request.list_all_annotations else {}
-        chosen: Iterable[tuple[dict[str, Any], str]]
-        if request.ids:
-            by_id = {_ann_id(a): i for i, a in state.input_annotations.items()}
-            level = state.input_annotations
-            wanted = dict.fromkeys(request.ids)
-            chosen = itertools.chain(
-                ((level, by_id[i]) for i in wanted if i in by_id),
-                ((state.annotations, i) for i in wanted if i in state.annotations),
-            )
-        elif request.input_ids:
-            by_input = state.by_input
-            wanted = dict.fromkeys(request.input_ids)
-            chosen = itertools.chain(
-                ((level, i) for i in wanted if i in level),
-                ((state.annotations, a) for i in wanted for a in by_input.get(i, ())),
-            )
-        else:
-            chosen = itertools.chain(
-                ((level, i) for i in level), ((state.annotations, a) for a in state.annotations)
-            )
-        for store, key in page_of(chosen, request):
-            ann = store[key]
-            if isinstance(ann, str):
-                reply.annotations.add(id=ann)
-            else:
-                reply.annotations.append(ann)
-        set_status(reply.status, sc.SUCCESS, "Ok")
-
-    # -- workflows ---------------------------------------------------------------------
-
-    @_rpc(service_pb2.MultiWorkflowResponse)
+    @rpc(service_pb2.MultiWorkflowResponse)
     def ListWorkflows(self, state: AppState, request: Any, reply: Any) -> None:
         wf = reply.workflows.add(id="General")
         node = wf.nodes.add(id="general-image-embedding")
         node.model.id = "general-image-embedding"
         node.model.model_version.id = "bb186755eda04f9cbb6fe32e816be104"
+        set_status(reply.status, sc.SUCCESS, "Ok")
+
+    @rpc(service_pb2.MultiScopeResponse)
+    def MyScopes(self, state: AppState, request: Any, reply: Any) -> None:
+        """The caller's own scopes in the app: ``All`` for a personal access token or an
+        app key without limits, else the key's scopes; the endpoints they allow."""
+        scopes = self._caller.scopes
+        reply.scopes.extend([ALL] if scopes is None else sorted(scopes))
+        reply.endpoints.extend(endpoints_of(scopes))
+        reply.app.CopyFrom(state.app)
+        set_status(reply.status, sc.SUCCESS, "Ok")
+
+    @rpc(service_pb2.MultiScopeDepsResponse)
+    def ListScopes(self, state: AppState, request: Any, reply: Any) -> None:
+        """Every scope the sandbox knows, and the scope each endpoint needs."""
+        for scope in sorted({s for s in SCOPES.values() if s}):
+            reply.scope_deps.add(scope=scope)
+        for method, scope in sorted(SCOPES.items()):
+            reply.endpoint_deps.add(
+                endpoint=ENDPOINT.format(method), depending_scopes=[scope] if scope else []
+            )
         set_status(reply.status, sc.SUCCESS, "Ok")

@@ -17,6 +17,7 @@ from clarifai_grpc.grpc.api import resources_pb2, service_pb2, service_pb2_grpc
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 
 from ingest.sandbox import Sandbox, SandboxOptions
+from ingest.sandbox.auth import READ_SCOPES
 
 pytestmark = pytest.mark.anyio
 
@@ -164,6 +165,13 @@ FLAGS = [
     ("--hourly-limit 6", "hourly_limit", 6),
     ("--disable PostAnnotations", "disabled", ("PostAnnotations",)),
     ("--delete-app-after 8", "delete_app_after", 8),
+]
+# readings and keys (a block of their own)
+FLAGS += [
+    ("--pending-annotations accept", "pending_annotations", "accept"),
+    ("--job-counts-refused", "job_counts_refused", True),
+    ("--no-data-host", "data_host", False),
+    ("--read-only-key ro", "scoped_keys", {"ro": READ_SCOPES}),
 ]
 
 
