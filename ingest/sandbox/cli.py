@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 
 from ingest.sandbox.options import SandboxOptions
+from ingest.sandbox.patching import OVERWRITE_READINGS
 from ingest.sandbox.server import Sandbox
 
 __all__ = ["DEFAULT_PORT", "add_arguments", "main", "options_from_args", "run_from_args", "serve"]
@@ -128,6 +129,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the app is deleted after N calls: later calls answer CONN_DOES_NOT_EXIST",
     )
     a("--stats", default=None, metavar="PATH", help="write statistics as JSON here at shutdown")
+    a(
+        "--patch-overwrite",
+        choices=OVERWRITE_READINGS,
+        default=d.patch_overwrite,
+        help="how PatchInputs 'overwrite' reads (the docs admit three): whole = the metadata "
+        "and concepts become what was sent; keys = each top-level key sent is replaced, "
+        "the others kept; deep = objects merge recursively (default %(default)s)",
+    )
 
 
 def options_from_args(ns: argparse.Namespace) -> SandboxOptions:

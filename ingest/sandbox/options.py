@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ingest.sandbox.patching import OVERWRITE_READINGS
+
 __all__ = ["SandboxOptions"]
 
 
@@ -81,6 +83,13 @@ class SandboxOptions:
     """The app is deleted after this many calls (any key): later calls answer
     CONN_DOES_NOT_EXIST. None: never."""
 
+    patch_overwrite: str = "whole"
+    """The reading of PatchInputs ``overwrite`` (the docs admit three; see
+    :mod:`ingest.sandbox.patching`): ``"whole"`` replaces the input's metadata and concepts
+    with what was sent (the page as served today, and its examples); ``"keys"`` replaces
+    the value of each top-level metadata key sent and keeps the others; ``"deep"`` merges
+    objects recursively and replaces scalars and lists."""
+
     def __post_init__(self) -> None:
         rates = (
             "download_failure_rate",
@@ -111,3 +120,8 @@ class SandboxOptions:
             raise ValueError("tls needs at least one host name for the certificate")
         if not self.pats and not self.api_keys and not self.scoped_keys:
             raise ValueError("give at least one personal access token or API key")
+        if self.patch_overwrite not in OVERWRITE_READINGS:
+            raise ValueError(
+                f"patch_overwrite must be one of {', '.join(OVERWRITE_READINGS)}, "
+                f"not {self.patch_overwrite!r}"
+            )

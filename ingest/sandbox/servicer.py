@@ -284,7 +284,9 @@ class Servicer(service_pb2_grpc.V2Servicer):  # type: ignore[misc]
                     f"no input with id {given.id!r}",
                 )
                 continue
-            patch_data(stored.message.data, given.data, action)
+            patch_data(
+                stored.message.data, given.data, action, overwrite=self.options.patch_overwrite
+            )
             item.CopyFrom(stored.message)
             set_status(item.status, sc.SUCCESS, "Ok")
             ok += 1
