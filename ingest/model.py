@@ -11,10 +11,7 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, NamedTuple
-
-if TYPE_CHECKING:
-    import anyio
+from typing import Any, NamedTuple
 
 __all__ = ["NO_CELLS", "Box", "Image", "InvalidRow", "Outcome", "Row", "Status"]
 
@@ -108,9 +105,6 @@ class Image:
     continued: bool = False
     """Set by the create stage when rows of this input came earlier in the same run (rows
     from an iterable, in several stretches): what the service holds came from them."""
-    turn: anyio.Event | None = None
-    """Set once this stretch of the input's rows is through (rows from an iterable): the
-    next stretch of the same input waits for it."""
 
     @property
     def first(self) -> Row:

@@ -295,3 +295,18 @@ async def test_image_level_concepts_keep_their_names(tmp_path: Path) -> None:
     assert [(c.id, c.name) for c in ann.data.regions[0].data.concepts] == [
         ("stop-sign", "Stop Sign")
     ]
+
+
+def test_the_run_remembers_every_input_id_it_met_and_rarely_imagines_one() -> None:
+    """What tells a later stretch of an iterable's input from a first one: an id met is
+    always known; of 100,000 ids never met, after 200,000 met, few are taken for met."""
+    from ingest.stages.base import _SeenIds
+
+    seen = _SeenIds()
+    met = [ids.input_id(f"https://x/{i}.jpg") for i in range(200_000)]
+    assert not any(seen.add(i) for i in met[:1000])  # the first time: not met before
+    for i in met[1000:]:
+        seen.add(i)
+    assert all(seen.add(i) for i in met)
+    imagined = sum(seen.add(ids.input_id(f"https://y/{i}.jpg")) for i in range(100_000))
+    assert imagined < 100  # about 1 in 10,000 expected at this count
