@@ -182,7 +182,8 @@ class Client(AsyncResource):
         return request
 
     async def backoff(self, attempt: int) -> None:
-        """Sleep before attempt ``attempt + 2``: exponential with full jitter."""
+        """Sleep before a request's retry number ``attempt + 1``: exponential with full
+        jitter, up to ``Config.backoff_max``."""
         cap = min(self.config.backoff_max, self.config.backoff * (2**attempt))
         await anyio.sleep(self._rng.uniform(0, cap))
 

@@ -101,7 +101,7 @@ class Ingester(AsyncResource):
         config = self.config
         if config.strict:
             if not isinstance(source, (str, os.PathLike)):
-                raise ConfigError("strict mode needs a file path: it reads the file twice")
+                raise ConfigError("Config.strict needs a file path: it reads the file twice")
             summary = await validate_path(source)
             if summary.invalid:
                 raise InvalidRowsError(len(summary.invalid), summary.invalid[0].message())

@@ -17,6 +17,10 @@ not per row. Every worker holds its
 own clone of the streams it sends into; when the last clone closes, the stage
 below drains and ends. Everything runs in one task group: cancelling it stops
 new requests and cancels the calls in flight.
+
+The stages build requests and read the client's verdicts (every retry is the client's,
+:mod:`ingest.client`); they count what they do into :class:`Tallies`, from which the
+ingester assembles the report.
 """
 
 from __future__ import annotations

@@ -77,13 +77,18 @@ def test_run_validates_options_given_beside_a_config() -> None:
         run("never-read.csv", config, batch_size=500)
 
 
-@pytest.mark.anyio
-async def test_run_merges_options_into_the_config_given(tmp_path: Path) -> None:
+def _one_row_csv(tmp_path: Path) -> Path:
     data = tmp_path / "one.csv"
     data.write_text(
         "url,left_col,top_row,right_col,bottom_row\nhttps://example.com/a.jpg,0.1,0.1,0.5,0.5\n",
         encoding="utf-8",
     )
+    return data
+
+
+@pytest.mark.anyio
+async def test_run_merges_options_into_the_config_given(tmp_path: Path) -> None:
+    data = _one_row_csv(tmp_path)
     async with Sandbox(SandboxOptions(rps=0, processing=(0.01, 0.02))) as sb:
         config = Config(
             api_key="sandbox-key", base=sb.base_url, linger=0.05, processing_estimate=0.02
@@ -120,11 +125,7 @@ def test_ids_clarifai_accepts_are_taken() -> None:
 
 @pytest.mark.anyio
 async def test_a_bad_dataset_id_given_to_run_stops_before_any_request(tmp_path: Path) -> None:
-    data = tmp_path / "one.csv"
-    data.write_text(
-        "url,left_col,top_row,right_col,bottom_row\nhttps://example.com/a.jpg,0.1,0.1,0.5,0.5\n",
-        encoding="utf-8",
-    )
+    data = _one_row_csv(tmp_path)
     async with Sandbox(SandboxOptions(rps=0, processing=(0.01, 0.02))) as sb:
         config = Config(api_key="sandbox-key", base=sb.base_url)
         with pytest.raises(ConfigError, match=r"Config\.dataset_id"):
