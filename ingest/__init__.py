@@ -28,6 +28,7 @@ from ingest.errors import (
     SourceError,
     TLSError,
     TransportError,
+    UnreachableError,
 )
 from ingest.ingester import Ingester, Outcomes, Source, run
 from ingest.model import Box, InvalidRow, Outcome, Row, Status
@@ -61,6 +62,7 @@ __all__ = [
     "Status",
     "TLSError",
     "TransportError",
+    "UnreachableError",
     "__version__",
     "run",
 ]

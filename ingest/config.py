@@ -9,10 +9,21 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ingest.errors import ConfigError
+from ingest.ids import is_valid_id
 
 __all__ = ["DEFAULT_BASE", "Config"]
 
 DEFAULT_BASE = "https://api.clarifai.com"
+
+#: Options the SDK's environment variables give (:meth:`Config.from_env`).
+_FROM_ENV = (
+    ("user_id", "CLARIFAI_USER_ID"),
+    ("app_id", "CLARIFAI_APP_ID"),
+    ("base", "CLARIFAI_API_BASE"),
+)
+
+#: Options that are Clarifai ids, with the variable that can give each.
+_IDS = (("user_id", "CLARIFAI_USER_ID"), ("app_id", "CLARIFAI_APP_ID"), ("dataset_id", ""))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -20,9 +31,12 @@ class Config:
     """How to reach Clarifai and how hard to push.
 
     Credentials: a personal access token (``pat``, with ``user_id`` and ``app_id``) or
-    an app-scoped ``api_key``. :meth:`from_env` fills them from the SDK's variables
-    ``CLARIFAI_PAT``, ``CLARIFAI_USER_ID``, ``CLARIFAI_APP_ID`` and
-    ``CLARIFAI_API_BASE``. Neither ``repr`` nor ``str`` ever shows a secret.
+    an app-scoped ``api_key``. :meth:`from_env` fills what is not given from the SDK's
+    variables: ``CLARIFAI_PAT`` (else ``CLARIFAI_API_KEY``), ``CLARIFAI_USER_ID``,
+    ``CLARIFAI_APP_ID``, ``CLARIFAI_API_BASE`` and ``CLARIFAI_ROOT_CERTIFICATES_PATH``.
+    Every option is checked when the Config is made (ids against Clarifai's id rules);
+    a :class:`~ingest.errors.ConfigError` names it as ``Config.<field>``. Neither
+    ``repr`` nor ``str`` ever shows a secret.
     """
 
     pat: str | None = field(default=None, repr=False)
@@ -37,9 +51,10 @@ class Config:
     """``https://host[:port]`` for TLS, ``http://host:port`` for a plaintext server."""
     ca_file: str | None = None
     """PEM file of the certificate authorities to trust for TLS (https:// bases) instead of
-    the system's; gRPC's own ``GRPC_DEFAULT_SSL_ROOTS_FILE_PATH`` is the other way."""
+    the system's; :meth:`from_env` takes it from ``CLARIFAI_ROOT_CERTIFICATES_PATH`` as
+    the SDK does, and gRPC's own ``GRPC_DEFAULT_SSL_ROOTS_FILE_PATH`` is another way."""
     dataset_id: str | None = None
-    """Put every input into this dataset."""
+    """Put every input into this dataset (an id of ``A-Za-z0-9_-``)."""
 
     batch_size: int = 128
     """Inputs per PostInputs call (at most 128: docs/clarifai-facts.md, "Limits")."""
@@ -88,12 +103,23 @@ class Config:
 
     def __post_init__(self) -> None:
         if self.pat and self.api_key:
-            raise ConfigError("give either a personal access token or an API key, not both")
+            raise ConfigError(
+                "give either a personal access token (Config.pat) or an API key "
+                "(Config.api_key), not both"
+            )
         if self.pat and not (self.user_id and self.app_id):
             raise ConfigError(
-                "a personal access token needs a user id and an app id "
-                "(--user-id/--app-id or CLARIFAI_USER_ID/CLARIFAI_APP_ID)"
+                "a personal access token (Config.pat) needs a user id and an app id "
+                "(Config.user_id and Config.app_id, or CLARIFAI_USER_ID and CLARIFAI_APP_ID)"
             )
+        for name, var in _IDS:
+            value = getattr(self, name)
+            if value and not is_valid_id(value):
+                given = f"Config.{name} (or {var})" if var else f"Config.{name}"
+                raise ConfigError(
+                    f"{given} must be an id of letters, digits, '_' and '-' "
+                    f"(1 to 128 characters), not {value!r}"
+                )
         for name, top in (
             ("batch_size", 128),
             ("annotation_batch_size", 128),
@@ -101,31 +127,38 @@ class Config:
         ):
             value = getattr(self, name)
             if not 1 <= value <= top:
-                raise ConfigError(f"{name} must be between 1 and {top}, not {value}")
+                raise ConfigError(f"Config.{name} must be between 1 and {top}, not {value}")
         if self.concurrency < 1:
-            raise ConfigError(f"concurrency must be at least 1, not {self.concurrency}")
+            raise ConfigError(f"Config.concurrency must be at least 1, not {self.concurrency}")
         if self.rps <= 0:
-            raise ConfigError(f"rps must be positive, not {self.rps}")
+            raise ConfigError(f"Config.rps must be positive, not {self.rps}")
         for name in ("call_timeout", "retry_time", "processing_timeout", "backoff"):
             if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be positive")
+                raise ConfigError(f"Config.{name} must be positive")
         if not self.backoff_max >= self.backoff:  # NaN too
             raise ConfigError(
-                f"backoff_max must be at least backoff ({self.backoff:g}), not {self.backoff_max:g}"
+                f"Config.backoff_max must be at least backoff ({self.backoff:g}), not "
+                f"{self.backoff_max:g} (the longest backoff, and Config.backoff the first)"
             )
         for name in ("linger", "processing_estimate"):
             if not getattr(self, name) >= 0:
-                raise ConfigError(f"{name} must not be negative, not {getattr(self, name):g}")
-        for name in ("max_attempts", "stop_after", "max_pending", "queue_size"):
+                raise ConfigError(
+                    f"Config.{name} must not be negative, not {getattr(self, name):g}"
+                )
+        for name in ("max_attempts", "stop_after", "max_pending", "queue_size", "window"):
             if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
+                raise ConfigError(f"Config.{name} must be at least 1, not {getattr(self, name)}")
         if self.ca_file is not None:
             if not os.path.isfile(self.ca_file):
-                raise ConfigError(f"the CA file {self.ca_file} does not exist")
+                raise ConfigError(
+                    f"the CA file {self.ca_file} does not exist (Config.ca_file, or "
+                    "CLARIFAI_ROOT_CERTIFICATES_PATH)"
+                )
             if self.base.startswith("http://"):
-                raise ConfigError("a CA file is for TLS: give an https:// base with it")
-        if self.window < 1:
-            raise ConfigError(f"window must be at least 1, not {self.window}")
+                raise ConfigError(
+                    "a CA file (Config.ca_file) is for TLS: give an https:// base with it "
+                    "(Config.base, or CLARIFAI_API_BASE)"
+                )
         _ = self.endpoint  # raises ConfigError for a malformed base
 
     @property
@@ -139,13 +172,16 @@ class Config:
         parts = urlsplit(self.base if "://" in self.base else f"https://{self.base}")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(
-                f"base must look like https://host[:port] or http://host:port, not {self.base!r}"
+                "Config.base must look like https://host[:port] or http://host:port, not "
+                f"{self.base!r} (CLARIFAI_API_BASE gives it too)"
             )
         secure = parts.scheme == "https"
         try:
             port = parts.port or (443 if secure else 80)
         except ValueError as exc:
-            raise ConfigError(f"base has an invalid port: {self.base!r}") from exc
+            raise ConfigError(
+                f"Config.base (or CLARIFAI_API_BASE) has an invalid port: {self.base!r}"
+            ) from exc
         return parts.hostname, port, secure
 
     def with_options(self, **changes: Any) -> Config:
@@ -154,7 +190,12 @@ class Config:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, /, **options: Any) -> Config:
-        """Options given here, else the SDK's environment variables, else defaults."""
+        """Options given here, else the SDK's environment variables, else defaults.
+
+        ``CLARIFAI_ROOT_CERTIFICATES_PATH`` gives ``ca_file`` as in the SDK, which uses
+        it for TLS channels only: it is taken for an ``https://`` base and left aside
+        for an ``http://`` one. An option given here always wins over its variable.
+        """
         env = os.environ if environ is None else environ
         given = {k: v for k, v in options.items() if v is not None}
         if "api_key" not in given and "pat" not in given:
@@ -162,13 +203,12 @@ class Config:
                 given["pat"] = env["CLARIFAI_PAT"]
             elif env.get("CLARIFAI_API_KEY"):
                 given["api_key"] = env["CLARIFAI_API_KEY"]
-        for key, var in (
-            ("user_id", "CLARIFAI_USER_ID"),
-            ("app_id", "CLARIFAI_APP_ID"),
-            ("base", "CLARIFAI_API_BASE"),
-        ):
+        for key, var in _FROM_ENV:
             if key not in given and env.get(var):
                 given[key] = env[var]
+        roots = env.get("CLARIFAI_ROOT_CERTIFICATES_PATH")
+        if "ca_file" not in given and roots and not given.get("base", "").startswith("http://"):
+            given["ca_file"] = roots
         return cls(**given)
 
     def __repr__(self) -> str:

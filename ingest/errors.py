@@ -1,4 +1,4 @@
-"""Every exception ``ingest`` raises, and which Clarifai status codes are retried.
+"""Every exception ``ingest`` raises, and which failures are retried.
 
 The tree::
 
@@ -13,10 +13,27 @@ The tree::
         │                            the run stops at once
         ├── AccountError             the account, not the data, stops the run (input
         │                            quota, hourly limit, feature disabled, app deleted)
-        ├── RetriesExhaustedError    a retryable failure outlasted the retry budget
-        └── TransportError           a gRPC failure that is not retryable
+        ├── RetriesExhaustedError    a failure worth retrying outlasted the retry budget
+        │                            (``Config.max_attempts`` sends within
+        │                            ``Config.retry_time`` seconds)
+        └── TransportError           a gRPC failure that no retry can fix
+            ├── UnreachableError     first contact: nothing listens at the base's host
+            │                        and port, or its host name does not resolve
             └── TLSError             the TLS handshake failed: untrusted certificate,
-                                     wrong host name, or a plaintext server
+                                     wrong host name, a plaintext server behind
+                                     ``https://`` or a TLS server behind ``http://``
+
+Which failures are retried (by the client, and only there): the status codes in
+:data:`RETRYABLE_CODES`, on a whole reply or on its items, and the gRPC failures in
+:data:`RETRYABLE_GRPC` (the connection lost, a deadline passed) once the service has
+answered once. On the first call, a connection that cannot be made at all raises
+:class:`UnreachableError` or :class:`TLSError` at once: retrying would only delay the
+sentence that says what to fix. Every other gRPC failure raises :class:`TransportError`
+at once; a retryable one that lasts past the budget raises :class:`RetriesExhaustedError`.
+
+Messages name options the way the library takes them, ``Config.<field>``, with the
+environment variable that can give it where there is one (the command line turns each
+``Config.<field>`` into its flag).
 
 Row-level problems (a bad box, a broken URL) are never raised: each becomes a failed
 outcome carrying its line number and reason, and the run goes on.
@@ -26,12 +43,15 @@ from __future__ import annotations
 
 import asyncio
 
+import grpc
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 
 __all__ = [
     "CALL_SCOPES",
     "FATAL_CODES",
+    "PAT_WITHOUT_APP",
     "RETRYABLE_CODES",
+    "RETRYABLE_GRPC",
     "STOP_CODES",
     "AccountError",
     "AuthError",
@@ -45,6 +65,7 @@ __all__ = [
     "SourceError",
     "TLSError",
     "TransportError",
+    "UnreachableError",
     "first_error",
     "scopes_hint",
 ]
@@ -60,6 +81,20 @@ RETRYABLE_CODES: frozenset[int] = frozenset(
         sc.RPC_REQUEST_TIMEOUT,
     }
 )
+
+#: gRPC failures worth sending again after a pause once the service has answered: the
+#: connection lost (UNAVAILABLE), a deadline passed, a call the channel cancelled.
+RETRYABLE_GRPC: frozenset[grpc.StatusCode] = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
+)
+
+#: How the library names the credential options, for messages (``Config.<field>``, and
+#: the environment variables :meth:`~ingest.config.Config.from_env` reads).
+_KEY_OPTIONS = "Config.pat/Config.api_key (or CLARIFAI_PAT/CLARIFAI_API_KEY)"
+_APP_OPTIONS = "Config.user_id/Config.app_id (or CLARIFAI_USER_ID/CLARIFAI_APP_ID)"
+
+#: What to say when Clarifai answers that a personal access token came without its app.
+PAT_WITHOUT_APP = f"a personal access token needs the app it writes to: give {_APP_OPTIONS}"
 
 #: The calls an upload makes and the scope each needs from an app key with scopes
 #: (Clarifai's scope names, docs "Scopes"; PostDatasets only when rows name a dataset).
@@ -85,16 +120,16 @@ def scopes_hint(method: str) -> str:
 
 #: Status codes that no retry can fix: the whole run stops with one message.
 FATAL_CODES: dict[int, str] = {
-    sc.CONN_KEY_INVALID: "the API key or personal access token was rejected; check --pat/--api-key",
+    sc.CONN_KEY_INVALID: f"the API key or personal access token was rejected; check {_KEY_OPTIONS}",
     sc.CONN_KEY_NOT_FOUND: (
-        "the API key or personal access token does not exist; check --pat/--api-key"
+        f"the API key or personal access token does not exist; check {_KEY_OPTIONS}"
     ),
     sc.CONN_INSUFFICIENT_SCOPES: (
         f"the key lacks the scopes this upload needs; create a key with {_ALL_SCOPES}"
     ),
-    sc.CONN_DOES_NOT_EXIST: "the app or user does not exist; check --user-id/--app-id",
+    sc.CONN_DOES_NOT_EXIST: f"the app or user does not exist; check {_APP_OPTIONS}",
     sc.CONN_AUTH_METHOD_DISABLED: "this authentication method is disabled for the app",
-    sc.CONN_INVALID_REQUEST: "the request was refused as invalid; check --user-id/--app-id",
+    sc.CONN_INVALID_REQUEST: f"the request was refused as invalid; check {_APP_OPTIONS}",
 }
 
 #: Codes no row can fix, at the top of a reply or on its items: the account (its plan,
@@ -111,7 +146,7 @@ STOP_CODES: dict[int, str] = {
         "an expired trial or card); check the account"
     ),
     sc.CONN_DOES_NOT_EXIST: (
-        "the app no longer exists (deleted during the upload?); check --user-id/--app-id"
+        f"the app no longer exists (deleted during the upload?); check {_APP_OPTIONS}"
     ),
 }
 
@@ -177,16 +212,27 @@ class AccountError(ClarifaiError):
 
 
 class RetriesExhaustedError(ClarifaiError):
-    """A retryable failure lasted longer than the retry budget allowed."""
+    """A failure worth retrying (throttling, a busy server, the connection lost mid-run, a
+    deadline) lasted past the budget: ``Config.max_attempts`` sends within
+    ``Config.retry_time`` seconds."""
 
 
 class TransportError(ClarifaiError):
-    """A gRPC-level failure that is not worth retrying (bad address, protocol error)."""
+    """A gRPC-level failure that no retry can fix (a protocol error, a refused message).
+
+    The retryable ones (:data:`RETRYABLE_GRPC`, once the service has answered) are retried
+    and end, if they last, as :class:`RetriesExhaustedError`.
+    """
+
+
+class UnreachableError(TransportError):
+    """The first call found nothing to talk to: nothing listens at the base's host and
+    port, or the host name does not resolve."""
 
 
 class TLSError(TransportError):
-    """The TLS handshake failed: the certificate is not trusted, names another host, or
-    the server does not speak TLS at all."""
+    """The TLS handshake failed: the certificate is not trusted, names another host, the
+    server does not speak TLS at all, or a TLS server was given as ``http://``."""
 
 
 def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -75,10 +75,6 @@ class FailuresWriter:
             [*(raw.get(c, "") for c in self.columns), outcome.line, _one_line(outcome.error)]
         )
         self.count += 1
-
-    def write_many(self, outcomes: Iterable[Outcome]) -> None:
-        for outcome in outcomes:
-            self.write(outcome)
 
     def flush(self) -> None:
         """Hand what was written to the OS (cheap; called once per batch)."""

@@ -17,7 +17,7 @@ from ingest.client import Client
 from ingest.config import Config
 from ingest.errors import ConfigError, InvalidRowsError, first_error
 from ingest.model import Outcome
-from ingest.pipeline import run_pipeline
+from ingest.pipeline import Tallies, run_pipeline
 from ingest.report import Report
 from ingest.source import Source, open_rows, validate_path
 
@@ -44,8 +44,17 @@ class Ingester(AsyncResource):
     def __init__(self, config: Config | None = None) -> None:
         self.config = config if config is not None else Config.from_env()
         self.client = Client(self.config)
-        self.report = Report()
+        self._report = Report()
+        self._run: _Run | None = None
         self._open = False
+
+    @property
+    def report(self) -> Report:
+        """The last run's report: live while the run goes on (brought up to date at each
+        read), final once it has ended."""
+        if self._run is not None:
+            self._run.assemble(self._report)
+        return self._report
 
     async def __aenter__(self) -> Self:
         await self.client.__aenter__()
@@ -92,12 +101,12 @@ class Ingester(AsyncResource):
         config = self.config
         if config.strict:
             if not isinstance(source, (str, os.PathLike)):
-                raise ConfigError("strict mode needs a file path: it reads the file twice")
+                raise ConfigError("Config.strict needs a file path: it reads the file twice")
             summary = await validate_path(source)
             if summary.invalid:
                 raise InvalidRowsError(len(summary.invalid), summary.invalid[0].message())
-        report = self.report = Report()
-        before = _snapshot(self.client)
+        report = self._report = Report()
+        run = self._run = _Run(self.client)
         depth = max(2, config.queue_size // config.batch_size)
         send, receive = anyio.create_memory_object_stream[list[Outcome]](depth)
         rows = open_rows(
@@ -106,7 +115,7 @@ class Ingester(AsyncResource):
         try:
             async with rows, anyio.create_task_group() as tg, receive:
                 tg.start_soon(
-                    partial(run_pipeline, skip=skip), self.client, config, rows, report, send
+                    partial(run_pipeline, skip=skip), self.client, config, rows, run.tallies, send
                 )
                 try:
                     yield Outcomes(receive)
@@ -118,7 +127,8 @@ class Ingester(AsyncResource):
         finally:
             send.close()  # also when opening the source failed and no task took them
             receive.close()
-            _finish(report, self.client, before)
+            run.assemble(report)
+            self._run = None  # the report is final
 
 
 class Outcomes:
@@ -144,20 +154,42 @@ def _drained(receive: MemoryObjectReceiveStream[list[Outcome]]) -> bool:
     return stats.open_send_streams == 0 and stats.current_buffer_used == 0
 
 
-def _snapshot(client: Client) -> tuple[int, int, int, dict[str, int]]:
-    s = client.stats
-    return s.requests, s.throttled, s.retries, dict(s.by_method)
+class _Run:
+    """What one run's report is made of: the stages' tallies and the client's counts since
+    the run began. :meth:`assemble` is the one place the report's counts are written."""
 
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.tallies = Tallies()
+        s = client.stats
+        self._before = (s.requests, s.throttled, s.retries, dict(s.by_method))
 
-def _finish(report: Report, client: Client, before: tuple[int, int, int, dict[str, int]]) -> None:
-    s = client.stats
-    report.requests = s.requests - before[0]
-    report.throttled = s.throttled - before[1]
-    report.retries = s.retries - before[2]
-    report.requests_by_method = {
-        k: v - before[3].get(k, 0) for k, v in s.by_method.items() if v - before[3].get(k, 0)
-    }
-    report.elapsed_s = time.monotonic() - report.started
+    def assemble(self, report: Report) -> None:
+        t = self.tallies
+        read, rows = t.read, t.rows
+        report.rows_read = read.rows
+        report.rows_invalid = read.invalid
+        report.rows_resumed = read.resumed
+        report.images = read.images
+        report.rows_landed = rows.landed
+        report.rows_present = rows.present
+        report.rows_failed = rows.failed
+        report.inputs_created = t.create.new
+        report.inputs_existing = t.create.existing
+        report.inputs_processed = t.processing.new
+        report.inputs_patched = t.patch.new
+        report.inputs_failed = t.create.failed + t.processing.failed + t.patch.failed
+        report.annotations_created = t.annotate.new
+        report.annotations_existing = t.annotate.existing
+        report.annotations_failed = t.annotate.failed
+        s, before = self.client.stats, self._before
+        report.requests = s.requests - before[0]
+        report.throttled = s.throttled - before[1]
+        report.retries = s.retries - before[2]
+        report.requests_by_method = {
+            k: v - before[3].get(k, 0) for k, v in s.by_method.items() if v - before[3].get(k, 0)
+        }
+        report.elapsed_s = time.monotonic() - report.started
 
 
 def run(source: Source, config: Config | None = None, **options: Any) -> Report:

@@ -35,7 +35,7 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -104,10 +104,9 @@ class Bitmap:
     def __len__(self) -> int:
         return self.count
 
-    @property
-    def nbytes(self) -> int:
-        """Memory held by the bits."""
-        return len(self._bits)
+    def __sizeof__(self) -> int:
+        """Memory held, the bits included (what :func:`sys.getsizeof` reports)."""
+        return object.__sizeof__(self) + self._bits.__sizeof__()
 
 
 def _format_lines(lines: list[int]) -> str:
@@ -294,9 +293,6 @@ class Journal:
     def add(self, line: int) -> None:
         """Record that row ``line`` ended landed or present (written at the next flush)."""
         self._pending.append(line)
-
-    def add_many(self, lines: Iterable[int]) -> None:
-        self._pending.extend(lines)
 
     @property
     def pending(self) -> int:

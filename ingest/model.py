@@ -102,6 +102,9 @@ class Image:
     """Share of a create batch: 1, or more for a large local file."""
     existed: bool = False
     """Set by the create stage when the service already had this input."""
+    continued: bool = False
+    """Set by the create stage when rows of this input came earlier in the same run (rows
+    from an iterable, in several stretches): what the service holds came from them."""
 
     @property
     def first(self) -> Row:

@@ -17,6 +17,10 @@ not per row. Every worker holds its
 own clone of the streams it sends into; when the last clone closes, the stage
 below drains and ends. Everything runs in one task group: cancelling it stops
 new requests and cancels the calls in flight.
+
+The stages build requests and read the client's verdicts (every retry is the client's,
+:mod:`ingest.client`); they count what they do into :class:`Tallies`, from which the
+ingester assembles the report.
 """
 
 from __future__ import annotations
@@ -34,16 +38,15 @@ from ingest.client import Client
 from ingest.config import Config
 from ingest.model import Image, InvalidRow, Outcome, Row, Status
 from ingest.ratelimit import Priority
-from ingest.report import Report
 from ingest.source import RowSource
 from ingest.stages.annotate import annotate_worker
-from ingest.stages.base import WorkerContext
+from ingest.stages.base import Tallies, Turns, WorkerContext
 from ingest.stages.create import create_worker
 from ingest.stages.patch import LabelPatch, patch_worker
 from ingest.stages.processing import Tracker
 from ingest.wire import AnnotationEncoder
 
-__all__ = ["run_pipeline"]
+__all__ = ["Tallies", "run_pipeline"]
 
 #: Most annotation calls held back to fill the end of a run.
 _MAX_BACKLOG_CALLS = 32
@@ -66,13 +69,16 @@ async def run_pipeline(
     client: Client,
     config: Config,
     rows: RowSource,
-    report: Report,
+    tallies: Tallies,
     outcomes: MemoryObjectSendStream[list[Outcome]],
     *,
     skip: Callable[[int], bool] | None = None,
 ) -> None:
-    """Send every row of ``rows``; each ends as one outcome on ``outcomes`` (closed at the end)."""
-    stage = WorkerContext(client, config, report, outcomes)
+    """Send every row of ``rows``; each ends as one outcome on ``outcomes`` (closed at the
+    end). The stages count what they do into ``tallies`` (the report is made of them)."""
+    # rows from an iterable may reach the stages in several stretches per input
+    turns = Turns() if rows.path is None else None
+    stage = WorkerContext(client, config, tallies, outcomes, turns=turns)
     depth = max(2, config.queue_size // config.batch_size)
     to_create_send, to_create = anyio.create_memory_object_stream[list[Image]](depth)
     to_track_send, to_track = anyio.create_memory_object_stream[list[Image]](depth)
@@ -167,7 +173,7 @@ async def _read(
                 continue
             if current is not None:
                 ready.append(current)
-            stage.report.images += 1
+            stage.tallies.read.images += 1
             current = Image(item.input_id, [item], _weight(item, size))
         await stage.flush()
         if ready:
@@ -180,17 +186,17 @@ def _admit(
     stage: WorkerContext, chunk: list[Row | InvalidRow], skip: Callable[[int], bool] | None
 ) -> list[Row]:
     """The rows of ``chunk`` to send: invalid rows end, rows done earlier are skipped."""
-    report = stage.report
-    report.rows_read += len(chunk)
+    read = stage.tallies.read
+    read.rows += len(chunk)
     out: list[Row] = []
     for item in chunk:
         if isinstance(item, InvalidRow):
-            report.rows_invalid += 1
+            read.invalid += 1
             stage.end(
                 Outcome(line=item.line, status=Status.FAILED, error=item.message(), raw=item.raw)
             )
         elif skip is not None and skip(item.line):
-            report.rows_resumed += 1
+            read.resumed += 1
         else:
             out.append(item)
     return out
@@ -295,7 +301,7 @@ async def _coalesce(
             for item in _admit(stage, chunk, skip):
                 entry = window.get(item.input_id)
                 if entry is None:
-                    stage.report.images += 1
+                    stage.tallies.read.images += 1
                     window[item.input_id] = (now, Image(item.input_id, [item], _weight(item, size)))
                 else:
                     entry[1].rows.append(item)

@@ -1,12 +1,15 @@
-"""Counting outcomes into the final report."""
+"""What a run did: the report the library returns and the command line shows.
+
+The ingester assembles it, in one place, from what the parts of a run count: the
+stages' tallies (rows read, their outcomes, inputs and annotations), the client's
+counts (requests, throttled replies, retries) and what the source says of its read.
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
-
-from ingest.model import Outcome, Status
 
 __all__ = ["Report"]
 
@@ -15,9 +18,11 @@ __all__ = ["Report"]
 class Report:
     """What a run did. Live while the run goes on; final when it returns.
 
-    Every row read is in exactly one of ``rows_invalid``, ``rows_landed``,
-    ``rows_present``, ``rows_failed`` (invalid rows count as failed too) or
-    ``rows_resumed`` (done by an earlier run, skipped).
+    Every row read is in exactly one of ``rows_landed``, ``rows_present``,
+    ``rows_failed`` or ``rows_resumed`` (done by an earlier run, skipped):
+    ``rows_read`` is their sum once the run has ended. ``rows_invalid`` is not a bucket
+    of its own: it counts the failed rows that did not pass validation (a part of
+    ``rows_failed``; they are in the failures file with the others).
     """
 
     rows_read: int = 0
@@ -55,15 +60,6 @@ class Report:
     requests_by_method: dict[str, int] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic, repr=False)
 
-    def record(self, outcome: Outcome) -> None:
-        """Count one row's outcome."""
-        if outcome.status is Status.LANDED:
-            self.rows_landed += 1
-        elif outcome.status is Status.PRESENT:
-            self.rows_present += 1
-        else:
-            self.rows_failed += 1
-
     @property
     def rows_done(self) -> int:
         """Rows with an outcome so far."""
@@ -73,6 +69,17 @@ class Report:
     def ok(self) -> bool:
         """True when every valid row landed or was already there."""
         return self.rows_failed == 0
+
+    def summary(self) -> str:
+        """The report in a few words: how the rows ended, what was stored, what it took."""
+        resumed = f", {self.rows_resumed:,} done earlier" if self.rows_resumed else ""
+        return (
+            f"{self.rows_read:,} rows read: {self.rows_landed:,} landed, "
+            f"{self.rows_present:,} already there, {self.rows_failed:,} failed "
+            f"({self.rows_invalid:,} invalid){resumed}; {self.inputs_created:,} inputs and "
+            f"{self.annotations_created:,} annotations created; {self.requests:,} requests, "
+            f"{self.throttled:,} throttled, {self.retries:,} retried, {self.elapsed_s:.1f} s"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON report (docs/contracts.md names the keys other tools rely on)."""

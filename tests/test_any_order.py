@@ -12,10 +12,14 @@ from typing import Any
 
 import anyio
 import pytest
+from clarifai_grpc.grpc.api import service_pb2
+from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from google.protobuf.json_format import MessageToDict
 
 from ingest import Ingester, Status, ids
+from ingest.client import Client
 from ingest.sandbox import Sandbox, SandboxOptions
+from ingest.sandbox.patching import OVERWRITE_READINGS
 from tests.helpers import COLUMNS, make_dataset
 from tests.source.test_grouping import grouped_by_url, shuffled
 from tests.test_cli import env, ingest_cmd, running, start_server, start_upload, wait_until
@@ -120,8 +124,9 @@ async def _cli(sb: Sandbox, path: Path, *more: str) -> dict[str, Any]:
     return result
 
 
+@pytest.mark.parametrize("reading", OVERWRITE_READINGS)
 async def test_reruns_failures_and_any_order_leave_what_one_clean_run_leaves(
-    tmp_path: Path,
+    tmp_path: Path, reading: str
 ) -> None:
     rows = _rows_with_lists(40, seed=3)
     grouped = _write(tmp_path / "grouped.csv", rows)
@@ -134,7 +139,7 @@ async def test_reruns_failures_and_any_order_leave_what_one_clean_run_leaves(
         later.append(dict(zip(COLUMNS, [url, "", "", "", "", "new", "", extra], strict=True)))
     changed = _write(tmp_path / "changed.csv", later)
     broken = sum("broken-" in r["url"] for r in rows)
-    opts = SandboxOptions(rps=0, processing=(0.01, 0.05))
+    opts = SandboxOptions(rps=0, processing=(0.01, 0.05), patch_overwrite=reading)
     async with Sandbox(opts) as clean:
         first = await _cli(clean, grouped, "--state", str(tmp_path / "c1"))
         assert first["rows_failed"] == broken > 0
@@ -217,7 +222,10 @@ def test_kill_9_while_grouping_then_the_same_command_finishes_the_job(tmp_path: 
         assert server.annotation_ids() == set(data.boxes)
 
 
-async def test_an_image_trickling_in_from_an_iterable_ends_every_row_with_all_its_labels() -> None:
+@pytest.mark.parametrize("reading", OVERWRITE_READINGS)
+async def test_an_image_trickling_in_from_an_iterable_ends_every_row_with_all_its_labels(
+    reading: str,
+) -> None:
     """One image's rows come one at a time, each after the window let the image go: every
     stretch after the first completes an existing input, and several such patches of
     one input can meet in one PatchInputs batch."""
@@ -231,7 +239,7 @@ async def test_an_image_trickling_in_from_an_iterable_ends_every_row_with_all_it
             await anyio.sleep(0.05)  # a source that pauses: the window lets the image go
 
     with anyio.fail_after(60):
-        async with Sandbox(SandboxOptions(**FAST)) as sb:  # type: ignore[arg-type]
+        async with Sandbox(SandboxOptions(**FAST, patch_overwrite=reading)) as sb:  # type: ignore[arg-type]
             config = config_for(sb, window=1, linger=0.02, processing_estimate=0.5)
             async with Ingester(config) as ing, ing.stream(trickle()) as stream:
                 outcomes = [o async for o in stream]
@@ -240,3 +248,81 @@ async def test_an_image_trickling_in_from_an_iterable_ends_every_row_with_all_it
     assert {o.status for o in outcomes} == {Status.LANDED}
     assert concepts == [(c, 1.0) for c in "abcdef"]
     assert metadata == {"k": 5, "seen": {c: True for c in "abcdef"}}
+
+
+def _one_image_csv(path: Path, url: str, metadata: dict[str, Any], pos: str = "cat") -> Path:
+    cells = [url, "", "", "", "", pos, "", json.dumps(metadata)]
+    return _write(path, [dict(zip(COLUMNS, cells, strict=True))])
+
+
+async def _metadata_of(sb: Sandbox, url: str) -> dict[str, Any]:
+    stored: dict[str, Any] = MessageToDict(sb.inputs[ids.input_id(url)].data.metadata)
+    return stored
+
+
+@pytest.mark.parametrize("reading", OVERWRITE_READINGS)
+async def test_a_changed_file_drops_removed_keys_at_any_depth_and_keeps_other_tools_keys(
+    tmp_path: Path, reading: str
+) -> None:
+    """The new data's value of each top-level key it names, exactly (a key it dropped
+    inside an object is gone); a top-level key it does not name (another tool's) stays."""
+    url = "https://img.example.com/changed.jpg"
+    old = {"keep": 1, "deep": {"a": 1, "gone": 2, "inner": {"x": 1, "y": 2}}, "tags": ["a"]}
+    new = {"keep": 1, "deep": {"a": 3, "inner": {"x": 1}}, "tags": ["b"]}
+    async with Sandbox(
+        SandboxOptions(rps=0, processing=(0.01, 0.05), patch_overwrite=reading)
+    ) as sb:
+        await _cli(sb, _one_image_csv(tmp_path / "old.csv", url, old), "--restart")
+        assert await _metadata_of(sb, url) == old
+        # another tool adds a key of its own
+        async with Client(config_for(sb)) as other_tool:
+            request = service_pb2.PatchInputsRequest(action="merge")
+            request.inputs.add(id=ids.input_id(url)).data.metadata.update({"reviewed": True})
+            assert (await other_tool.call("PatchInputs", request)).status.code == sc.SUCCESS
+        changed = await _cli(sb, _one_image_csv(tmp_path / "new.csv", url, new), "--restart")
+        assert changed["inputs_patched"] == 1 and changed["rows_failed"] == 0
+        assert await _metadata_of(sb, url) == {**new, "reviewed": True}
+        # the other tool's call, then the removal, then the whole final metadata
+        assert sb.stats.requests["PatchInputs"] == 3
+        again = await _cli(sb, _one_image_csv(tmp_path / "new.csv", url, new), "--restart")
+        assert again["inputs_patched"] == 0 and sb.stats.requests["PatchInputs"] == 3
+        assert await _metadata_of(sb, url) == {**new, "reviewed": True}
+
+
+@pytest.mark.parametrize("reading", OVERWRITE_READINGS)
+async def test_an_iterables_stretches_over_an_older_input_end_as_one_clean_run(
+    reading: str,
+) -> None:
+    """An input from an earlier version of the data; this run's rows of it come in two
+    stretches. The first sets what its rows name (dropping the old nested key and the old
+    concept value); the second continues from it, as the rest of one clean run would."""
+    url = "https://img.example.com/stretched.jpg"
+    cells = {"left_col": "", "top_row": "", "right_col": "", "bottom_row": ""}
+    old_row = {"url": url, **cells, "pos_concepts": "cat", "neg_concepts": ""}
+    old_row["metadata"] = json.dumps({"deep": {"old": 1, "a": 1}, "other": 1})
+    rows = [
+        {"url": url, **cells, "pos_concepts": "dog", "neg_concepts": "cat"},
+        {"url": url, **cells, "pos_concepts": "cat|bird", "neg_concepts": ""},
+    ]
+    rows[0]["metadata"] = json.dumps({"deep": {"a": 2}})
+    rows[1]["metadata"] = json.dumps({"deep": {"b": 3}})
+
+    async def trickle() -> Any:
+        for row in rows:
+            yield row
+            await anyio.sleep(0.05)  # a source that pauses: the window lets the image go
+
+    with anyio.fail_after(60):
+        options = SandboxOptions(**FAST, patch_overwrite=reading)  # type: ignore[arg-type]
+        async with Sandbox(options) as sb:
+            config = config_for(sb, window=1, linger=0.02, processing_estimate=0.5)
+            async with Ingester(config) as ing:
+                await ing.run([old_row])
+            async with Ingester(config) as ing, ing.stream(trickle()) as stream:
+                outcomes = [o async for o in stream]
+            (_, concepts, metadata), *_ = held(sb)[0].values()
+    assert {o.status for o in outcomes} == {Status.LANDED}
+    assert ing.report.inputs_patched == 2  # two stretches, each completing the input
+    assert metadata == {"deep": {"a": 2, "b": 3}, "other": 1}
+    # the first row naming a concept decides: cat is negative, as in one clean run
+    assert concepts == [("bird", 1.0), ("cat", 0.0), ("dog", 1.0)]

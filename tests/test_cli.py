@@ -26,6 +26,7 @@ import pytest
 from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2, service_pb2_grpc
 
+from ingest.sandbox.patching import OVERWRITE_READINGS
 from tests.helpers import COLUMNS, REPORT_KEYS, Dataset, make_dataset
 
 PAT = "sandbox-pat"
@@ -100,9 +101,15 @@ def start_server(*knobs: str) -> Iterator[Server]:
 
 
 @pytest.fixture
-def server() -> Iterator[Server]:
-    with start_server() as srv:
+def server(request: pytest.FixtureRequest) -> Iterator[Server]:
+    """A sandbox; the tests that send rows again take it under each reading of PatchInputs
+    overwrite (``@resends``)."""
+    reading = getattr(request, "param", None)
+    with start_server(*(("--patch-overwrite", reading) if reading else ())) as srv:
         yield srv
+
+
+resends = pytest.mark.parametrize("server", OVERWRITE_READINGS, indirect=True)
 
 
 def env(**extra: str) -> dict[str, str]:
@@ -161,6 +168,7 @@ def clean(data: Dataset) -> Dataset:
     return Dataset(rows=rows, inputs=inputs, good_inputs=data.good_inputs, boxes=data.boxes)
 
 
+@resends
 def test_clean_upload_exits_0_report_matches_server_rerun_sends_nothing(
     server: Server, tmp_path: Path
 ) -> None:
@@ -201,6 +209,7 @@ def test_clean_upload_exits_0_report_matches_server_rerun_sends_nothing(
     assert_no_secret(done.stderr, again.stderr, restarted.stderr, files_text(tmp_path))
 
 
+@resends
 def test_broken_urls_exit_1_and_the_failures_file_round_trips(
     server: Server, tmp_path: Path
 ) -> None:
@@ -363,6 +372,7 @@ def wait_for_rows(path: Path, rows: int, proc: subprocess.Popen[str]) -> None:
 KILL_SEED = int(os.environ.get("INGEST_KILL_SEED") or random.SystemRandom().randrange(1 << 32))
 
 
+@resends
 def test_sigkill_at_five_random_moments_then_rerun_nothing_missing_nothing_twice(
     server: Server, tmp_path: Path
 ) -> None:
@@ -417,6 +427,7 @@ def test_sigkill_at_five_random_moments_then_rerun_nothing_missing_nothing_twice
     assert_no_secret(*outputs, files_text(tmp_path))
 
 
+@resends
 def test_ctrl_c_stops_saves_state_and_exits_130_then_continues(
     server: Server, tmp_path: Path
 ) -> None:

@@ -77,13 +77,18 @@ def test_run_validates_options_given_beside_a_config() -> None:
         run("never-read.csv", config, batch_size=500)
 
 
-@pytest.mark.anyio
-async def test_run_merges_options_into_the_config_given(tmp_path: Path) -> None:
+def _one_row_csv(tmp_path: Path) -> Path:
     data = tmp_path / "one.csv"
     data.write_text(
         "url,left_col,top_row,right_col,bottom_row\nhttps://example.com/a.jpg,0.1,0.1,0.5,0.5\n",
         encoding="utf-8",
     )
+    return data
+
+
+@pytest.mark.anyio
+async def test_run_merges_options_into_the_config_given(tmp_path: Path) -> None:
+    data = _one_row_csv(tmp_path)
     async with Sandbox(SandboxOptions(rps=0, processing=(0.01, 0.02))) as sb:
         config = Config(
             api_key="sandbox-key", base=sb.base_url, linger=0.05, processing_estimate=0.02
@@ -95,3 +100,63 @@ async def test_run_merges_options_into_the_config_given(tmp_path: Path) -> None:
         assert report.rows_landed == 1
         [stored] = sb.inputs.values()
         assert list(stored.dataset_ids) == ["merged"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"dataset_id": "bad id!"}, r"Config\.dataset_id must be an id of letters, digits"),
+        ({"app_id": "my app", "api_key": SECRET}, r"Config\.app_id \(or CLARIFAI_APP_ID\)"),
+        ({"user_id": "me.too", "api_key": SECRET}, r"Config\.user_id \(or CLARIFAI_USER_ID\)"),
+        ({"dataset_id": "x" * 129}, r"1 to 128 characters"),
+    ],
+)
+def test_every_id_option_follows_clarifais_id_rules(
+    options: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Config(**options)  # type: ignore[arg-type]
+
+
+def test_ids_clarifai_accepts_are_taken() -> None:
+    config = Config(pat=SECRET, user_id="me", app_id="my_app-2", dataset_id="train-2024_v1")
+    assert (config.user_id, config.app_id, config.dataset_id) == ("me", "my_app-2", "train-2024_v1")
+
+
+@pytest.mark.anyio
+async def test_a_bad_dataset_id_given_to_run_stops_before_any_request(tmp_path: Path) -> None:
+    data = _one_row_csv(tmp_path)
+    async with Sandbox(SandboxOptions(rps=0, processing=(0.01, 0.02))) as sb:
+        config = Config(api_key="sandbox-key", base=sb.base_url)
+        with pytest.raises(ConfigError, match=r"Config\.dataset_id"):
+            await anyio.to_thread.run_sync(partial(run, data, config, dataset_id="bad id!"))
+        assert sum(sb.stats.requests.values()) == 0 and sb.inputs == {}
+
+
+def test_messages_name_options_as_config_fields() -> None:
+    """The library's words for its options (the command line turns them into flags)."""
+    for options in (
+        {"pat": SECRET},
+        {"batch_size": 0},
+        {"base": "ftp://x"},
+        {"rps": -1},
+        {"window": 0},
+    ):
+        with pytest.raises(ConfigError) as info:
+            Config(**options)  # type: ignore[arg-type]
+        assert "Config." in str(info.value) and "--" not in str(info.value)
+
+
+def test_the_sdks_root_certificates_variable_gives_ca_file_for_tls(tmp_path: Path) -> None:
+    pem = tmp_path / "ca.pem"
+    pem.write_text("x")
+    other = tmp_path / "other.pem"
+    other.write_text("x")
+    env = {"CLARIFAI_ROOT_CERTIFICATES_PATH": str(pem), "CLARIFAI_API_KEY": SECRET}
+    assert Config.from_env(env).ca_file == str(pem)  # the default base is https
+    assert Config.from_env(env, ca_file=str(other)).ca_file == str(other)  # the option wins
+    # as in the SDK, it is for TLS channels only: a plaintext base leaves it aside
+    plain = Config.from_env({**env, "CLARIFAI_API_BASE": "http://127.0.0.1:1"})
+    assert plain.ca_file is None
+    with pytest.raises(ConfigError, match="CLARIFAI_ROOT_CERTIFICATES_PATH"):
+        Config.from_env({**env, "CLARIFAI_ROOT_CERTIFICATES_PATH": str(tmp_path / "no.pem")})

@@ -51,7 +51,8 @@ async def test_round_trip_yields_exactly_the_failed_rows(tmp_path: Path) -> None
     ]
     out = default_failures_path(source)
     with FailuresWriter(out, columns) as writer:
-        writer.write_many(failed)
+        for outcome in failed:
+            writer.write(outcome)
         writer.flush()
         assert writer.written and writer.count == 2
 

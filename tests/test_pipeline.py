@@ -14,6 +14,7 @@ from google.protobuf.json_format import MessageToDict
 
 from ingest import AuthError, Config, Ingester, MissingColumnError, Status, ids
 from ingest.sandbox import Sandbox, SandboxOptions
+from ingest.sandbox.patching import OVERWRITE_READINGS
 from tests.helpers import Dataset, make_dataset, sandbox_config
 
 pytestmark = pytest.mark.anyio
@@ -81,11 +82,12 @@ async def test_mixed_dataset_lands_exactly_once(tmp_path: Path) -> None:
     assert report.annotations_created == len(data.boxes)  # type: ignore[attr-defined]
 
 
-async def test_a_second_run_finds_everything_present(tmp_path: Path) -> None:
+@pytest.mark.parametrize("reading", OVERWRITE_READINGS)
+async def test_a_second_run_finds_everything_present(tmp_path: Path, reading: str) -> None:
     data = make_dataset(40)
     csv_path = data.write(tmp_path / "data.csv")
     with anyio.fail_after(60):
-        async with Sandbox(SandboxOptions(**FAST)) as sb:  # type: ignore[arg-type]
+        async with Sandbox(SandboxOptions(**FAST, patch_overwrite=reading)) as sb:  # type: ignore[arg-type]
             await upload(sb, csv_path)
             outcomes, report = await upload(sb, csv_path)
             assert_server_holds(sb, data)
@@ -121,7 +123,10 @@ async def test_throttling_latency_and_lost_replies_lose_and_duplicate_nothing(
     assert ok == set(range(2, len(data.rows) + 2)) - data.invalid_lines - data.broken_lines
 
 
-async def test_a_url_that_comes_back_adds_its_labels_and_metadata_to_the_same_input() -> None:
+@pytest.mark.parametrize("reading", OVERWRITE_READINGS)
+async def test_a_url_that_comes_back_adds_its_labels_and_metadata_to_the_same_input(
+    reading: str,
+) -> None:
     def row(url: str, box: str, pos: str, neg: str = "", meta: str = "") -> dict[str, str]:
         cells = box.split(",") if box else ["", "", "", ""]
         return dict(
@@ -143,7 +148,7 @@ async def test_a_url_that_comes_back_adds_its_labels_and_metadata_to_the_same_in
         row(one, "0.2,0.2,0.6,0.6", "dog"),
     ]
     with anyio.fail_after(60):
-        async with Sandbox(SandboxOptions(**FAST)) as sb:  # type: ignore[arg-type]
+        async with Sandbox(SandboxOptions(**FAST, patch_overwrite=reading)) as sb:  # type: ignore[arg-type]
             # no window and one image per PostInputs: the URL's second group finds the
             # input existing; it gets what it lacks: concepts by merge, metadata by
             # overwrite (a merge would append to lists)
@@ -290,3 +295,18 @@ async def test_image_level_concepts_keep_their_names(tmp_path: Path) -> None:
     assert [(c.id, c.name) for c in ann.data.regions[0].data.concepts] == [
         ("stop-sign", "Stop Sign")
     ]
+
+
+def test_the_run_remembers_every_input_id_it_met_and_rarely_imagines_one() -> None:
+    """What tells a later stretch of an iterable's input from a first one: an id met is
+    always known; of 100,000 ids never met, after 200,000 met, few are taken for met."""
+    from ingest.stages.base import _SeenIds
+
+    seen = _SeenIds()
+    met = [ids.input_id(f"https://x/{i}.jpg") for i in range(200_000)]
+    assert not any(seen.add(i) for i in met[:1000])  # the first time: not met before
+    for i in met[1000:]:
+        seen.add(i)
+    assert all(seen.add(i) for i in met)
+    imagined = sum(seen.add(ids.input_id(f"https://y/{i}.jpg")) for i in range(100_000))
+    assert imagined < 100  # about 1 in 10,000 expected at this count

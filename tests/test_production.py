@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import json
 import re
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import trustme
 
 from ingest import Config, Ingester, Status, ids
 from ingest.sandbox import Sandbox, SandboxOptions
+from ingest.sandbox.patching import OVERWRITE_READINGS
 from tests.helpers import cli_env, make_dataset, run_module, sandbox_config
 
 pytestmark = pytest.mark.anyio
@@ -48,10 +51,11 @@ def our_error(stderr: bytes) -> str:
 # -- TLS ---------------------------------------------------------------------------------
 
 
-async def test_upload_over_tls_with_the_sandbox_ca(tmp_path: Path) -> None:
+@pytest.mark.parametrize("reading", OVERWRITE_READINGS)
+async def test_upload_over_tls_with_the_sandbox_ca(tmp_path: Path, reading: str) -> None:
     data = make_dataset(20)
     csv_path = data.write(tmp_path / "data.csv")
-    async with Sandbox(fast(tls=True)) as sb:
+    async with Sandbox(fast(tls=True, patch_overwrite=reading)) as sb:
         assert sb.base_url.startswith("https://") and sb.ca_file is not None
         done = await upload(csv_path, sb.base_url, "--ca-file", str(sb.ca_file))
         assert done.returncode == 1, done.stderr.decode()  # the broken URLs
@@ -86,6 +90,55 @@ async def test_tls_failures_exit_2_with_one_sentence(tmp_path: Path, case: str) 
         "wrong-host": "was not issued for the host name 127.0.0.1",
         "plaintext": f"does not answer TLS (a plaintext server?); for a plaintext server use "
         f"http://127.0.0.1:{sb.port}",
+    }[case]
+    assert expected in line
+    assert "Traceback" not in done.stderr.decode()
+
+
+async def test_the_sdks_root_certificates_variable_gives_the_ca_file(tmp_path: Path) -> None:
+    """``CLARIFAI_ROOT_CERTIFICATES_PATH``, as the official SDK reads it."""
+    data = make_dataset(10)
+    csv_path = data.write(tmp_path / "data.csv")
+    async with Sandbox(fast(tls=True)) as sb:
+        assert sb.ca_file is not None
+        done = await upload(csv_path, sb.base_url, CLARIFAI_ROOT_CERTIFICATES_PATH=str(sb.ca_file))
+        assert done.returncode == 1, done.stderr.decode()  # the broken URLs
+        assert set(sb.inputs) == set(data.inputs)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("case", ["nothing-listens", "no-such-host", "tls-behind-http"])
+async def test_first_contact_failures_exit_2_within_seconds_with_one_sentence(
+    tmp_path: Path, case: str
+) -> None:
+    """A base where nothing listens, a host name that does not resolve, a TLS server
+    given as http://: exit 2 with one sentence naming host and port and what to check,
+    within 10 s (python's start included), not after minutes of retries."""
+    csv_path = make_dataset(5).write(tmp_path / "data.csv")
+    with anyio.fail_after(60):
+        async with Sandbox(fast(tls=True)) as sb:
+            port = sb.port if case == "tls-behind-http" else _closed_port()
+            host = "ingest-test.invalid" if case == "no-such-host" else "127.0.0.1"
+            started = time.monotonic()
+            done = await upload(csv_path, f"http://{host}:{port}")
+            took = time.monotonic() - started
+            assert sb.inputs == {}
+    assert done.returncode == 2, done.stderr.decode()
+    assert took < 10, took
+    line = our_error(done.stderr)
+    expected = {
+        "nothing-listens": f"nothing answers at 127.0.0.1:{port} (connection refused); check "
+        "that the server runs there and that --base",
+        "no-such-host": "the host name ingest-test.invalid does not resolve; check the host "
+        "in --base",
+        "tls-behind-http": f"127.0.0.1:{port} closed the connection without a word: it speaks "
+        f"TLS, not plaintext; use https://127.0.0.1:{port} in --base (and the server's CA "
+        "file in --ca-file",
     }[case]
     assert expected in line
     assert "Traceback" not in done.stderr.decode()

@@ -13,7 +13,7 @@ PUBLIC = [
     "Box", "InvalidRow", "Outcome", "Outcomes", "Report", "Row", "Source", "Status",
     "AccountError", "AuthError", "ClarifaiError", "ConfigError", "IngestError", "InvalidRowsError",
     "JournalError", "MissingColumnError", "RetriesExhaustedError", "SourceError", "TLSError",
-    "TransportError",
+    "TransportError", "UnreachableError",
 ]
 # fmt: on
 

@@ -16,6 +16,7 @@ import pytest
 
 from ingest import Ingester, Outcome, Report, Status
 from ingest.sandbox import Sandbox, SandboxOptions
+from ingest.sandbox.patching import OVERWRITE_READINGS
 from ingest.sandbox.state import SUCCESS
 from tests.helpers import Dataset, make_dataset, sandbox_config
 
@@ -101,9 +102,14 @@ async def test_unavailable_before_acting(tmp_path: Path) -> None:
     assert sb.stats.unavailable_injected > 0
 
 
-async def test_lost_replies(tmp_path: Path) -> None:
+@pytest.mark.parametrize("reading", OVERWRITE_READINGS)
+async def test_lost_replies(tmp_path: Path, reading: str) -> None:
+    """Every call acted on whose reply was lost is sent again: under each reading of
+    PatchInputs overwrite, what is stored is what the data says."""
     with anyio.fail_after(120):
-        sb, outcomes, report = await run_scenario(tmp_path, {"lost_reply_rate": 0.05})
+        sb, outcomes, report = await run_scenario(
+            tmp_path, {"lost_reply_rate": 0.05, "patch_overwrite": reading}
+        )
     check(sb, outcomes, report, DATA)
     assert sb.stats.lost_replies_injected > 0
 

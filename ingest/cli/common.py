@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 from rich.console import Console
 from rich.text import Text
@@ -25,9 +26,18 @@ def err_console() -> Console:
     return Console(stderr=True, highlight=False)
 
 
+_CONFIG_FIELD = re.compile(r"\bConfig\.([a-z_]+)")
+
+
+def as_flags(message: str) -> str:
+    """The library's ``Config.<field>`` names as this command's flags (``--<field>``)."""
+    return _CONFIG_FIELD.sub(lambda m: "--" + m.group(1).replace("_", "-"), message)
+
+
 def print_error(message: str) -> None:
     err_console().print(
-        Text("ingest: error: ", style="bold red") + Text(scrub(message)), soft_wrap=True
+        Text("ingest: error: ", style="bold red") + Text(scrub(as_flags(message))),
+        soft_wrap=True,
     )
 
 

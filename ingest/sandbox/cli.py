@@ -13,6 +13,7 @@ import anyio
 
 from ingest.sandbox.auth import READ_SCOPES
 from ingest.sandbox.options import PENDING_ANNOTATIONS, SandboxOptions
+from ingest.sandbox.patching import OVERWRITE_READINGS
 from ingest.sandbox.server import Sandbox
 
 __all__ = [
@@ -171,6 +172,14 @@ def add_reading_arguments(parser: argparse.ArgumentParser) -> None:
         dest="data_host",
         help="serve no HTTP data host: listed inputs then carry neither their bytes nor a "
         "hosted URL, and dataset exports fail",
+    )
+    a(
+        "--patch-overwrite",
+        choices=OVERWRITE_READINGS,
+        default=d.patch_overwrite,
+        help="how PatchInputs 'overwrite' reads (the docs admit three): whole = the metadata "
+        "and concepts become what was sent; keys = each top-level key sent is replaced, "
+        "the others kept; deep = objects merge recursively (default %(default)s)",
     )
 
 

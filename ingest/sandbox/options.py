@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ingest.sandbox.patching import OVERWRITE_READINGS
+
 __all__ = ["PENDING_ANNOTATIONS", "SandboxOptions"]
 
 PENDING_ANNOTATIONS = ("refuse", "accept")
@@ -101,6 +103,12 @@ class SandboxOptions:
     """Serve the bytes of inputs (and dataset exports) over HTTP on ``host``, a port of its
     own, as Clarifai's data host does: listed inputs carry that hosted URL instead of their
     bytes. Off: listed inputs carry neither (their bytes are never sent back)."""
+    patch_overwrite: str = "whole"
+    """The reading of PatchInputs ``overwrite`` (the docs admit three; see
+    :mod:`ingest.sandbox.patching`): ``"whole"`` replaces the input's metadata and concepts
+    with what was sent (the page as served today, and its examples); ``"keys"`` replaces
+    the value of each top-level metadata key sent and keeps the others; ``"deep"`` merges
+    objects recursively and replaces scalars and lists."""
 
     def __post_init__(self) -> None:
         rates = (
@@ -136,4 +144,9 @@ class SandboxOptions:
             raise ValueError(
                 f"pending_annotations must be one of {', '.join(PENDING_ANNOTATIONS)}, "
                 f"got {self.pending_annotations!r}"
+            )
+        if self.patch_overwrite not in OVERWRITE_READINGS:
+            raise ValueError(
+                f"patch_overwrite must be one of {', '.join(OVERWRITE_READINGS)}, "
+                f"not {self.patch_overwrite!r}"
             )

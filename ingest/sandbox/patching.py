@@ -18,12 +18,33 @@ metadata (a JSON object) and to its concepts (a list of objects with an ``id``):
     will append"); any other value, ``false`` included, overwrites ("Remove with false
     should over write"). Concepts named in a remove are deleted by id.
 ``overwrite``
-    "overwrite a key:value with key:new_value or overwrite a list of values with the
-    new list of values. In most cases this is similar to merge": lists are replaced
-    whole ("Overwrite whole list", "For non-id lists, overwrite will overwrite whole
-    list"). That objects still merge recursively under ``overwrite`` is our reading
-    of "similar to merge" (no example shows it: a guess). Given concepts replace the
-    stored list; no concept given leaves it.
+    Two versions of the page disagree, and neither shows an object under ``overwrite``
+    beside keys it does not name, so the sandbox has a switch per reading
+    (``SandboxOptions.patch_overwrite``, ``ingest sandbox --patch-overwrite``):
+
+    ``whole`` (the default)
+        the page as docs.clarifai.com serves it: "The ``overwrite`` action will overwrite
+        the old object with the new object. If you want to change a field or sub-object
+        with the ``overwrite`` action, it is suggested to first call ``Get`` to obtain the
+        original object", with A = ``{"a":[{"id": "1"}], "blah":1}`` patched into
+        B = ``{"a":[{"id": "2"}], "blah":"string", "foo": "bar"}`` giving
+        ``{"a":[{"id": "1"}], "blah":1}`` (``foo`` is gone) and ``{}`` into anything
+        giving ``{}``; its input example ("Patch inputs with overwrite action will
+        overwrite data object") keeps the image and loses what the patch did not send
+        (``geo``). So the metadata becomes what was sent, and so do the concepts (none
+        sent: none kept). The most literal reading, and the only one with examples.
+    ``keys``
+        the older page: "``overwrite`` action will overwrite a key:value with
+        key:new_value or overwrite a list of values with the new list of values. In most
+        cases this is similar to ``merge`` action": each top-level key sent gets its new
+        value whole; keys not sent stay.
+    ``deep``
+        "similar to merge" taken further: objects merge key by key, recursively, as
+        under ``merge``; scalars and lists are replaced ("Overwrite whole list", "For
+        non-id lists, overwrite will overwrite whole list").
+
+    Under ``keys`` and ``deep``, given concepts replace the stored list and no concept
+    given leaves it.
 
 Not modelled: the example "Only objects with id's can be put into lists" (a remove of
 ``{"key1": [{"key2": true}]}`` that empties the whole object), which contradicts the
@@ -36,13 +57,26 @@ from typing import Any
 
 from google.protobuf import json_format
 
-__all__ = ["ACTIONS", "patch_data", "patch_json"]
+__all__ = ["ACTIONS", "OVERWRITE_READINGS", "patch_data", "patch_json"]
 
 ACTIONS = ("merge", "overwrite", "remove")
 
+#: The readings of ``overwrite`` (see above); the first is the default.
+OVERWRITE_READINGS = ("whole", "keys", "deep")
 
-def patch_json(stored: dict[str, Any], patch: dict[str, Any], action: str) -> dict[str, Any]:
-    """``stored`` with ``patch`` applied by ``action`` (a new object; inputs untouched)."""
+
+def patch_json(
+    stored: dict[str, Any], patch: dict[str, Any], action: str, *, overwrite: str = "whole"
+) -> dict[str, Any]:
+    """``stored`` with ``patch`` applied by ``action`` (a new object; inputs untouched).
+
+    ``overwrite`` names the reading of the ``overwrite`` action (:data:`OVERWRITE_READINGS`).
+    """
+    if action == "overwrite":
+        if overwrite == "whole":
+            return dict(patch)
+        if overwrite == "keys":
+            return {**stored, **patch}
     out = dict(stored)
     for key, value in patch.items():
         if action == "remove":
@@ -50,7 +84,7 @@ def patch_json(stored: dict[str, Any], patch: dict[str, Any], action: str) -> di
             continue
         old = out.get(key)
         if isinstance(value, dict) and isinstance(old, dict):
-            out[key] = patch_json(old, value, action)
+            out[key] = patch_json(old, value, action, overwrite=overwrite)
         elif isinstance(value, list) and isinstance(old, list) and action == "merge":
             out[key] = _merge_lists(old, value)
         else:
@@ -95,8 +129,19 @@ def _merge_lists(old: list[Any], new: list[Any]) -> list[Any]:
     return out
 
 
-def patch_data(data: Any, patch: Any, action: str) -> None:
-    """Apply PatchInputs' ``action`` to a stored input's concepts and metadata in place."""
+def patch_data(data: Any, patch: Any, action: str, *, overwrite: str = "whole") -> None:
+    """Apply PatchInputs' ``action`` to a stored input's concepts and metadata in place
+    (``overwrite``: the reading of that action, :data:`OVERWRITE_READINGS`)."""
+    if action == "overwrite" and overwrite == "whole":
+        # the data object becomes what was sent, but for the media (the page's example)
+        del data.concepts[:]
+        data.concepts.extend(patch.concepts)
+        data.metadata.Clear()
+        data.metadata.MergeFrom(patch.metadata)
+        data.ClearField("geo")
+        if patch.HasField("geo"):
+            data.geo.CopyFrom(patch.geo)
+        return
     if patch.concepts:
         if action == "overwrite":
             del data.concepts[:]
@@ -120,6 +165,7 @@ def patch_data(data: Any, patch: Any, action: str) -> None:
             json_format.MessageToDict(data.metadata),
             json_format.MessageToDict(patch.metadata),
             action,
+            overwrite=overwrite,
         )
         data.metadata.Clear()
         data.metadata.update(merged)

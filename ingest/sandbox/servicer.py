@@ -286,7 +286,9 @@ class Servicer(
                     f"no input with id {given.id!r}",
                 )
                 continue
-            patch_data(stored.message.data, given.data, action)
+            patch_data(
+                stored.message.data, given.data, action, overwrite=self.options.patch_overwrite
+            )
             state.remember_concepts(given.data.concepts)
             item.CopyFrom(state.listed(stored))
             set_status(item.status, sc.SUCCESS, "Ok")

@@ -62,15 +62,11 @@ class JobReport:
         return data
 
     def summary(self) -> str:
-        r = self.report
+        """The report's summary (:meth:`Report.summary`), then the job's own figures."""
         return (
-            f"{'aborted' if self.aborted else 'done'}: {r.rows_read:,} rows read, "
-            f"{r.rows_landed:,} landed, {r.rows_present:,} already there, "
-            f"{r.rows_failed:,} failed ({r.rows_invalid:,} invalid); {r.inputs_created:,} inputs "
-            f"and {r.annotations_created:,} annotations created; {self.tasks} tasks "
-            f"({self.tasks_at_once} at once, {self.rps:g} req/s shared), "
-            f"{r.requests:,} requests, {r.throttled:,} throttled "
-            f"({self.throttled_share:.1%}), {r.retries:,} retried, {r.elapsed_s:.1f} s"
+            f"{'aborted' if self.aborted else 'done'}: {self.report.summary()}; "
+            f"{self.tasks} tasks ({self.tasks_at_once} at once, {self.rps:g} req/s shared), "
+            f"{self.throttled_share:.1%} of requests throttled"
         )
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 
 from ingest.batching import Batcher
-from ingest.client import describe, is_retryable
+from ingest.client import describe
 from ingest.model import Row, Status
 from ingest.ratelimit import Priority
 from ingest.stages.base import WorkerContext, is_duplicate
@@ -48,58 +48,34 @@ async def annotate_worker(
 async def _send(
     stage: WorkerContext, rows: list[Row], encoder: AnnotationEncoder, priority: Priority
 ) -> None:
-    attempt = 0
-    while rows:
-        # the same box twice in one call: send it once, report both rows
-        first: dict[str, Row] = {}
-        for row in rows:
-            first.setdefault(row.annotation_id, row)
-        unique = list(first.values())
-        request = annotations_request(encoder.encode(unique))
-        reply = await stage.client.call("PostAnnotations", request, priority=priority)
-        success = reply.status.code == sc.SUCCESS
-        if success and len(unique) == len(rows):
-            # the common case: every box stored, no twin to sort out
-            stage.report.annotations_created += len(rows)
-            stage.finish_all(rows, Status.LANDED)
-            return
-        statuses = {} if success else {a.id: a.status for a in reply.annotations}
-        retry: list[Row] = []
-        done: dict[str, tuple[Status, str]] = {}
-        for row in unique:
-            status = statuses.get(row.annotation_id)
-            if success:
-                code = sc.SUCCESS
-            elif status is None:
-                status, code = reply.status, reply.status.code
-            else:
-                code = status.code
-            if code in _STORED:
-                stage.report.annotations_created += 1
-                done[row.annotation_id] = (Status.LANDED, "")
-            elif is_duplicate(status):
-                stage.report.annotations_existing += 1
-                done[row.annotation_id] = (Status.PRESENT, "")
-            elif is_retryable(code) and attempt + 1 < stage.config.max_attempts:
-                retry.append(row)
-            else:
-                stage.report.annotations_failed += 1
-                done[row.annotation_id] = (
-                    Status.FAILED,
-                    f"annotation not created: {describe(status)}",
-                )
-        waiting: list[Row] = []
-        for row in rows:
-            result = done.get(row.annotation_id)
-            if result is None:
-                waiting.append(row)
-            elif row is first[row.annotation_id] or result[0] is Status.FAILED:
-                stage.finish(row, *result)
-            else:
-                # a second row with the same box and labels: it is there already
-                stage.finish(row, Status.PRESENT)
-        rows = waiting
-        if rows:
-            attempt += 1
-            stage.client.stats.retries += 1
-            await stage.client.backoff(attempt)
+    tally = stage.tallies.annotate
+    # the same box twice in one call: send it once, report both rows
+    first: dict[str, Row] = {}
+    for row in rows:
+        first.setdefault(row.annotation_id, row)
+    unique = list(first.values())
+    request = annotations_request(encoder.encode(unique))
+    verdicts = await stage.client.call_items("PostAnnotations", request, priority=priority)
+    if verdicts.ok and len(unique) == len(rows):
+        # the common case: every box stored, no twin to sort out
+        tally.new += len(rows)
+        stage.finish_all(rows, Status.LANDED)
+        return
+    done: dict[str, tuple[Status, str]] = {}
+    for row, status in zip(unique, verdicts.statuses, strict=True):
+        if status.code in _STORED:
+            tally.new += 1
+            done[row.annotation_id] = (Status.LANDED, "")
+        elif is_duplicate(status):
+            tally.existing += 1
+            done[row.annotation_id] = (Status.PRESENT, "")
+        else:
+            tally.failed += 1
+            done[row.annotation_id] = (Status.FAILED, f"annotation not created: {describe(status)}")
+    for row in rows:
+        result = done[row.annotation_id]
+        if row is first[row.annotation_id] or result[0] is Status.FAILED:
+            stage.finish(row, *result)
+        else:
+            # a second row with the same box and labels: it is there already
+            stage.finish(row, Status.PRESENT)

@@ -11,8 +11,8 @@ from clarifai_grpc.grpc.api import service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 
 from ingest.batching import Batcher
-from ingest.client import describe, is_retryable
-from ingest.model import Image
+from ingest.client import describe
+from ingest.model import Image, Row
 from ingest.ratelimit import Priority
 from ingest.stages.base import WorkerContext, is_duplicate
 
@@ -22,6 +22,7 @@ __all__ = [
     "add_concept",
     "add_labels",
     "create_worker",
+    "fold_metadata",
     "labels_of",
     "settle",
 ]
@@ -86,28 +87,35 @@ def settle(held: Any, given: Any) -> Any:
     return given
 
 
+def fold_metadata(rows: list[Row], start: dict[str, Any]) -> dict[str, Any]:
+    """``start`` with the metadata of ``rows`` settled over it, one row after the other
+    (:func:`settle`): what a run of these rows leaves on an input holding ``start``."""
+    metadata = start
+    last = None
+    for row in rows:
+        given = row.metadata
+        if given and given is not last:  # rows of one image usually share one dict
+            metadata = settle(metadata, given) if metadata else given
+            last = given
+    return metadata
+
+
 def labels_of(image: Image) -> tuple[dict[str, tuple[float, str]], dict[str, Any]]:
     """The image-level concepts and the metadata that ``image``'s rows carry.
 
     Concepts map an id to its value (1 positive, 0 negative) and name (the row's
     ``concept_names`` entry, else the id); the first row naming a concept decides. A
-    later row's metadata is settled over an earlier one's (:func:`settle`).
+    later row's metadata is settled over an earlier one's (:func:`fold_metadata`).
     """
     concepts: dict[str, tuple[float, str]] = {}
-    metadata: dict[str, Any] = {}
-    last = None
     for row in image.rows:
-        given = row.metadata
-        if given and given is not last:  # rows of one image usually share one dict
-            metadata = settle(metadata, given) if metadata else given
-            last = given
         if not row.annotation_id:
             names = row.concept_names or {}
             for ids, value in ((row.pos_concepts, 1.0), (row.neg_concepts, 0.0)):
                 for concept in ids:
                     if concept not in concepts:
                         concepts[concept] = (value, names.get(concept, concept))
-    return concepts, metadata
+    return concepts, fold_metadata(image.rows, {})
 
 
 def add_concept(data: Any, concept: str, value: float, name: str) -> None:
@@ -138,7 +146,10 @@ async def create_worker(
     """
     async with created, stage.outcomes:
         while (batch := await batcher.next_batch()) is not None:
-            await _send(stage, merge(batch), created)
+            images = merge(batch)
+            if stage.turns is not None:
+                await stage.turns.enter(images)
+            await _send(stage, images, created)
             await stage.flush()
 
 
@@ -162,69 +173,56 @@ async def _make_datasets(stage: WorkerContext, images: list[Image]) -> None:
 async def _send(
     stage: WorkerContext, images: list[Image], created: MemoryObjectSendStream[list[Image]]
 ) -> None:
-    client = stage.client
-    attempt = 0
+    tally = stage.tallies.create
     await _make_datasets(stage, images)
-    while images:
-        request = service_pb2.PostInputsRequest()
-        kept: list[Image] = []
-        for image in images:
-            try:
-                await build_input(request.inputs.add(), image, stage.config.dataset_id)
-            except OSError as exc:
-                del request.inputs[-1]
-                stage.report.inputs_failed += 1
-                stage.fail_rows(image.rows, f"cannot read {image.first.path}: {exc.strerror}")
-                continue
-            kept.append(image)
-        images = kept
-        if not images:
-            return
-        size = request.ByteSize()
-        if size > MAX_REQUEST_BYTES:
-            if len(images) > 1:  # too much for one call (large files, huge metadata)
-                half = len(images) // 2
-                await _send(stage, images[:half], created)
-                await _send(stage, images[half:], created)
-            else:
-                stage.report.inputs_failed += 1
-                stage.fail_rows(
-                    images[0].rows,
-                    f"the input alone makes a request of {size / 2**20:,.0f} MiB, over "
-                    f"Clarifai's limit of {MAX_REQUEST_BYTES // 2**20} MiB per request",
-                )
-            return
-        reply = await client.call("PostInputs", request, priority=Priority.CREATE)
-        if reply.status.code == sc.SUCCESS:
-            stage.report.inputs_created += len(images)
-            await created.send(images)
-            return
-        statuses = {inp.id: inp.status for inp in reply.inputs}
-        retry: list[Image] = []
-        stored: list[Image] = []
-        for image in images:
-            status = statuses.get(image.input_id)
-            if status is None:
-                code = reply.status.code
-                status = reply.status
-            else:
-                code = status.code
-            if code in CREATED_CODES:
-                stage.report.inputs_created += 1
-                stored.append(image)
-            elif is_duplicate(status):
-                stage.report.inputs_existing += 1
-                image.existed = True
-                stored.append(image)
-            elif is_retryable(code) and attempt + 1 < stage.config.max_attempts:
-                retry.append(image)
-            else:
-                stage.report.inputs_failed += 1
-                stage.fail_rows(image.rows, f"input not created: {describe(status)}")
-        if stored:
-            await created.send(stored)
-        images = retry
-        if images:
-            attempt += 1
-            stage.client.stats.retries += 1
-            await client.backoff(attempt)
+    request = service_pb2.PostInputsRequest()
+    kept: list[Image] = []
+    for image in images:
+        try:
+            await build_input(request.inputs.add(), image, stage.config.dataset_id)
+        except OSError as exc:
+            del request.inputs[-1]
+            _fail(stage, image, f"cannot read {image.first.path}: {exc.strerror}")
+            continue
+        kept.append(image)
+    images = kept
+    if not images:
+        return
+    size = request.ByteSize()
+    if size > MAX_REQUEST_BYTES:
+        if len(images) > 1:  # too much for one call (large files, huge metadata)
+            half = len(images) // 2
+            await _send(stage, images[:half], created)
+            await _send(stage, images[half:], created)
+        else:
+            _fail(
+                stage,
+                images[0],
+                f"the input alone makes a request of {size / 2**20:,.0f} MiB, over "
+                f"Clarifai's limit of {MAX_REQUEST_BYTES // 2**20} MiB per request",
+            )
+        return
+    verdicts = await stage.client.call_items("PostInputs", request, priority=Priority.CREATE)
+    if verdicts.ok:
+        tally.new += len(images)
+        await created.send(images)
+        return
+    stored: list[Image] = []
+    for image, status in zip(images, verdicts.statuses, strict=True):
+        if status.code in CREATED_CODES:
+            tally.new += 1
+            stored.append(image)
+        elif is_duplicate(status):
+            tally.existing += 1
+            image.existed = True
+            stored.append(image)
+        else:
+            _fail(stage, image, f"input not created: {describe(status)}")
+    if stored:
+        await created.send(stored)
+
+
+def _fail(stage: WorkerContext, image: Image, error: str) -> None:
+    stage.tallies.create.failed += 1
+    stage.fail_rows(image.rows, error)
+    stage.settled(image)

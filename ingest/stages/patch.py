@@ -4,23 +4,44 @@ An input can exist before its rows are sent: an earlier run, a failures file fed
 back, rows of one URL that reached the service in two stretches. The processing
 check reads what the service holds for it (``ListInputs`` returns the input's
 concepts and metadata); :func:`label_patch` compares that with what the rows carry and
-this stage sends the difference, up to 128 inputs per call:
+this stage sends the difference, up to 128 inputs per call. The aim: the input ends as
+one clean run of the rows would have left it, whichever of the readings of PatchInputs
+``overwrite`` the service follows (docs/clarifai-behaviour.md, "PatchInputs overwrite"):
+it may replace the value of each top-level key it names, replace the whole metadata, or
+merge nested objects.
 
-* concepts missing or with another value go in a ``merge`` (concepts are a list of
-  objects with ids, which ``merge`` updates by id: sending one again changes nothing);
-* metadata keys missing or different go in an ``overwrite`` holding each such key's
-  whole final value: Clarifai's ``merge`` *appends* to lists ("For non-id lists, merge
-  will append", docs "Patching"), so a list sent again by merge would grow each time.
-  A final value keeps the stored keys of a nested object the rows do not name.
+Metadata. The rows of an input combine as in a clean run (:func:`~.create.labels_of`:
+a later row's object settles over an earlier one's). Each top-level key the rows name
+takes exactly the rows' value, at any depth: a key the data dropped inside an object is
+gone. A top-level key the rows do not name keeps its stored value: ingest cannot tell
+a key another tool added from one an earlier version of the data had, and keeps both.
+To get there under every reading, the input's final metadata is sent whole in an
+``overwrite`` (so a reading that replaces everything loses nothing), after a ``remove``
+of the top-level keys whose stored object holds keys the final one lacks (which a
+merging reading would keep); the ``remove`` is sent only when there are such keys.
+``merge`` is never used for metadata: it appends to lists ("For non-id lists, merge
+will append", docs "Patching"), so a list sent again would grow each time.
 
-When nothing differs, nothing is sent. Repeating any of it leaves the service as
-it was; a change made to the same input by someone else between the check and the
-patch can be overwritten for the keys the rows name.
+Concepts. Concepts missing, or with another value, go in a ``merge`` (concepts are a
+list of objects with ids, which ``merge`` updates by id: sending one again changes
+nothing). When the metadata is overwritten, the input's whole final concept list goes
+in that ``overwrite`` too: the page's own example of an input overwrite replaces the
+whole data object (what was not sent is gone), and the concepts must survive it.
+
+A later stretch of the same input within one run (rows from an iterable) continues
+from what the earlier stretches stored, as the rest of one clean run would: its rows
+settle over the stored metadata, and a concept already stored keeps its value (the
+first row naming a concept decides). The stretches go one at a time
+(:class:`~.base.Turns`), so each reads what the one before it left.
+
+When nothing differs, nothing is sent. Repeating any of it leaves the service as it
+was; a change made to the same input by someone else between the check and the patch
+can be overwritten for the keys the rows name.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from clarifai_grpc.grpc.api import service_pb2
@@ -28,35 +49,49 @@ from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 from google.protobuf import json_format
 
 from ingest.batching import Batcher
-from ingest.client import describe, is_retryable
+from ingest.client import describe
 from ingest.model import Image, Row, Status
 from ingest.ratelimit import Priority
 from ingest.stages.base import WorkerContext
-from ingest.stages.create import add_concept, labels_of, settle
+from ingest.stages.create import add_concept, fold_metadata, labels_of, settle
 
 __all__ = ["LabelPatch", "label_patch", "patch_worker"]
+
+Concept = tuple[str, float, str]
+"""(id, value, name)"""
 
 
 @dataclass(slots=True)
 class LabelPatch:
     """What one existing input lacks, and the image-level rows waiting for it."""
 
-    input_id: str
-    rows: list[Row]
-    concepts: list[tuple[str, float, str]]
-    """Concepts to merge: (id, value, name)."""
-    metadata: dict[str, Any]
-    """Top-level metadata keys to overwrite, with their whole final values."""
+    image: Image
+    concepts: list[Concept]
+    """Concepts the input lacks (or holds with another value): merged."""
+    metadata: dict[str, Any] | None = None
+    """The whole metadata the input must hold (overwritten), or None when it holds it."""
+    remove: list[str] = field(default_factory=list)
+    """Top-level keys to remove before the overwrite: their stored objects hold keys the
+    final ones lack."""
+    keep: list[Concept] = field(default_factory=list)
+    """Every concept the input must hold, sent again with the overwrite."""
 
-    def absorb(self, later: LabelPatch) -> None:
-        """Take in a later patch of the same input (rows of it that came in another
-        stretch), as one stretch of all their rows would have been: a concept keeps the
-        value its first row gave, metadata settles the later over the earlier."""
-        self.rows += later.rows
-        known = {concept for concept, _, _ in self.concepts}
-        self.concepts += [c for c in later.concepts if c[0] not in known]
-        for key, value in later.metadata.items():
-            self.metadata[key] = settle(self.metadata.get(key), value)
+    @property
+    def input_id(self) -> str:
+        return self.image.input_id
+
+    def needs(self, action: str) -> bool:
+        """Whether this patch sends anything with PatchInputs ``action``."""
+        if action == "merge":
+            return bool(self.concepts)
+        if action == "remove":
+            return bool(self.remove)
+        return self.metadata is not None
+
+    @property
+    def rows(self) -> list[Row]:
+        """The image-level rows that end with this patch."""
+        return [row for row in self.image.rows if not row.annotation_id]
 
 
 def label_patch(image: Image, stored: Any) -> LabelPatch | None:
@@ -65,49 +100,57 @@ def label_patch(image: Image, stored: Any) -> LabelPatch | None:
     if not concepts and not metadata:
         return None
     have = {c.id: c.value for c in stored.data.concepts}
-    missing = [(cid, v, name) for cid, (v, name) in concepts.items() if have.get(cid) != v]
-    changed: dict[str, Any] = {}
+    if image.continued:  # a concept stored by an earlier stretch keeps its value
+        missing = [(cid, v, name) for cid, (v, name) in concepts.items() if cid not in have]
+    else:
+        missing = [(cid, v, name) for cid, (v, name) in concepts.items() if have.get(cid) != v]
+    final: dict[str, Any] | None = None
+    remove: list[str] = []
     if metadata:
         held = json_format.MessageToDict(stored.data.metadata)
-        for key, value in metadata.items():
-            final = settle(held.get(key), value)
-            if key not in held or held[key] != final:
-                changed[key] = final
-    if not missing and not changed:
+        # a later stretch continues from what the earlier ones stored; a first one sets
+        # each key its rows name to exactly their value
+        final = fold_metadata(image.rows, held) if image.continued else {**held, **metadata}
+        if final == held:
+            final = None
+        else:
+            remove = [
+                key
+                for key, value in final.items()
+                if isinstance(held.get(key), dict) and settle(held[key], value) != value
+            ]
+    if not missing and final is None:
         return None
-    rows = [row for row in image.rows if not row.annotation_id]
-    return LabelPatch(image.input_id, rows, missing, changed)
+    if final is None:
+        return LabelPatch(image, missing)
+    # the overwrite carries every concept: the stored ones (with the rows' values) and new
+    given = {cid: (cid, v, name) for cid, v, name in missing}
+    keep = [given.pop(c.id, (c.id, c.value, c.name)) for c in stored.data.concepts]
+    return LabelPatch(image, missing, final, remove, keep + list(given.values()))
 
 
 async def patch_worker(stage: WorkerContext, batcher: Batcher[LabelPatch]) -> None:
     """Send batches of patches until the stage's stream ends."""
     async with stage.outcomes:
         while (batch := await batcher.next_batch()) is not None:
-            todo: dict[str, LabelPatch] = {}
-            for patch in batch:  # one input may have several: one per stretch of its rows
-                if patch.input_id in todo:
-                    todo[patch.input_id].absorb(patch)
-                else:
-                    todo[patch.input_id] = patch
             failed: dict[str, str] = {}
-            merge = [p for p in todo.values() if p.concepts]
-            overwrite = [p for p in todo.values() if p.metadata]
-            if merge:
-                failed.update(await _send(stage, "merge", merge))
-            if overwrite:
-                ok = [p for p in overwrite if p.input_id not in failed]
-                failed.update(await _send(stage, "overwrite", ok))
-            for patch in todo.values():
+            for action in ("merge", "remove", "overwrite"):
+                todo = [p for p in batch if p.input_id not in failed and p.needs(action)]
+                if todo:
+                    failed.update(await _send(stage, action, todo))
+            tally = stage.tallies.patch
+            for patch in batch:
                 error = failed.get(patch.input_id)
                 if error is None:
-                    stage.report.inputs_patched += 1
+                    tally.new += 1
                     stage.finish_all(patch.rows, Status.LANDED)
                 else:
-                    stage.report.inputs_failed += 1
+                    tally.failed += 1
                     stage.fail_rows(
                         patch.rows,
                         "the input exists but its labels and metadata could not be added: " + error,
                     )
+                stage.settled(patch.image)
             await stage.flush()
 
 
@@ -119,34 +162,24 @@ def _request(action: str, patches: list[LabelPatch]) -> Any:
         if action == "merge":
             for concept, value, name in patch.concepts:
                 add_concept(target.data, concept, value, name)
+        elif action == "remove":
+            target.data.metadata.update(dict.fromkeys(patch.remove, True))
         else:
-            target.data.metadata.update(patch.metadata)
+            for concept, value, name in patch.keep:
+                add_concept(target.data, concept, value, name)
+            target.data.metadata.update(patch.metadata or {})
     return request
 
 
 async def _send(stage: WorkerContext, action: str, patches: list[LabelPatch]) -> dict[str, str]:
-    """Send ``patches`` with ``action``, retrying items that may succeed; the failures."""
-    failed: dict[str, str] = {}
-    attempt = 0
-    while patches:
-        reply = await stage.client.call(
-            "PatchInputs", _request(action, patches), priority=Priority.CREATE
-        )
-        if reply.status.code == sc.SUCCESS:
-            return failed
-        statuses = {inp.id: inp.status for inp in reply.inputs}
-        again: list[LabelPatch] = []
-        for patch in patches:
-            status = statuses.get(patch.input_id, reply.status)
-            if status.code == sc.SUCCESS:
-                continue
-            if is_retryable(status.code) and attempt + 1 < stage.config.max_attempts:
-                again.append(patch)
-            else:
-                failed[patch.input_id] = describe(status)
-        patches = again
-        if patches:
-            attempt += 1
-            stage.client.stats.retries += 1
-            await stage.client.backoff(attempt)
-    return failed
+    """Send ``patches`` with ``action`` (the client retries what may succeed); the failures."""
+    verdicts = await stage.client.call_items(
+        "PatchInputs", _request(action, patches), priority=Priority.CREATE
+    )
+    if verdicts.ok:
+        return {}
+    return {
+        patch.input_id: describe(status)
+        for patch, status in zip(patches, verdicts.statuses, strict=True)
+        if status.code != sc.SUCCESS
+    }

@@ -265,7 +265,7 @@ class Tracker:
     ) -> None:
         entry = self._entries.pop(entry_id)
         image = entry.image
-        stage.report.inputs_processed += 1
+        stage.tallies.processing.new += 1
         status = Status.PRESENT if image.existed else Status.LANDED
         if image.existed:
             lacking = label_patch(image, stored)
@@ -278,8 +278,10 @@ class Tracker:
                 stage.finish(row, status)
             else:
                 boxes.append(row)
+        stage.settled(image)
 
     def _end(self, stage: WorkerContext, entry_id: int, error: str) -> None:
         entry = self._entries.pop(entry_id)
-        stage.report.inputs_failed += 1
+        stage.tallies.processing.failed += 1
         stage.fail_rows(entry.image.rows, error)
+        stage.settled(entry.image)

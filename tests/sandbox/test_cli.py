@@ -165,6 +165,7 @@ FLAGS = [
     ("--hourly-limit 6", "hourly_limit", 6),
     ("--disable PostAnnotations", "disabled", ("PostAnnotations",)),
     ("--delete-app-after 8", "delete_app_after", 8),
+    ("--patch-overwrite keys", "patch_overwrite", "keys"),
 ]
 # readings and keys (a block of their own)
 FLAGS += [
