@@ -16,13 +16,11 @@ from ingest.cli.common import (
     scrub,
 )
 from ingest.cli.demo import cmd_demo
+from ingest.cli.formats import add_format_arguments
 from ingest.cli.sandbox import cmd_sandbox
 from ingest.cli.upload import cmd_upload
 from ingest.cli.validate import cmd_validate
 from ingest.errors import IngestError, first_error
-from ingest.source.formats import (
-    add_format_arguments,
-)
 
 UPLOAD_EPILOG = """\
 examples:

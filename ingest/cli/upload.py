@@ -14,6 +14,7 @@ import anyio.lowlevel
 from rich.console import Console
 
 from ingest.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, SECRETS, err_console
+from ingest.cli.formats import format_options
 from ingest.cli.progress import Snapshot, reporter_for, snapshot, watch
 from ingest.cli.signals import abort, arm_hard_exit
 from ingest.cli.summary import print_summary, write_report
@@ -24,15 +25,9 @@ from ingest.ingester import Ingester
 from ingest.journal import Journal, default_state_path
 from ingest.model import Outcome, Status
 from ingest.report import Report
-from ingest.source import open_rows
-from ingest.source.formats import (
-    DatasetPath,
-    FormatOptions,
-    detect,
-    format_options,
-    journal_file,
-    require,
-)
+from ingest.source import DatasetPath, FormatOptions, detect, open_rows
+from ingest.source.fingerprint import journal_file
+from ingest.source.formats import require
 
 #: New objects between two cycle collections of the upload process (Python: 700).
 GC_THRESHOLD = 50_000

@@ -46,17 +46,9 @@ from ingest.errors import SourceError
 from ingest.report import Report
 
 from .cells import concept_id
-from .formats import (
-    Cells,
-    DatasetSource,
-    FormatOptions,
-    Item,
-    concept_map,
-    dump,
-    pixel_box,
-    relative,
-    unit_polygon,
-)
+from .dataset import Cells, DatasetSource, Item, concept_map, dump, relative
+from .formats import FormatOptions
+from .geometry import pixel_box, unit_polygon
 from .grouping import DiskGrouper
 
 __all__ = ["BACKEND", "CocoSource"]

@@ -1,4 +1,4 @@
-"""``open_rows``: the validated rows of a CSV file or of any (async) iterable of mappings."""
+"""``RowSource``: the validated rows of a CSV file or of any (async) iterable of mappings."""
 
 from __future__ import annotations
 
@@ -19,75 +19,13 @@ from .csvstream import CHUNK_SIZE, Chunk, Record, bad_text, read_chunks
 from .grouping import DiskGrouper, image_key, scan_order
 from .validate import Validator
 
-__all__ = ["RowSource", "Source", "open_rows"]
+__all__ = ["RowSource", "Source"]
 
 Check: TypeAlias = Callable[[int, list[str], bool], "Row | InvalidRow"]
 
 Source: TypeAlias = (
     "str | os.PathLike[str] | Iterable[Mapping[str, str]] | AsyncIterable[Mapping[str, str]]"
 )
-
-
-def open_rows(
-    source: Source,
-    *,
-    dataset_id: str | None = None,
-    base_dir: str | os.PathLike[str] | None = None,
-    group: bool = False,
-    tmp_dir: str | os.PathLike[str] | None = None,
-    report: Report | None = None,
-) -> RowSource:
-    """The rows of ``source``, validated, in order; use as ``async with`` then ``async for``.
-
-    ``source`` is a CSV path, or an iterable or async iterable of mappings with the
-    CSV's column names (values ``str``; ``None`` counts as empty, other values are
-    converted with ``str``). For a CSV, ``file`` paths are relative to its folder; for
-    an iterable, to ``base_dir`` (default: the current folder). Iterable rows are
-    numbered as if written below a header: the first row is line 2.
-
-    ``dataset_id`` is checked here and kept as ``RowSource.dataset_id`` for the stages.
-
-    With ``group``, :meth:`RowSource.batches` of a CSV puts every image's rows
-    together: a counting pass first, and when it finds an image's rows scattered, a
-    grouping on disk under ``tmp_dir`` (:mod:`ingest.source.grouping`). Rows keep
-    their line numbers; ``report`` (if given) shows the counting, the grouping and what
-    it cost.
-
-    A path that is not a CSV - a COCO JSON file, a YOLO dataset, a Pascal VOC folder -
-    is read by its format's reader (:mod:`ingest.source.formats`); a
-    :class:`~ingest.source.formats.DatasetPath` carries the options it is read with.
-    """
-    concept_ids = "ids"
-    if isinstance(source, (str, os.PathLike)):
-        from .formats import DatasetPath, FormatOptions, detect
-
-        options = source.options if isinstance(source, DatasetPath) else FormatOptions()
-        source = source.path if isinstance(source, DatasetPath) else source
-        kind = detect(source, options.format)
-        if kind == "coco":
-            from .coco import CocoSource
-
-            return CocoSource(
-                source, options, dataset_id=dataset_id, tmp_dir=tmp_dir, report=report
-            )
-        if kind == "yolo":
-            from .yolo import YoloSource
-
-            return YoloSource(source, options, dataset_id=dataset_id, report=report)
-        if kind == "voc":
-            from .voc import VocSource
-
-            return VocSource(source, options, dataset_id=dataset_id, report=report)
-        concept_ids = options.concept_ids
-    return RowSource(
-        source,
-        dataset_id=dataset_id,
-        base_dir=base_dir,
-        concept_ids=concept_ids,
-        group=group,
-        tmp_dir=tmp_dir,
-        report=report,
-    )
 
 
 class RowSource(AsyncResource):

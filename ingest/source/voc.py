@@ -24,17 +24,9 @@ from pathlib import Path
 from ingest.errors import SourceError
 
 from .cells import concept_id
-from .formats import (
-    IMAGE_SUFFIXES,
-    Cells,
-    DatasetSource,
-    Item,
-    concept_map,
-    dump,
-    image_size,
-    relative,
-)
-from .formats import pixel_box as _pixel_box
+from .dataset import Cells, DatasetSource, Item, concept_map, dump, relative
+from .geometry import pixel_box as _pixel_box
+from .imagesize import IMAGE_SUFFIXES, image_size
 
 __all__ = ["VocSource"]
 

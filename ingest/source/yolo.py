@@ -29,18 +29,9 @@ import yaml
 from ingest.errors import SourceError
 
 from .cells import concept_id
-from .formats import (
-    IMAGE_SUFFIXES,
-    Cells,
-    DatasetSource,
-    Item,
-    concept_map,
-    dump,
-    image_size,
-    polygon_bounds,
-    relative,
-    unit_box,
-)
+from .dataset import Cells, DatasetSource, Item, concept_map, dump, relative
+from .geometry import polygon_bounds, unit_box
+from .imagesize import IMAGE_SUFFIXES, image_size
 
 __all__ = ["YoloSource"]
 
