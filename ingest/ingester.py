@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
 from typing import Any, Self
 
@@ -15,11 +15,11 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 
 from ingest.client import Client
 from ingest.config import Config
-from ingest.errors import ConfigError, InvalidRowsError, first_error
+from ingest.errors import ConfigError, InvalidRowsError, SourceError, first_error
 from ingest.model import Outcome
 from ingest.pipeline import run_pipeline
 from ingest.report import Report
-from ingest.source import Source, open_rows, validate_path
+from ingest.source import RowSource, Source, SourceStats, open_rows, validate_path
 
 __all__ = ["Ingester", "Outcomes", "Source", "run"]
 
@@ -36,6 +36,13 @@ class Ingester(AsyncResource):
 
         async with Ingester(config) as ing, ing.stream(rows) as outcomes:
             async for outcome in outcomes:
+                ...
+
+    or, to read what the source says (columns, files, notes) before sending it::
+
+        async with ing.open("boxes.csv") as rows:
+            ...
+            async with ing.stream(rows) as outcomes:
                 ...
 
     Installs no signal handlers: cancel the surrounding task to stop it.
@@ -57,9 +64,21 @@ class Ingester(AsyncResource):
         self._open = False
         await self.client.aclose()
 
+    def open(
+        self, source: Source | RowSource, *, base_dir: str | os.PathLike[str] | None = None
+    ) -> RowSource:
+        """``source`` as this ingester reads it: a file's rows grouped by image (on disk
+        under ``Config.tmp_dir`` when scattered). Enter it (``async with``: the header
+        is read and checked there) to read its ``columns``, ``stats`` and files, then
+        hand it to :meth:`stream`; it is read once, by the stream. A source already
+        made is returned as it is."""
+        if isinstance(source, RowSource):
+            return source
+        return open_rows(source, base_dir=base_dir, group=True, tmp_dir=self.config.tmp_dir)
+
     async def run(
         self,
-        source: Source,
+        source: Source | RowSource,
         *,
         skip: Callable[[int], bool] | None = None,
         base_dir: str | os.PathLike[str] | None = None,
@@ -73,7 +92,7 @@ class Ingester(AsyncResource):
     @asynccontextmanager
     async def stream(
         self,
-        source: Source,
+        source: Source | RowSource,
         *,
         skip: Callable[[int], bool] | None = None,
         base_dir: str | os.PathLike[str] | None = None,
@@ -85,39 +104,41 @@ class Ingester(AsyncResource):
         an unreadable file raises before any request; ``skip(line)`` leaves out rows
         an earlier run already finished. ``base_dir`` is the folder relative ``file``
         paths are read from (default: a CSV's own folder, the current one for an
-        iterable).
+        iterable). ``source`` may be one :meth:`open` made, entered or not: the source
+        is opened once either way (and closed here only if it was opened here).
         """
         if not self._open:
             raise RuntimeError("use 'async with Ingester(config)' before stream() or run()")
         config = self.config
-        if config.strict:
-            if not isinstance(source, (str, os.PathLike)):
-                raise ConfigError("strict mode needs a file path: it reads the file twice")
-            summary = await validate_path(source)
-            if summary.invalid:
-                raise InvalidRowsError(len(summary.invalid), summary.invalid[0].message())
+        rows = self.open(source, base_dir=base_dir)
         report = self.report = Report()
+        rows.stats.on_change = partial(_source_into, report)
+        _source_into(report, rows.stats)
         before = _snapshot(self.client)
         depth = max(2, config.queue_size // config.batch_size)
         send, receive = anyio.create_memory_object_stream[list[Outcome]](depth)
-        rows = open_rows(
-            source, base_dir=base_dir, group=True, tmp_dir=config.tmp_dir, report=report
-        )
         try:
-            async with rows, anyio.create_task_group() as tg, receive:
-                tg.start_soon(
-                    partial(run_pipeline, skip=skip), self.client, config, rows, report, send
-                )
-                try:
-                    yield Outcomes(receive)
-                finally:
-                    if not _drained(receive):
-                        tg.cancel_scope.cancel()
+            async with AsyncExitStack() as opened:
+                if not rows.opened:
+                    await opened.enter_async_context(rows)
+                if config.strict:
+                    await _strict(rows)
+                async with anyio.create_task_group() as tg, receive:
+                    tg.start_soon(
+                        partial(run_pipeline, skip=skip), self.client, config, rows, report, send
+                    )
+                    try:
+                        yield Outcomes(receive)
+                    finally:
+                        if not _drained(receive):
+                            tg.cancel_scope.cancel()
         except BaseExceptionGroup as group:
             raise first_error(group) from None
         finally:
             send.close()  # also when opening the source failed and no task took them
             receive.close()
+            rows.stats.on_change = None
+            _source_into(report, rows.stats)
             _finish(report, self.client, before)
 
 
@@ -137,6 +158,32 @@ class Outcomes:
         async for batch in self._receive:
             for outcome in batch:
                 yield outcome
+
+
+async def _strict(rows: RowSource) -> None:
+    """``Config.strict``: nothing is sent unless ingest reads everything the data holds
+    and every row is valid (the data is read once more, to the end, to know)."""
+    if rows.dataset is None:
+        raise ConfigError("strict mode needs a file path: it reads the file twice")
+    if rows.stats.warnings:
+        raise SourceError(
+            f"{rows.stats.warnings[0]}; nothing sent (strict mode refuses what it would not "
+            "upload: Config.strict)"
+        )
+    summary = await validate_path(rows.dataset)
+    if summary.invalid:
+        raise InvalidRowsError(len(summary.invalid), summary.invalid[0].message())
+
+
+def _source_into(report: Report, stats: SourceStats) -> None:
+    """What the source says about its read, copied into the report (live)."""
+    report.phase = stats.phase
+    report.rows_total = stats.rows_total
+    report.images_total = stats.images_total
+    report.grouped = stats.grouped
+    report.grouping_s = stats.grouping_s
+    report.grouping_temp_bytes = stats.grouping_temp_bytes
+    report.notes.extend(note for note in stats.notes if note not in report.notes)
 
 
 def _drained(receive: MemoryObjectReceiveStream[list[Outcome]]) -> bool:

@@ -115,10 +115,10 @@ async def run_upload(plan: UploadPlan, console: Console) -> UploadResult:
         raise SourceError(f"{path}: not a regular file")
     _check_paths(plan)
     # the header first: a missing column is reported before anything else happens
-    async with open_rows(data, dataset_id=plan.config.dataset_id) as rows:
+    async with open_rows(data) as rows:
         columns = list(rows.columns)
         journal_path = await anyio.to_thread.run_sync(journal_file, rows, plan.state)
-        source_notes = list(getattr(rows, "notes", ()))
+        source_notes = list(rows.stats.notes)
     journal = Journal.open(
         journal_path,
         target=_journal_target(plan),

@@ -31,10 +31,10 @@ Besides CSV, COCO JSON files, YOLO datasets and Pascal VOC folders are read by
 
 from __future__ import annotations
 
+from .base import RowSource, Source, SourceStats
 from .cells import MAX_CONCEPTS, MAX_FILE_BYTES, MAX_METADATA_CHARS
 from .factory import FORMATS, detect, open_rows
 from .formats import REGIONS, DatasetPath, FormatOptions
-from .reader import RowSource, Source
 from .summary import ValidationSummary, validate_file, validate_path
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "FormatOptions",
     "RowSource",
     "Source",
+    "SourceStats",
     "ValidationSummary",
     "detect",
     "open_rows",

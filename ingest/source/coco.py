@@ -43,7 +43,6 @@ from typing import IO, Any
 import ijson
 
 from ingest.errors import SourceError
-from ingest.report import Report
 
 from .cells import concept_id
 from .dataset import Cells, DatasetSource, Item, concept_map, dump, relative
@@ -67,6 +66,8 @@ class CocoSource(DatasetSource):
     """The rows of a COCO file (see the module docs)."""
 
     format_name = "coco"
+    describe = "a COCO JSON file"
+    folder = False
     _categories: dict[Any, str]
     _url_mode: bool
     _images_dir: Path
@@ -77,14 +78,16 @@ class CocoSource(DatasetSource):
         path: str | os.PathLike[str],
         options: FormatOptions,
         *,
-        dataset_id: str | None = None,
         tmp_dir: str | os.PathLike[str] | None = None,
-        report: Report | None = None,
     ) -> None:
-        super().__init__(path, options, dataset_id=dataset_id, report=report)
-        self._tmp_dir = tmp_dir
+        super().__init__(path, options, tmp_dir=tmp_dir)
         self.rle_kept = 0
         """Crowd annotations in RLE that kept their box (``--regions polygons|both``)."""
+
+    @staticmethod
+    def recognises(path: Path) -> bool:
+        """A ``.json`` file."""
+        return path.suffix.lower() == ".json" and not path.is_dir()
 
     def _prepare(self) -> None:
         path = self.path
@@ -103,12 +106,12 @@ class CocoSource(DatasetSource):
         self._url_mode = given is None and bool(first.get("coco_url") or first.get("flickr_url"))
         self._images_dir = Path(given) if given is not None else _default_images(path)
         if self._url_mode:
-            self._root = path.parent.resolve()
+            self.base_dir = path.parent.resolve()
         else:
             self._root_with(self._images_dir)
         self._cells = Cells("url" if self._url_mode else "file")
         self.columns = self._cells.columns
-        self.notes.append(f"COCO read with ijson's {BACKEND} backend")
+        self.stats.note(f"COCO read with ijson's {BACKEND} backend")
 
     @staticmethod
     def _read_head(path: Path) -> tuple[dict[str, str], dict[Any, str], dict[str, Any]]:
@@ -145,8 +148,8 @@ class CocoSource(DatasetSource):
             what=f"the annotations of {path}",
         ) as grouper:
             add = grouper.add
-            report = self._report
-            report.phase = "grouping"
+            stats = self.stats
+            stats.update(phase="grouping")
             started = time.monotonic()
             images = 0
             with _open(path) as f:
@@ -199,17 +202,19 @@ class CocoSource(DatasetSource):
                     line += rows
                     if not k & 0xFFFF:
                         yield []
-            self.row_estimate = line - 2 - images
             grouper.seal()
-            report.rows_total = self.row_estimate
-            report.grouped = True
-            report.grouping_temp_bytes = grouper.bytes_written
-            report.grouping_s = time.monotonic() - started
-            report.phase = ""
+            stats.update(
+                rows_total=line - 2 - images,
+                images_total=images,
+                grouped=True,
+                grouping_temp_bytes=grouper.bytes_written,
+                grouping_s=time.monotonic() - started,
+                phase="",
+            )
             for group in grouper.groups():
                 yield self._group_rows(group)
         if self.rle_kept:
-            self.notes.append(
+            self.stats.note(
                 f"{self.rle_kept:,} crowd annotation(s) in RLE have no polygon: they kept their box"
             )
 
@@ -242,7 +247,7 @@ class CocoSource(DatasetSource):
                     "give --images DIR to upload the local files"
                 )
         else:
-            cell = relative(self._images_dir / file_name, self._root)
+            cell = relative(self._images_dir / file_name, self.base_dir)
             if not file_name:
                 image_problem = f"image id {image_id!r} has no file_name"
         if not image_problem and not (width and height):

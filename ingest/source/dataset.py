@@ -10,9 +10,8 @@ and the rows of one image always follow each other.
 
 from __future__ import annotations
 
-import hashlib
 import os
-from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeAlias
@@ -23,11 +22,10 @@ import msgspec
 from ingest import ids
 from ingest.errors import SourceError
 from ingest.model import InvalidRow, Row
-from ingest.report import Report
 
+from .base import SourceBase
 from .cells import BOX_COLUMNS, concept_id, format_polygon
-from .formats import FormatOptions, require
-from .reader import RowSource
+from .formats import DatasetPath, FormatOptions, require
 from .validate import Validator
 
 __all__ = [
@@ -121,49 +119,57 @@ class Cells:
 # -- the source ----------------------------------------------------------------------
 
 
-class DatasetSource(RowSource):
+class DatasetSource(SourceBase):
     """A dataset read through a format reader; the pipeline reads it like a CSV.
 
     Subclasses implement :meth:`_prepare` (sync, in a thread: read what must be known
-    before any row - class names, the first image - and set ``columns``, ``_root``
+    before any row - class names, the first image - and set ``columns``, ``base_dir``
     and ``_names``; raise :class:`SourceError` for what makes the dataset unusable) and
     :meth:`_items` (sync generator, run a list at a time in a thread: each image's
     rows, as :data:`Item`, one list per image; an empty list now and then during a long
     pass that yields no rows, so that the upload can be cancelled meanwhile).
+    ``tmp_dir`` is where a reader that groups on disk puts its temp files.
+
+    A reader also says how the factory recognises its data (:meth:`recognises`) and
+    what it looked for (:attr:`describe`, in the error for a folder no reader reads).
     """
 
-    format_name: ClassVar[str] = ""
-    notes: list[str]
-    """What the report should say about this read (backend, rows left out...)."""
+    describe: ClassVar[str] = ""
+    """What the reader reads, in words: "a COCO JSON file", "a YOLO dataset (...)"."""
+    folder: ClassVar[bool] = True
+    """The dataset is given as a folder (else by its own file)."""
 
     def __init__(
         self,
         path: str | os.PathLike[str],
         options: FormatOptions,
         *,
-        dataset_id: str | None = None,
-        report: Report | None = None,
+        tmp_dir: str | os.PathLike[str] | None = None,
     ) -> None:
-        super().__init__(path, dataset_id=dataset_id, report=report)
+        super().__init__(DatasetPath(path, options), Path(path).parent)
         self.options = options
-        self.notes = self._report.notes  # the report says what the read had to say
-        self.row_estimate = 0
-        """Rows expected (0 until known)."""
-        self._root = Path(path).parent
+        self._tmp_dir = tmp_dir
         self._names: dict[str, str] = {}
+        self._validator: Validator | None = None
 
-    async def _open_file(self, path: Path) -> None:
-        await anyio.to_thread.run_sync(self._check_and_prepare, path)
+    async def _open(self) -> None:
+        await anyio.to_thread.run_sync(self._check_and_prepare)
         self._validator = Validator(
             self.columns,
-            path=str(path),
-            base_dir=self._root,
+            path=str(self.path),
+            base_dir=self.base_dir,
             concept_names=self._names or None,
         )
 
-    def _check_and_prepare(self, path: Path) -> None:
-        require(path)
+    def _check_and_prepare(self) -> None:
+        assert self.path is not None
+        require(self.path)
         self._prepare()
+
+    @staticmethod
+    def recognises(path: Path) -> bool:  # pragma: no cover - abstract
+        """True when ``path`` (a file or a folder) holds this reader's format."""
+        raise NotImplementedError
 
     def _prepare(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -171,32 +177,15 @@ class DatasetSource(RowSource):
     def _items(self) -> Generator[list[Item], None, None]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def fingerprint(self) -> dict[str, Any]:
-        """Names, sizes and modification times of every file the rows come from."""
-        h = hashlib.sha256()
-        files = size = 0
-        for p in self._files():
-            try:
-                st = p.stat()
-            except OSError:
-                continue
-            files += 1
-            size += st.st_size
-            h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode(errors="surrogateescape"))
-        return {"format": self.format_name, "files": files, "bytes": size, "sha256": h.hexdigest()}
-
-    def _files(self) -> Iterator[Path]:
-        yield self.path if self.path is not None else Path()
-
     def _root_with(self, images: Path) -> None:
         """Cell paths relative to the folder the failures file goes to by default (beside
         the dataset's path), or to its common ancestor with ``images`` (said in a note)."""
         assert self.path is not None
         fail_dir = self.path.parent.resolve()
-        self._root = Path(os.path.commonpath([fail_dir, images.resolve()]))
-        if self._root != fail_dir:
-            self.notes.append(
-                f"image paths in the failures file are relative to {self._root}: "
+        self.base_dir = Path(os.path.commonpath([fail_dir, images.resolve()]))
+        if self.base_dir != fail_dir:
+            self.stats.note(
+                f"image paths in the failures file are relative to {self.base_dir}: "
                 "write it there (--failures) to upload it again"
             )
 

@@ -8,8 +8,7 @@ from pathlib import Path
 
 from ingest.errors import SourceError
 
-from .dataset import DatasetSource
-from .reader import RowSource
+from .base import RowSource
 
 __all__ = ["journal_file"]
 
@@ -18,11 +17,12 @@ def journal_file(rows: RowSource, state_path: str | os.PathLike[str]) -> Path:
     """The file whose fingerprint the journal keeps for ``rows``.
 
     A CSV or COCO file is its own; a folder's files are listed (name, size, time of
-    every label file and image) in ``STATE.files``, rewritten only when that changed,
-    so a changed file makes the journal refuse to resume as a changed CSV does.
+    every label file and image: :meth:`~ingest.source.base.RowSource.fingerprint`) in
+    ``STATE.files``, rewritten only when that changed, so a changed file makes the
+    journal refuse to resume as a changed CSV does.
     """
-    assert rows.path is not None
-    if not isinstance(rows, DatasetSource) or rows.path.is_file():
+    assert rows.path is not None, "an iterable has no file to fingerprint"
+    if rows.path.is_file():
         return rows.path
     manifest = Path(os.fspath(state_path) + ".files")
     text = json.dumps(rows.fingerprint(), sort_keys=True) + "\n"

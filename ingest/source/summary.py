@@ -9,9 +9,9 @@ from pathlib import Path
 
 from ingest.model import InvalidRow
 
+from .csvfile import CsvSource
 from .factory import detect, open_rows
-from .formats import DatasetPath, FormatOptions
-from .reader import RowSource
+from .formats import DatasetPath
 
 __all__ = ["ValidationSummary", "validate_file", "validate_path"]
 
@@ -52,7 +52,7 @@ async def validate_file(path: str | os.PathLike[str]) -> ValidationSummary:
     summary = ValidationSummary()
     invalid = summary.invalid
     # A counting validator tallies valid rows instead of building them (twice as fast).
-    async with RowSource(path, counting=True) as src:
+    async with CsvSource(path, counting=True) as src:
         summary.path = src.path
         summary.columns = list(src.columns)
         async for batch in src.batches():
@@ -71,14 +71,14 @@ async def validate_file(path: str | os.PathLike[str]) -> ValidationSummary:
 
 async def validate_path(path: str | os.PathLike[str]) -> ValidationSummary:
     """Check every row of a dataset (any format) without sending anything."""
-    options = path.options if isinstance(path, DatasetPath) else FormatOptions()
-    real = path.path if isinstance(path, DatasetPath) else Path(path)
-    if detect(real, options.format) == "csv" and options.concept_ids == "ids":
-        return await validate_file(real)
+    data = DatasetPath.of(path)
+    options = data.options
+    if detect(data.path, options.format) == "csv" and options.concept_ids == "ids":
+        return await validate_file(data.path)
     summary = ValidationSummary()
     images: set[str] = set()
     labels: set[str] = set()
-    async with open_rows(path) as src:
+    async with open_rows(data) as src:
         summary.path = src.path
         summary.columns = list(src.columns)
         async for batch in src.batches():

@@ -54,7 +54,7 @@ from .cells import (
     show,
     url_problem,
 )
-from .csvstream import bad_text
+from .csvstream import Record, bad_text
 
 __all__ = ["Validator"]
 
@@ -142,6 +142,22 @@ class Validator:
     def id_index(self) -> int:
         """The position of the ``input_id`` column, or -1."""
         return self._id_i
+
+    def rows(self, records: list[Record], dirty: bool) -> list[Row | InvalidRow]:
+        """Validate records read from a CSV (blank lines skipped; a record the csv
+        parser could not read is invalid as such)."""
+        out: list[Row | InvalidRow] = []
+        append = out.append
+        check = self.check
+        columns = self.columns
+        for line, cells, problem in records:
+            if problem:
+                append(InvalidRow(line, "", problem, dict(zip(columns, cells, strict=False))))
+            elif cells:
+                item = check(line, cells, dirty)
+                if item is not None:  # None: a valid row tallied by a counting validator
+                    append(item)
+        return out
 
     def labels(self) -> set[str]:
         """The distinct concepts of the valid rows tallied so far (``counting``)."""

@@ -38,9 +38,15 @@ class VocSource(DatasetSource):
     """The rows of a Pascal VOC folder (see the module docs)."""
 
     format_name = "voc"
+    describe = "a Pascal VOC dataset (an Annotations/ folder)"
     _xmls: list[str]
     _voc: Path
     _cells: Cells
+
+    @staticmethod
+    def recognises(path: Path) -> bool:
+        """A folder holding ``Annotations/``."""
+        return (path / "Annotations").is_dir()
 
     def _prepare(self) -> None:
         assert self.path is not None
@@ -65,7 +71,7 @@ class VocSource(DatasetSource):
                     names.setdefault(name, None)
         self._names = concept_map(names, str(ann))
         fail_dir = self.path.parent.resolve()
-        self._root = Path(os.path.commonpath([fail_dir, p.resolve()]))
+        self.base_dir = Path(os.path.commonpath([fail_dir, p.resolve()]))
         self._cells = Cells("file")
         self.columns = self._cells.columns
 
@@ -93,7 +99,7 @@ class VocSource(DatasetSource):
     def _items(self) -> Generator[list[Item], None, None]:
         line = 2
         make = self._cells.make
-        root = self._root
+        root = self.base_dir
         ann = self._voc / "Annotations"
         for name in self._xmls:
             xml_path = ann / name

@@ -42,11 +42,22 @@ class YoloSource(DatasetSource):
     """The rows of a YOLO dataset (see the module docs)."""
 
     format_name = "yolo"
+    describe = "a YOLO dataset (data.yaml, or images/ and labels/ folders)"
     _yaml: Path | None = None
     _splits: list[tuple[str, list[Path]]]
     _class_names: list[str] | None = None
     _class_ids: list[str]
     _cells: Cells
+
+    @staticmethod
+    def recognises(path: Path) -> bool:
+        """A ``.yaml``/``.yml`` file, or a folder holding ``data.yaml`` or ``images/`` and
+        ``labels/``."""
+        if not path.is_dir():
+            return path.suffix.lower() in (".yaml", ".yml")
+        if (path / "data.yaml").is_file() or (path / "data.yml").is_file():
+            return True
+        return (path / "images").is_dir() and (path / "labels").is_dir()
 
     def _prepare(self) -> None:
         assert self.path is not None
@@ -138,7 +149,7 @@ class YoloSource(DatasetSource):
     def _items(self) -> Generator[list[Item], None, None]:
         line = 2
         options = self.options
-        root = self._root
+        root = self.base_dir
         for split, img in self._images():
             dataset = split if options.dataset_per_split else ""
             make = partial(self._cells.make, dataset=dataset)

@@ -10,7 +10,7 @@ import anyio
 import pytest
 
 from ingest import ids
-from ingest.errors import ConfigError, MissingColumnError, SourceError
+from ingest.errors import MissingColumnError, SourceError
 from ingest.model import Box, InvalidRow, Row
 from ingest.source import open_rows
 
@@ -200,12 +200,6 @@ async def test_iterable_empty_and_base_dir(tmp_path: Path) -> None:
     row = {"file": "a.jpg", "left_col": "", "top_row": "", "right_col": "", "bottom_row": ""}
     [item] = await _items([row], base_dir=tmp_path)
     assert isinstance(item, Row) and item.path == str((tmp_path / "a.jpg").resolve())
-
-
-def test_dataset_id_checked() -> None:
-    assert open_rows([], dataset_id="ds_1").dataset_id == "ds_1"
-    with pytest.raises(ConfigError):
-        open_rows([], dataset_id="bad id")
 
 
 @pytest.mark.anyio
