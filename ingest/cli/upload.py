@@ -25,7 +25,7 @@ from ingest.ingester import Ingester
 from ingest.journal import Journal, default_state_path
 from ingest.model import Outcome, Status
 from ingest.report import Report
-from ingest.source import DatasetPath, FormatOptions, detect, open_rows
+from ingest.source import DatasetPath, FormatOptions, RowSource, detect
 from ingest.source.fingerprint import journal_file
 from ingest.source.formats import require
 
@@ -114,11 +114,21 @@ async def run_upload(plan: UploadPlan, console: Console) -> UploadResult:
     if not path.is_file() and detect(path, plan.formats.format) == "csv":
         raise SourceError(f"{path}: not a regular file")
     _check_paths(plan)
-    # the header first: a missing column is reported before anything else happens
-    async with open_rows(data) as rows:
-        columns = list(rows.columns)
-        journal_path = await anyio.to_thread.run_sync(journal_file, rows, plan.state)
-        source_notes = list(rows.stats.notes)
+    ing = Ingester(plan.config)
+    # the source is opened once: its header first (a missing column is reported before
+    # anything else happens), then what the journal and the failures file need, then
+    # its rows, streamed
+    async with ing.open(data) as rows:
+        return await _upload(plan, console, ing, rows)
+
+
+async def _upload(
+    plan: UploadPlan, console: Console, ing: Ingester, rows: RowSource
+) -> UploadResult:
+    """The upload of ``rows``, opened: journal, failures file, display, report."""
+    path = plan.source
+    columns = list(rows.columns)
+    journal_path = await anyio.to_thread.run_sync(journal_file, rows, plan.state)
     journal = Journal.open(
         journal_path,
         target=_journal_target(plan),
@@ -127,7 +137,7 @@ async def run_upload(plan: UploadPlan, console: Console) -> UploadResult:
     )
     failures = FailuresWriter(plan.failures, columns)
     reporter = reporter_for(plan.progress, console)
-    notes: list[str] = source_notes
+    notes: list[str] = list(rows.stats.notes)
     if "file" in columns and plan.failures.resolve().parent != path.resolve().parent:
         notes.append(
             "the failures file is not beside the CSV: its 'file' paths will not resolve "
@@ -137,7 +147,6 @@ async def run_upload(plan: UploadPlan, console: Console) -> UploadResult:
     sink = _Sink(journal, failures)
     state = {"interrupted": False}
     error: BaseException | None = None
-    ing = Ingester(plan.config)
     upload_scope = anyio.CancelScope()
 
     def probe() -> Snapshot:
@@ -184,7 +193,7 @@ async def run_upload(plan: UploadPlan, console: Console) -> UploadResult:
                 )
             try:
                 with upload_scope:
-                    async with ing.stream(data, skip=journal.skip) as outcomes:
+                    async with ing.stream(rows, skip=journal.skip) as outcomes:
                         async for batch in outcomes.batches():
                             sink.take(batch)
             except IngestError as exc:

@@ -21,7 +21,6 @@ opening and iteration rules all of them share.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from anyio.abc import AsyncResource
 
 from ingest.model import InvalidRow, Row
 
+from .fingerprint import FileList
 from .formats import DatasetPath
 
 __all__ = ["RowSource", "Source", "SourceBase", "SourceStats"]
@@ -212,17 +212,10 @@ class SourceBase(AsyncResource):
                     yield item
 
     def fingerprint(self) -> dict[str, Any]:
-        h = hashlib.sha256()
-        files = size = 0
+        files = FileList()
         for p in self._files():
-            try:
-                st = p.stat()
-            except OSError:
-                continue
-            files += 1
-            size += st.st_size
-            h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode(errors="surrogateescape"))
-        return {"format": self.format_name, "files": files, "bytes": size, "sha256": h.hexdigest()}
+            files.add(p)
+        return files.fingerprint(self.format_name)
 
     def _files(self) -> Iterator[Path]:
         """The files the rows come from (the data file itself, unless a reader says more)."""

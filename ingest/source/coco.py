@@ -57,10 +57,6 @@ BACKEND: str = ijson.backend
 
 _IMAGE, _ANNOTATION = "I", "A"
 
-_PREPARED: dict[tuple[Any, ...], tuple[dict[str, str], dict[Any, str], dict[str, Any]]] = {}
-"""What opening read from the last file opened (path, size, mtime): its categories and
-first image, so that opening it again in the same process skips that pass."""
-
 
 class CocoSource(DatasetSource):
     """The rows of a COCO file (see the module docs)."""
@@ -94,14 +90,7 @@ class CocoSource(DatasetSource):
         assert path is not None
         if not path.is_file():
             raise SourceError(f"{path}: a COCO dataset is given by its JSON file")
-        st = path.stat()
-        key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-        got = _PREPARED.get(key)
-        if got is None:
-            got = self._read_head(path)
-            _PREPARED.clear()  # one file's worth (the command line opens it twice)
-            _PREPARED[key] = got
-        self._names, self._categories, first = got
+        self._names, self._categories, first = self._read_head(path)
         given = self.options.images
         self._url_mode = given is None and bool(first.get("coco_url") or first.get("flickr_url"))
         self._images_dir = Path(given) if given is not None else _default_images(path)

@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 from ingest.errors import SourceError
 
 from .cells import concept_id
 from .dataset import Cells, DatasetSource, Item, concept_map, dump, relative
+from .fingerprint import FileList
 from .geometry import pixel_box as _pixel_box
 from .imagesize import IMAGE_SUFFIXES, image_size
 
@@ -40,6 +42,7 @@ class VocSource(DatasetSource):
     format_name = "voc"
     describe = "a Pascal VOC dataset (an Annotations/ folder)"
     _xmls: list[str]
+    _fingerprint: dict[str, Any]
     _voc: Path
     _cells: Cells
 
@@ -62,13 +65,25 @@ class VocSource(DatasetSource):
             self._xmls = sorted(e.name for e in os.scandir(ann) if e.name.lower().endswith(".xml"))
         except OSError as exc:
             raise SourceError(f"{ann}: cannot list the folder: {exc.strerror or exc}") from None
+        # the one pass over every file before any row: class names (two making one
+        # concept id stop the upload here), totals, and the journal's fingerprint
         names: dict[str, None] = {}
-        for name in self._xmls:
-            xml_path = ann / name
-            for obj in _parse(xml_path).iter("object"):
+        files = FileList()
+        rows = 0
+        for xml_name in self._xmls:
+            xml_path = ann / xml_name
+            doc = _parse(xml_path)
+            objects = 0
+            for obj in doc.iter("object"):
+                objects += 1
                 name = (obj.findtext("name") or "").strip()
                 if name:
                     names.setdefault(name, None)
+            rows += max(1, objects)
+            files.add(xml_path)
+            files.add(self._image(xml_path, (doc.findtext("filename") or "").strip()))
+        self._fingerprint = files.fingerprint(self.format_name)
+        self.stats.update(rows_total=rows, images_total=len(self._xmls))
         self._names = concept_map(names, str(ann))
         fail_dir = self.path.parent.resolve()
         self.base_dir = Path(os.path.commonpath([fail_dir, p.resolve()]))
@@ -88,13 +103,9 @@ class VocSource(DatasetSource):
                 return c
         return candidates[0]
 
-    def _files(self) -> Iterator[Path]:
-        ann = self._voc / "Annotations"
-        for name in self._xmls:
-            xml_path = ann / name
-            yield xml_path
-            filename = (_parse(xml_path).findtext("filename") or "").strip()
-            yield self._image(xml_path, filename)
+    def fingerprint(self) -> dict[str, Any]:
+        """Every annotation file and image, as the opening pass found them."""
+        return self._fingerprint
 
     def _items(self) -> Generator[list[Item], None, None]:
         line = 2

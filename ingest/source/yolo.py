@@ -44,7 +44,8 @@ class YoloSource(DatasetSource):
     format_name = "yolo"
     describe = "a YOLO dataset (data.yaml, or images/ and labels/ folders)"
     _yaml: Path | None = None
-    _splits: list[tuple[str, list[Path]]]
+    _images_of: list[tuple[str, list[str]]]
+    """Each split's name and its images' paths (one walk, at opening)."""
     _class_names: list[str] | None = None
     _class_ids: list[str]
     _cells: Cells
@@ -87,13 +88,17 @@ class YoloSource(DatasetSource):
             if not splits:
                 raise SourceError(f"{yaml_path}: names no image folder (train, val or test)")
             where = str(yaml_path)
+            # the one walk of the image folders: the rows, the fingerprint and the totals
+            # come from these lists (the folders are not listed again)
+            self._images_of = [(split, self._list(split, sources)) for split, sources in splits]
         else:
             root = p
-            images = p / "images"
-            subdirs = sorted(d for d in images.iterdir() if d.is_dir())
-            splits = [(d.name, [d]) for d in subdirs] or [("", [images])]
-            if subdirs and any(f.suffix.lower() in IMAGE_SUFFIXES for f in images.iterdir()):
-                splits.insert(0, ("", [images]))
+            entries = _entries(p / "images")
+            top = [e.path for e in entries if e.is_file() and _is_image(e.name)]
+            subdirs = [Path(e.path) for e in entries if e.is_dir()]
+            # images beside the split folders are a split of their own, without a name
+            self._images_of = [("", top)] if top or not subdirs else []
+            self._images_of += [(d.name, self._list(d.name, [d])) for d in subdirs]
             names = None
             classes = next(
                 (c for c in (p / "classes.txt", p / "labels" / "classes.txt") if c.is_file()), None
@@ -102,7 +107,7 @@ class YoloSource(DatasetSource):
                 names = [n.strip() for n in classes.read_text(encoding="utf-8").splitlines()]
                 names = [n for n in names if n]
             where = str(classes or p)
-        self._splits = splits
+        self.stats.update(images_total=sum(len(paths) for _, paths in self._images_of))
         self._class_names = names
         if names is not None:
             self._names = concept_map(names, where)
@@ -119,25 +124,28 @@ class YoloSource(DatasetSource):
             return self._class_ids[number]
         return None
 
+    def _list(self, split: str, sources: list[Path]) -> list[str]:
+        """The images of one split: its list files' lines and its folders' image files."""
+        out: list[str] = []
+        for source in sources:
+            if source.is_file() and source.suffix.lower() == ".txt":
+                base = source.parent
+                for text in source.read_text(encoding="utf-8").splitlines():
+                    text = text.strip()
+                    if text:
+                        img = Path(text)
+                        out.append(str(img if img.is_absolute() else (base / img)))
+            elif source.is_dir():
+                out.extend(str(f) for f in _walk(source) if _is_image(f.name))
+            else:
+                where = self._yaml or self.path
+                raise SourceError(f"{where}: the {split or 'image'} folder {source} does not exist")
+        return out
+
     def _images(self) -> Iterator[tuple[str, Path]]:
-        for split, sources in self._splits:
-            for source in sources:
-                if source.is_file() and source.suffix.lower() == ".txt":
-                    base = source.parent
-                    for text in source.read_text(encoding="utf-8").splitlines():
-                        text = text.strip()
-                        if text:
-                            img = Path(text)
-                            yield split, img if img.is_absolute() else (base / img)
-                elif source.is_dir():
-                    for img in _walk(source):
-                        if img.suffix.lower() in IMAGE_SUFFIXES:
-                            yield split, img
-                else:
-                    where = self._yaml or self.path
-                    raise SourceError(
-                        f"{where}: the {split or 'image'} folder {source} does not exist"
-                    )
+        for split, paths in self._images_of:
+            for path in paths:
+                yield split, Path(path)
 
     def _files(self) -> Iterator[Path]:
         if self._yaml is not None:
@@ -292,15 +300,23 @@ def _label_path(img: Path) -> Path:
 
 def _walk(folder: Path) -> Iterator[Path]:
     """Files under ``folder``, sorted by name, depth first (one folder listed at a time)."""
-    try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
-    except OSError as exc:
-        raise SourceError(f"{folder}: cannot list the folder: {exc.strerror or exc}") from None
-    for entry in entries:
+    for entry in _entries(folder):
         if entry.is_dir():
             yield from _walk(Path(entry.path))
         elif entry.is_file():
             yield Path(entry.path)
+
+
+def _entries(folder: Path) -> list[os.DirEntry[str]]:
+    """What ``folder`` holds, sorted by name."""
+    try:
+        return sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        raise SourceError(f"{folder}: cannot list the folder: {exc.strerror or exc}") from None
+
+
+def _is_image(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:
