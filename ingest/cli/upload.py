@@ -186,6 +186,8 @@ async def _upload(
             tg.start_soon(flusher)
             tg.start_soon(watch, reporter, probe)
             await anyio.lowlevel.checkpoint()  # let the display start before the first log line
+            for warning in rows.stats.warnings:
+                reporter.log(f"warning: {warning}", style="yellow")
             if journal.resumed:
                 reporter.log(
                     f"resuming: {journal.resumed} rows already done (journal {journal.path})",

@@ -9,8 +9,9 @@ import anyio
 import anyio.lowlevel
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from ingest.cli.common import EXIT_FAILED, EXIT_OK
+from ingest.cli.common import EXIT_FAILED, EXIT_OK, err_console
 from ingest.cli.formats import format_options
 from ingest.source import DatasetPath, validate_path
 from ingest.source.formats import require
@@ -24,6 +25,9 @@ def cmd_validate(ns: argparse.Namespace) -> int:
     started = time.perf_counter()
     summary = anyio.run(validate_path, DatasetPath(path, format_options(ns)), backend="asyncio")
     elapsed = time.perf_counter() - started
+    err = err_console()
+    for warning in summary.warnings:
+        err.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True)
     out = Console(highlight=False)
     invalid = summary.invalid
     if invalid:

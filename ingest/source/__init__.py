@@ -17,9 +17,14 @@ becomes the same seed-format rows (:mod:`.dataset`), checked by one
   ``right_col``, ``bottom_row`` are required; ``pos_concepts``, ``neg_concepts``,
   ``metadata``, ``input_id``, ``polygon`` (a polygon region instead of a box),
   ``annotation_info`` (a JSON object for the annotation) and ``dataset_id`` (a dataset
-  the row's input also goes into) are optional; other columns are kept in ``Row.raw``
-  and otherwise ignored. Names are matched exactly (case matters) after stripping
-  surrounding spaces. A missing column raises :class:`~ingest.errors.MissingColumnError`.
+  the row's input also goes into) are optional; ``line`` and ``error`` (the failures
+  file's) are known and not uploaded. Names are matched exactly (case matters) after
+  stripping surrounding spaces. A missing column raises
+  :class:`~ingest.errors.MissingColumnError`; a cell that is a near miss of a column
+  ingest reads (``pos_concept``, ``URL``) raises :class:`~ingest.errors.SourceError`
+  with a "did you mean" (:mod:`.columns`); any other column is kept in ``Row.raw`` (it
+  comes back with a failed row), not uploaded, and said as a warning in the source's
+  ``stats`` (``strict`` refuses it).
 * A column name given twice, both ``url`` and ``file``, an empty file, a UTF-16 file
   or a header that is not UTF-8 text raise :class:`~ingest.errors.SourceError`.
   A header with no rows is not an error: zero rows. Blank lines are skipped.

@@ -32,6 +32,7 @@ from anyio.abc import AsyncResource
 
 from ingest.model import InvalidRow, Row
 
+from .columns import unknown_columns, unknown_warning
 from .fingerprint import FileList
 from .formats import DatasetPath
 
@@ -210,6 +211,11 @@ class SourceBase(AsyncResource):
             async for batch in self.batches():
                 for item in batch:
                     yield item
+
+    def _unknown_columns(self, shown: str | None) -> None:
+        """Warn of each header cell ingest does not read (``shown``: the file, if any)."""
+        for position, name in unknown_columns(self.columns):
+            self.stats.warn(unknown_warning(position, name, shown))
 
     def fingerprint(self) -> dict[str, Any]:
         files = FileList()

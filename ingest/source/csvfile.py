@@ -111,6 +111,7 @@ class CsvSource(SourceBase):
                     counting=self._counting,
                     concept_ids=self._concept_ids,
                 )
+                self._unknown_columns(shown)
                 self._pending = records[i + 1 :]
                 self._pending_dirty = chunk.dirty
                 return

@@ -54,6 +54,7 @@ class _MappingSource(SourceBase):
         self._first = first
         self.columns = [str(k) for k in first]
         self._validator = Validator(self.columns, path=None, base_dir=self.base_dir)
+        self._unknown_columns(None)
 
     def _check(self, line: int, row: object) -> Row | InvalidRow:
         validator = self._validator

@@ -23,7 +23,9 @@ class ValidationSummary:
     ``rows`` counts every data record read (valid or not); ``images`` the distinct
     inputs the valid rows name; ``boxes`` the valid rows with a box; ``labels`` the
     distinct concepts (positive or negative); ``image_level_rows`` the valid rows
-    without a box; ``invalid`` every invalid row with its line and reason.
+    without a box; ``invalid`` every invalid row with its line and reason; ``warnings``
+    what the data holds that would not be uploaded (a column ingest does not read...)
+    and ``notes`` what else the read has to say (the warnings among them).
     """
 
     path: Path | None = None
@@ -34,6 +36,8 @@ class ValidationSummary:
     labels: int = 0
     image_level_rows: int = 0
     invalid: list[InvalidRow] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def valid(self) -> int:
@@ -65,6 +69,7 @@ async def validate_file(path: str | os.PathLike[str]) -> ValidationSummary:
             summary.image_level_rows = validator.image_level_rows
             summary.images = len(validator.images)
             summary.labels = len(validator.labels())
+        summary.warnings, summary.notes = list(src.stats.warnings), list(src.stats.notes)
     summary.rows = len(invalid) + summary.boxes + summary.image_level_rows
     return summary
 
@@ -94,6 +99,7 @@ async def validate_path(path: str | os.PathLike[str]) -> ValidationSummary:
                     summary.boxes += 1
                 else:
                     summary.image_level_rows += 1
+        summary.warnings, summary.notes = list(src.stats.warnings), list(src.stats.notes)
     summary.images = len(images)
     summary.labels = len(labels)
     return summary

@@ -92,11 +92,16 @@ async def test_dataset_id_column(tmp_path: Path) -> None:
 
 @pytest.mark.anyio
 async def test_header_names_are_case_sensitive(tmp_path: Path) -> None:
+    """``URL`` is not read as ``url``: the column is missing, and the message says which
+    cell looks meant as it."""
     p = _write(tmp_path, "URL,left_col,top_row,right_col,bottom_row\nhttps://x.example/a,,,,\n")
     with pytest.raises(MissingColumnError) as err:
         await _items(p)
     assert err.value.column == "url"
-    assert str(err.value) == f"{p}: line 1: required column 'url' is missing from the header"
+    assert str(err.value) == (
+        f"{p}: line 1: required column 'url' is missing from the header; "
+        "column 'URL' is not one ingest reads; did you mean 'url'?"
+    )
 
 
 @pytest.mark.anyio
