@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ingest.source import FORMATS, REGIONS, FormatOptions
+from ingest.source.formats import CLASS_NAMES
 
 __all__ = ["add_format_arguments", "format_options"]
 
@@ -17,9 +18,9 @@ def add_format_arguments(parser: argparse._ActionsContainer) -> None:
     parser.add_argument(
         "--format",
         choices=FORMATS,
-        help="what DATA is (default: recognised from the path: .json is COCO, a data.yaml "
-        "or a folder with images/ and labels/ is YOLO, a folder with Annotations/ is VOC, "
-        "anything else a CSV)",
+        help="what DATA is (default: recognised from the path: .json is COCO, a .yaml, a "
+        "folder with data.yaml or with images/ and labels/ is YOLO, a folder with "
+        "Annotations/ is VOC, anything else a CSV)",
     )
     parser.add_argument(
         "--regions",
@@ -42,6 +43,14 @@ def add_format_arguments(parser: argparse._ActionsContainer) -> None:
         "kept as the concept's name",
     )
     parser.add_argument(
+        "--class-names",
+        choices=CLASS_NAMES,
+        default="names",
+        help="YOLO: the concepts are the class names (default: from the dataset's yaml, "
+        "whatever its name, or classes.txt; a dataset without names is refused) or the class "
+        "numbers",
+    )
+    parser.add_argument(
         "--dataset-per-split",
         action="store_true",
         help="YOLO: put each split's inputs into a dataset named after the split (train, "
@@ -57,4 +66,5 @@ def format_options(ns: argparse.Namespace) -> FormatOptions:
         images=getattr(ns, "images", None),
         concept_ids=getattr(ns, "concept_ids", "ids"),
         dataset_per_split=getattr(ns, "dataset_per_split", False),
+        class_names=getattr(ns, "class_names", "names"),
     )

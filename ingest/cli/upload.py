@@ -247,6 +247,8 @@ def _journal_target(plan: UploadPlan) -> dict[str, object]:
         target["images"] = os.path.abspath(plan.formats.images)
     if plan.formats.concept_ids != "ids":
         target["concept_ids"] = plan.formats.concept_ids
+    if plan.formats.class_names != "names":
+        target["class_names"] = plan.formats.class_names
     return target
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Protocol, Self, TypeAlias, runtime_checkable
@@ -34,7 +34,7 @@ from ingest.model import InvalidRow, Row
 
 from .columns import unknown_columns, unknown_warning
 from .fingerprint import FileList
-from .formats import DatasetPath
+from .formats import DatasetPath, FormatOptions
 
 __all__ = ["RowSource", "Source", "SourceBase", "SourceStats"]
 
@@ -154,6 +154,11 @@ class SourceBase(AsyncResource):
 
     format_name: ClassVar[str] = ""
     """The format's name (``csv``, ``coco``...; empty for an iterable)."""
+    describe: ClassVar[str] = ""
+    """What the source reads, in words: "a CSV file", "a COCO JSON file"..."""
+    options_read: ClassVar[frozenset[str]] = frozenset()
+    """The :class:`~ingest.source.formats.FormatOptions` fields this kind reads (any
+    other one given is a warning: it would not be used)."""
 
     def __init__(self, dataset: DatasetPath | None, base_dir: Path) -> None:
         self.columns: list[str] = []
@@ -179,6 +184,7 @@ class SourceBase(AsyncResource):
         if self._opened:
             raise RuntimeError("a source can be opened only once")
         self._opened = True
+        self._unused_options()
         try:
             await self._open()
         except BaseException:
@@ -211,6 +217,19 @@ class SourceBase(AsyncResource):
             async for batch in self.batches():
                 for item in batch:
                     yield item
+
+    def _unused_options(self) -> None:
+        """Warn of each format option given that this kind of source does not read."""
+        if self.dataset is None:
+            return
+        given, default = self.dataset.options, FormatOptions()
+        for option in fields(FormatOptions):
+            name = option.name
+            if name == "format" or name in self.options_read:
+                continue
+            if getattr(given, name) != getattr(default, name):
+                flag = "--" + name.replace("_", "-")
+                self.stats.warn(f"{flag} does not apply to {self.describe}; it is not used")
 
     def _unknown_columns(self, shown: str | None) -> None:
         """Warn of each header cell ingest does not read (``shown``: the file, if any)."""

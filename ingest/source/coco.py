@@ -64,6 +64,7 @@ class CocoSource(DatasetSource):
     format_name = "coco"
     describe = "a COCO JSON file"
     folder = False
+    options_read = frozenset({"regions", "images"})
     _categories: dict[Any, str]
     _url_mode: bool
     _images_dir: Path

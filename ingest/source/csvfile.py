@@ -39,6 +39,8 @@ class CsvSource(SourceBase):
     """
 
     format_name = "csv"
+    describe = "a CSV file"
+    options_read = frozenset({"concept_ids"})
 
     def __init__(
         self,

@@ -130,12 +130,11 @@ class DatasetSource(SourceBase):
     pass that yields no rows, so that the upload can be cancelled meanwhile).
     ``tmp_dir`` is where a reader that groups on disk puts its temp files.
 
-    A reader also says how the factory recognises its data (:meth:`recognises`) and
-    what it looked for (:attr:`describe`, in the error for a folder no reader reads).
+    A reader also says how the factory recognises its data (:meth:`recognises`), what
+    it looked for (``describe``, in the error for a folder no reader reads) and which
+    format options it reads (``options_read``).
     """
 
-    describe: ClassVar[str] = ""
-    """What the reader reads, in words: "a COCO JSON file", "a YOLO dataset (...)"."""
     folder: ClassVar[bool] = True
     """The dataset is given as a folder (else by its own file)."""
 

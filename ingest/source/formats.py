@@ -17,13 +17,16 @@ from typing import Any
 
 from ingest.errors import ConfigError, SourceError
 
-__all__ = ["CONCEPT_IDS", "REGIONS", "DatasetPath", "FormatOptions", "require"]
+__all__ = ["CLASS_NAMES", "CONCEPT_IDS", "REGIONS", "DatasetPath", "FormatOptions", "require"]
 
 REGIONS = ("boxes", "polygons", "both")
 """What COCO segmentations and YOLO segment rows become."""
 
 CONCEPT_IDS = ("ids", "names")
 """What the concept cells of a CSV hold."""
+
+CLASS_NAMES = ("names", "numbers")
+"""What a YOLO dataset's concepts are: its class names, or its class numbers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,12 +51,17 @@ class FormatOptions:
     concept_ids: str = "ids"
     dataset_per_split: bool = False
     """YOLO: put each split's inputs into a dataset of the split's name (train, val...)."""
+    class_names: str = "names"
+    """YOLO: ``names`` (the yaml's or classes.txt's; a dataset without them is refused)
+    or ``numbers`` (the class numbers are the concepts)."""
 
     def __post_init__(self) -> None:
         if self.regions not in REGIONS:
             raise ConfigError(f"regions must be one of {', '.join(REGIONS)}, not {self.regions!r}")
         if self.concept_ids not in CONCEPT_IDS:
             raise ConfigError(f"concept ids must be 'ids' or 'names', not {self.concept_ids!r}")
+        if self.class_names not in CLASS_NAMES:
+            raise ConfigError(f"class names must be 'names' or 'numbers', not {self.class_names!r}")
 
     @property
     def boxes(self) -> bool:

@@ -20,7 +20,7 @@ import os
 import xml.etree.ElementTree as ET
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ingest.errors import SourceError
 
@@ -41,6 +41,7 @@ class VocSource(DatasetSource):
 
     format_name = "voc"
     describe = "a Pascal VOC dataset (an Annotations/ folder)"
+    options_read: ClassVar[frozenset[str]] = frozenset()
     _xmls: list[str]
     _fingerprint: dict[str, Any]
     _voc: Path

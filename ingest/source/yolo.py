@@ -1,10 +1,13 @@
-"""YOLO datasets: ``data.yaml`` (or ``images/`` and ``labels/``) and one label file per image.
+"""YOLO datasets: a yaml (or ``images/`` and ``labels/``) and one label file per image.
 
-* The dataset: a ``data.yaml`` (read with PyYAML's ``safe_load``: ``path``, the
-  ``train``/``val``/``test`` image folders or list files, ``names`` as a list or an
-  ``{index: name}`` map), or a folder holding ``images/`` and ``labels/`` (splits are
-  the sub-folders of ``images/``; class names from ``classes.txt`` if present, else
-  the class numbers).
+* The dataset: its yaml, whatever its name (``data.yaml``, ``coco8.yaml``: the rules
+  are in :mod:`.yolodata`), giving ``path``, the ``train``/``val``/``test`` image
+  folders or list files and ``names`` as a list or an ``{index: name}`` map; or a
+  folder holding ``images/`` and ``labels/`` without a yaml (splits are the
+  sub-folders of ``images/``). Class names come from the yaml, else from
+  ``classes.txt`` (beside ``images/`` or in ``labels/``); a dataset with no names
+  anywhere is refused, unless the class numbers are asked for as the concepts
+  (``class_names="numbers"``, ``--class-names numbers``).
 * Each image's label file is the image's path with its last ``images`` folder
   replaced by ``labels`` and the suffix by ``.txt`` (Ultralytics' rule). Its rows are
   ``class cx cy w h`` (a box, normalised) or ``class x1 y1 x2 y2 ...`` (a segment:
@@ -14,6 +17,7 @@
   walk (splits in order, files sorted by name, label lines in order), stable while the
   files do not change (a segment row has two: its box's and its polygon's, whatever
   ``--regions``). The split goes to the input's metadata (``{"split": "train"}``).
+  The image folders are walked once, when the dataset is opened.
 """
 
 from __future__ import annotations
@@ -22,9 +26,6 @@ import os
 from collections.abc import Callable, Generator, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from ingest.errors import SourceError
 
@@ -32,10 +33,9 @@ from .cells import concept_id
 from .dataset import Cells, DatasetSource, Item, concept_map, dump, relative
 from .geometry import polygon_bounds, unit_box
 from .imagesize import IMAGE_SUFFIXES, image_size
+from .yolodata import YoloYaml, find_yaml
 
 __all__ = ["YoloSource"]
-
-_SPLITS = ("train", "val", "test")
 
 
 class YoloSource(DatasetSource):
@@ -43,10 +43,12 @@ class YoloSource(DatasetSource):
 
     format_name = "yolo"
     describe = "a YOLO dataset (data.yaml, or images/ and labels/ folders)"
+    options_read = frozenset({"regions", "dataset_per_split", "class_names"})
     _yaml: Path | None = None
     _images_of: list[tuple[str, list[str]]]
     """Each split's name and its images' paths (one walk, at opening)."""
     _class_names: list[str] | None = None
+    _class_count: int | None = None
     _class_ids: list[str]
     _cells: Cells
 
@@ -63,34 +65,23 @@ class YoloSource(DatasetSource):
     def _prepare(self) -> None:
         assert self.path is not None
         p = self.path
-        yaml_path: Path | None = None
-        if p.is_file():
-            yaml_path = p
-        else:
-            for name in ("data.yaml", "data.yml"):
-                if (p / name).is_file():
-                    yaml_path = p / name
-                    break
-        self._yaml = yaml_path
-        names: list[str] | None
-        if yaml_path is not None:
-            data = _load_yaml(yaml_path)
-            root = Path(str(data.get("path") or "."))
-            if not root.is_absolute():
-                root = yaml_path.parent / root
-            names = _names(data, yaml_path)
-            splits: list[tuple[str, list[Path]]] = []
-            for split in _SPLITS:
-                entry = data.get(split)
-                entries = entry if isinstance(entry, list) else [entry] if entry else []
-                splits.append((split, [root / str(e) for e in entries]))
-            splits = [s for s in splits if s[1]]
-            if not splits:
-                raise SourceError(f"{yaml_path}: names no image folder (train, val or test)")
-            where = str(yaml_path)
+        notes: list[str] = []
+        found = (p, None) if p.is_file() else find_yaml(p, notes)
+        names: list[str] | None = None
+        count: int | None = None
+        if found is not None:
+            described = YoloYaml.read(*found)
+            notes += described.notes
+            for warning in described.warnings:
+                self.stats.warn(warning)
+            self._yaml = described.path
+            root, names, count = described.root, described.names, described.nc
+            where = str(described.path)
             # the one walk of the image folders: the rows, the fingerprint and the totals
             # come from these lists (the folders are not listed again)
-            self._images_of = [(split, self._list(split, sources)) for split, sources in splits]
+            self._images_of = [
+                (split, self._list(split, paths)) for split, paths in described.splits
+            ]
         else:
             root = p
             entries = _entries(p / "images")
@@ -99,16 +90,34 @@ class YoloSource(DatasetSource):
             # images beside the split folders are a split of their own, without a name
             self._images_of = [("", top)] if top or not subdirs else []
             self._images_of += [(d.name, self._list(d.name, [d])) for d in subdirs]
-            names = None
-            classes = next(
-                (c for c in (p / "classes.txt", p / "labels" / "classes.txt") if c.is_file()), None
-            )
-            if classes is not None:
-                names = [n.strip() for n in classes.read_text(encoding="utf-8").splitlines()]
+            where = str(p)
+        for note in notes:
+            self.stats.note(note)
+        classes = [root / "classes.txt", root / "labels" / "classes.txt"]
+        if names is None:
+            listed = next((c for c in classes if c.is_file()), None)
+            if listed is not None:
+                names = [n.strip() for n in listed.read_text(encoding="utf-8").splitlines()]
                 names = [n for n in names if n]
-            where = str(classes or p)
+                where = str(listed)
+        if self.options.class_names == "numbers":
+            if names is not None:
+                self.stats.note(
+                    f"the class names of {where} are not used: the class numbers are the "
+                    "concepts (--class-names numbers)"
+                )
+                count = count or len(names)
+            names = None
+        elif names is None:
+            yaml_place = self._yaml or f"a yaml file in {p}"
+            raise SourceError(
+                f"{p}: no class names; looked for 'names' in {yaml_place} and for "
+                f"{classes[0]} and {classes[1]}; add them there, or give --class-names "
+                "numbers to make the class numbers the concepts"
+            )
         self.stats.update(images_total=sum(len(paths) for _, paths in self._images_of))
         self._class_names = names
+        self._class_count = count
         if names is not None:
             self._names = concept_map(names, where)
             self._class_ids = [concept_id(n) for n in names]
@@ -118,11 +127,18 @@ class YoloSource(DatasetSource):
 
     def _class_id(self, number: int) -> str | None:
         names = self._class_names
-        if names is None:
-            return str(number) if number >= 0 else None
+        if names is None:  # the class numbers are the concepts
+            count = self._class_count
+            return str(number) if number >= 0 and (count is None or number < count) else None
         if 0 <= number < len(names):
             return self._class_ids[number]
         return None
+
+    @property
+    def _classes(self) -> int | None:
+        """How many classes there are, when known."""
+        names = self._class_names
+        return len(names) if names is not None else self._class_count
 
     def _list(self, split: str, sources: list[Path]) -> list[str]:
         """The images of one split: its list files' lines and its folders' image files."""
@@ -204,9 +220,7 @@ class YoloSource(DatasetSource):
                             make(cell, metadata=metadata),
                             "pos_concepts",
                             f"{where}: class {tokens[0]} is not one of the dataset's classes"
-                            + (
-                                f" (0 to {len(self._class_names) - 1})" if self._class_names else ""
-                            ),
+                            + (f" (0 to {self._classes - 1})" if self._classes else ""),
                         )
                     )
                     line += 1
@@ -317,36 +331,3 @@ def _entries(folder: Path) -> list[os.DirEntry[str]]:
 
 def _is_image(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
-
-
-def _load_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SourceError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SourceError(f"{path}: {where}not valid YAML: {problem}") from None
-    if not isinstance(data, dict):
-        raise SourceError(f"{path}: expected a YAML mapping with names and train/val/test")
-    return data
-
-
-def _names(data: dict[str, Any], where: Path) -> list[str]:
-    names = data.get("names")
-    if isinstance(names, list):
-        return [str(n) for n in names]
-    if isinstance(names, dict):
-        try:
-            by_number = {int(k): str(v) for k, v in names.items()}
-        except (TypeError, ValueError):
-            raise SourceError(f"{where}: names must map class numbers to names") from None
-        if sorted(by_number) != list(range(len(by_number))):
-            raise SourceError(f"{where}: names must number the classes 0, 1, 2... without gaps")
-        return [by_number[i] for i in range(len(by_number))]
-    nc = data.get("nc")
-    if isinstance(nc, int) and nc > 0:
-        return [str(i) for i in range(nc)]
-    raise SourceError(f"{where}: no class names (a 'names' list or map, or 'nc')")

@@ -6,9 +6,9 @@ ElementTree, PyYAML, pathlib).
 What each number is made of: a CSV is opened by the journal's fingerprint, the counting
 pass and the read; a COCO file by the two passes of opening (categories, first image),
 the images and annotations passes, and the journal's fingerprint; a YOLO dataset's
-yaml, label files and folders once each; a VOC dataset's XML files twice (the opening
-pass for class names and the rows). Opened once more by the command line, each count
-would double.
+folder (for its yaml), yaml, label files and image folders once each; a VOC dataset's
+XML files twice (the opening pass for class names and the rows). Opened once more by
+the command line, each count would double.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ async def test_a_yolo_dataset_is_walked_once_and_each_file_read_once(tmp_path: P
             "ds/labels/train/b.txt": 1,  # tried: b.png has no label file
             "ds/labels/val/c.txt": 1,
         }
-        assert of(counts, "/") == {"ds/images/train/": 1, "ds/images/val/": 1}
+        assert of(counts, "/") == {"ds/": 1, "ds/images/train/": 1, "ds/images/val/": 1}
 
 
 @pytest.mark.anyio
