@@ -51,10 +51,18 @@ def add_format_arguments(parser: argparse._ActionsContainer) -> None:
         "numbers",
     )
     parser.add_argument(
+        "--split",
+        metavar="NAME",
+        help="YOLO, Pascal VOC: read only this split (a YOLO yaml's train, val or test, or a "
+        "folder under images/; a VOC ImageSets/Main/NAME.txt); every input carries its "
+        "splits in its metadata either way",
+    )
+    parser.add_argument(
         "--dataset-per-split",
         action="store_true",
-        help="YOLO: put each split's inputs into a dataset named after the split (train, "
-        "val, test), made when the app lacks it",
+        help="YOLO, Pascal VOC: put each split's inputs into a dataset named after the split "
+        "(train, val, test), made when the app lacks it (a VOC image in several splits: the "
+        "smallest, e.g. train rather than trainval)",
     )
 
 
@@ -67,4 +75,5 @@ def format_options(ns: argparse.Namespace) -> FormatOptions:
         concept_ids=getattr(ns, "concept_ids", "ids"),
         dataset_per_split=getattr(ns, "dataset_per_split", False),
         class_names=getattr(ns, "class_names", "names"),
+        split=getattr(ns, "split", None),
     )

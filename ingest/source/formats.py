@@ -41,8 +41,8 @@ class FormatOptions:
     of COCO's local images (default: the usual folders beside the annotation file).
     ``concept_ids``: ``ids`` (concept cells of a CSV hold ids) or ``names`` (they hold
     names, made ids the way the formats' class names are). ``dataset_per_split``
-    (YOLO): each split's inputs also go into a dataset named after it, made when the
-    app lacks it.
+    (YOLO, VOC): each split's inputs also go into a dataset named after it, made when
+    the app lacks it. ``class_names`` and ``split``: below.
     """
 
     format: str | None = None
@@ -50,10 +50,13 @@ class FormatOptions:
     images: str | None = None
     concept_ids: str = "ids"
     dataset_per_split: bool = False
-    """YOLO: put each split's inputs into a dataset of the split's name (train, val...)."""
+    """YOLO, VOC: put each split's inputs into a dataset of the split's name (train, val...)."""
     class_names: str = "names"
     """YOLO: ``names`` (the yaml's or classes.txt's; a dataset without them is refused)
     or ``numbers`` (the class numbers are the concepts)."""
+    split: str | None = None
+    """YOLO and VOC: upload only this split (``train``, ``val``...); every row keeps the
+    position it has when every split is read, so one journal serves them all."""
 
     def __post_init__(self) -> None:
         if self.regions not in REGIONS:

@@ -43,7 +43,7 @@ class YoloSource(DatasetSource):
 
     format_name = "yolo"
     describe = "a YOLO dataset (data.yaml, or images/ and labels/ folders)"
-    options_read = frozenset({"regions", "dataset_per_split", "class_names"})
+    options_read = frozenset({"regions", "dataset_per_split", "class_names", "split"})
     _yaml: Path | None = None
     _images_of: list[tuple[str, list[str]]]
     """Each split's name and its images' paths (one walk, at opening)."""
@@ -115,7 +115,15 @@ class YoloSource(DatasetSource):
                 f"{classes[0]} and {classes[1]}; add them there, or give --class-names "
                 "numbers to make the class numbers the concepts"
             )
-        self.stats.update(images_total=sum(len(paths) for _, paths in self._images_of))
+        chosen = self.options.split
+        if chosen is not None and chosen not in (name for name, _ in self._images_of):
+            held = ", ".join(repr(name) for name, _ in self._images_of)
+            raise SourceError(f"{p}: no split {chosen!r}; the dataset's splits are {held}")
+        self.stats.update(
+            images_total=sum(
+                len(paths) for name, paths in self._images_of if chosen in (None, name)
+            )
+        )
         self._class_names = names
         self._class_count = count
         if names is not None:
@@ -172,111 +180,125 @@ class YoloSource(DatasetSource):
 
     def _items(self) -> Generator[list[Item], None, None]:
         line = 2
+        chosen = self.options.split
+        for k, (split, img) in enumerate(self._images()):
+            if chosen is not None and split != chosen:
+                # another split's image keeps its positions, so that each row has the
+                # same position whatever --split (one journal serves every split)
+                line = self._image_rows(split, img, line, sizes=False)[1]
+                if not k & 0x3FF:
+                    yield []  # cancellable between thread hops
+                continue
+            rows, line = self._image_rows(split, img, line)
+            yield rows
+
+    def _image_rows(
+        self, split: str, img: Path, line: int, *, sizes: bool = True
+    ) -> tuple[list[Item], int]:
+        """The rows of one image from position ``line``, and the next free position
+        (``sizes``: read the image's size to check boxes to one pixel)."""
         options = self.options
         root = self.base_dir
-        for split, img in self._images():
-            dataset = split if options.dataset_per_split else ""
-            make = partial(self._cells.make, dataset=dataset)
-            cell = relative(img, root)
-            metadata = dump({"split": split}) if split else ""
-            label = _label_path(img)
-            shown = relative(label, root)
-            rows: list[Item] = []
+        dataset = split if options.dataset_per_split else ""
+        make = partial(self._cells.make, dataset=dataset)
+        cell = relative(img, root)
+        metadata = dump({"split": split}) if split else ""
+        label = _label_path(img)
+        shown = relative(label, root)
+        rows: list[Item] = []
+        try:
+            text = label.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            text = ""
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = f"{shown}: the label file cannot be read: {exc}"
+            return [(line, make(cell, metadata=metadata), "", reason)], line + 1
+        size: tuple[int, int] | None = None
+        sized = not sizes
+        for n, raw in enumerate(text.splitlines(), start=1):
+            tokens = raw.split()
+            if not tokens:
+                continue
+            where = f"{shown} line {n}"
             try:
-                text = label.read_text(encoding="utf-8")
-            except FileNotFoundError:
-                text = ""
-            except (OSError, UnicodeDecodeError) as exc:
-                reason = f"{shown}: the label file cannot be read: {exc}"
-                yield [(line, make(cell, metadata=metadata), "", reason)]
+                number = float(tokens[0])
+                values = [float(t) for t in tokens[1:]]
+            except ValueError:
+                rows.append(
+                    (
+                        line,
+                        make(cell, metadata=metadata),
+                        "",
+                        f"{where}: expected numbers, got {raw.strip()[:60]!r}",
+                    )
+                )
                 line += 1
                 continue
-            size: tuple[int, int] | None = None
-            sized = False
-            for n, raw in enumerate(text.splitlines(), start=1):
-                tokens = raw.split()
-                if not tokens:
-                    continue
-                where = f"{shown} line {n}"
-                try:
-                    number = float(tokens[0])
-                    values = [float(t) for t in tokens[1:]]
-                except ValueError:
-                    rows.append(
-                        (
-                            line,
-                            make(cell, metadata=metadata),
-                            "",
-                            f"{where}: expected numbers, got {raw.strip()[:60]!r}",
-                        )
+            concept = self._class_id(int(number)) if number.is_integer() else None
+            if concept is None:
+                rows.append(
+                    (
+                        line,
+                        make(cell, metadata=metadata),
+                        "pos_concepts",
+                        f"{where}: class {tokens[0]} is not one of the dataset's classes"
+                        + (f" (0 to {self._classes - 1})" if self._classes else ""),
                     )
-                    line += 1
-                    continue
-                concept = self._class_id(int(number)) if number.is_integer() else None
-                if concept is None:
-                    rows.append(
-                        (
-                            line,
-                            make(cell, metadata=metadata),
-                            "pos_concepts",
-                            f"{where}: class {tokens[0]} is not one of the dataset's classes"
-                            + (f" (0 to {self._classes - 1})" if self._classes else ""),
-                        )
-                    )
-                    line += 1
-                    continue
-                if not sized:
-                    size, sized = image_size(img), True
-                labelled = partial(make, cell, concept=concept, metadata=metadata)
-                if len(values) == 4:
-                    cx, cy, w, h = values
-                    box = unit_box((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), size)
-                    rows.append(_box_row(line, box, labelled, where))
-                    line += 1
-                    continue
-                if len(values) < 6 or len(values) % 2:
-                    rows.append(
-                        (
-                            line,
-                            labelled(),
-                            "",
-                            f"{where}: expected 'class cx cy w h' or 'class x1 y1 x2 y2 x3 y3...', "
-                            f"got {len(values)} numbers after the class",
-                        )
-                    )
-                    line += 1
-                    continue
-                # a segment row has two positions, its box's and its polygon's, used or
-                # not (--regions): a re-run with other regions finds each where it was
-                points = _unit_points(values, size)
-                if isinstance(points, str):
-                    rows.append(
-                        (
-                            line,
-                            labelled(),
-                            "polygon",
-                            f"{where}: {points}",
-                        )
-                    )
-                    line += 2
-                    continue
-                if options.boxes:
-                    box = unit_box(polygon_bounds(points), size)
-                    rows.append(_box_row(line, box, labelled, where))
-                if options.polygons:
-                    rows.append(
-                        (
-                            line + 1,
-                            labelled(polygon=points),
-                            "",
-                            "",
-                        )
-                    )
-                line += 2
-            if not rows:
-                rows.append((line, make(cell, metadata=metadata), "", ""))
+                )
                 line += 1
-            yield rows
+                continue
+            if not sized:
+                size, sized = image_size(img), True
+            labelled = partial(make, cell, concept=concept, metadata=metadata)
+            if len(values) == 4:
+                cx, cy, w, h = values
+                box = unit_box((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), size)
+                rows.append(_box_row(line, box, labelled, where))
+                line += 1
+                continue
+            if len(values) < 6 or len(values) % 2:
+                rows.append(
+                    (
+                        line,
+                        labelled(),
+                        "",
+                        f"{where}: expected 'class cx cy w h' or 'class x1 y1 x2 y2 x3 y3...', "
+                        f"got {len(values)} numbers after the class",
+                    )
+                )
+                line += 1
+                continue
+            # a segment row has two positions, its box's and its polygon's, used or
+            # not (--regions): a re-run with other regions finds each where it was
+            points = _unit_points(values, size)
+            if isinstance(points, str):
+                rows.append(
+                    (
+                        line,
+                        labelled(),
+                        "polygon",
+                        f"{where}: {points}",
+                    )
+                )
+                line += 2
+                continue
+            if options.boxes:
+                box = unit_box(polygon_bounds(points), size)
+                rows.append(_box_row(line, box, labelled, where))
+            if options.polygons:
+                rows.append(
+                    (
+                        line + 1,
+                        labelled(polygon=points),
+                        "",
+                        "",
+                    )
+                )
+            line += 2
+        if not rows:
+            rows.append((line, make(cell, metadata=metadata), "", ""))
+            line += 1
+        return rows, line
 
 
 def _box_row(
