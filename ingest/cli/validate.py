@@ -1,9 +1,10 @@
-"""``ingest validate``: check a dataset without sending anything."""
+"""``ingest validate``: check a dataset without sending anything (and write it as a CSV)."""
 
 from __future__ import annotations
 
 import argparse
 import time
+from functools import partial
 
 import anyio
 import anyio.lowlevel
@@ -23,7 +24,11 @@ VALIDATE_SHOWN = 1000
 def cmd_validate(ns: argparse.Namespace) -> int:
     path = require(ns.data)
     started = time.perf_counter()
-    summary = anyio.run(validate_path, DatasetPath(path, format_options(ns)), backend="asyncio")
+    write_csv = getattr(ns, "write_csv", None)
+    summary = anyio.run(
+        partial(validate_path, DatasetPath(path, format_options(ns)), write_csv=write_csv),
+        backend="asyncio",
+    )
     elapsed = time.perf_counter() - started
     err = err_console()
     for warning in summary.warnings:
@@ -57,4 +62,10 @@ def cmd_validate(ns: argparse.Namespace) -> int:
         else "every row is valid"
     )
     out.print(f"{verdict} (read in {elapsed:.2f} s, {rate:,.0f} rows/s; nothing was sent)")
+    if write_csv is not None:
+        left = f"; the {len(invalid):,} invalid row(s) are not in it" if invalid else ""
+        out.print(
+            f"wrote the {summary.written:,} row(s) ingest would send to {write_csv}{left}; "
+            f"'ingest upload {write_csv}' stores the same"
+        )
     return EXIT_FAILED if invalid else EXIT_OK

@@ -15,9 +15,10 @@ becomes the same seed-format rows (:mod:`.dataset`), checked by one
 
 * Header: ``url`` or ``file`` (exactly one) and ``left_col``, ``top_row``,
   ``right_col``, ``bottom_row`` are required; ``pos_concepts``, ``neg_concepts``,
-  ``metadata``, ``input_id``, ``polygon`` (a polygon region instead of a box),
-  ``annotation_info`` (a JSON object for the annotation) and ``dataset_id`` (a dataset
-  the row's input also goes into) are optional; ``line`` and ``error`` (the failures
+  ``concept_names`` (a JSON object naming the row's concept ids), ``metadata``,
+  ``input_id``, ``polygon`` (a polygon region instead of a box), ``annotation_info`` (a
+  JSON object for the annotation) and ``dataset_id`` (a dataset the row's input also goes
+  into) are optional; ``line`` and ``error`` (the failures
   file's) are known and not uploaded. Names are matched exactly (case matters) after
   stripping surrounding spaces. A missing column raises
   :class:`~ingest.errors.MissingColumnError`; a cell that is a near miss of a column
@@ -39,7 +40,8 @@ becomes the same seed-format rows (:mod:`.dataset`), checked by one
 A source says what it knows about its read in its ``stats`` (:class:`SourceStats`:
 the counting pass's rows and images, the grouping on disk, notes and warnings); the
 ingester copies them into its report. :func:`validate_path` checks a whole dataset
-without sending anything (:mod:`.summary`).
+without sending anything (:mod:`.summary`), and can write the rows it would send as a CSV
+that uploads the same (:mod:`.export`).
 """
 
 from __future__ import annotations

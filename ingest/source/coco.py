@@ -99,7 +99,7 @@ class CocoSource(DatasetSource):
             self.base_dir = path.parent.resolve()
         else:
             self._root_with(self._images_dir)
-        self._cells = Cells("url" if self._url_mode else "file")
+        self._cells = Cells("url" if self._url_mode else "file", self._names)
         self.columns = self._cells.columns
         self.stats.note(f"COCO read with ijson's {BACKEND} backend")
 

@@ -45,6 +45,7 @@ BOX_COLUMNS = ("left_col", "top_row", "right_col", "bottom_row")
 OPTIONAL_COLUMNS = (
     "pos_concepts",
     "neg_concepts",
+    "concept_names",
     "metadata",
     "input_id",
     "polygon",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Generator, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeAlias
 
@@ -82,26 +81,30 @@ def dump(value: Mapping[str, Any]) -> str:
     return _encode_json(value).decode() if value else ""
 
 
-@dataclass
 class Cells:
-    """Builds seed-format cells for one source's columns."""
+    """Builds seed-format cells for one source's columns.
 
-    image_column: str
-    columns: list[str] = field(init=False)
+    ``names``: concept id -> class name; a concept whose name differs from its id gets a
+    ``concept_names`` cell, so that a failed row (or ``validate --write-csv``) uploaded
+    as a CSV keeps the names.
+    """
 
-    def __post_init__(self) -> None:
+    def __init__(self, image_column: str, names: Mapping[str, str] | None = None) -> None:
+        self.image_column = image_column
         self.columns = [
-            self.image_column,
+            image_column,
             *BOX_COLUMNS,
             "polygon",
             "pos_concepts",
+            "concept_names",
             "metadata",
             "annotation_info",
             "dataset_id",
         ]
+        self._names = {cid: dump({cid: n}) for cid, n in (names or {}).items() if n != cid}
 
-    @staticmethod
     def make(
+        self,
         image: str,
         *,
         box: Sequence[float] | None = None,
@@ -113,7 +116,8 @@ class Cells:
     ) -> list[str]:
         b = [repr(float(v)) for v in box] if box is not None else ["", "", "", ""]
         p = format_polygon(polygon) if polygon is not None else ""
-        return [image, *b, p, concept, metadata, info, dataset]
+        named = self._names.get(concept, "") if concept else ""
+        return [image, *b, p, concept, named, metadata, info, dataset]
 
 
 # -- the source ----------------------------------------------------------------------

@@ -10,6 +10,7 @@ from pathlib import Path
 from ingest.model import InvalidRow
 
 from .csvfile import CsvSource
+from .export import CsvExport
 from .factory import detect, open_rows
 from .formats import DatasetPath
 
@@ -38,6 +39,8 @@ class ValidationSummary:
     invalid: list[InvalidRow] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    written: int = 0
+    """Rows written to the CSV of ``validate_path(write_csv=...)``."""
 
     @property
     def valid(self) -> int:
@@ -74,11 +77,19 @@ async def validate_file(path: str | os.PathLike[str]) -> ValidationSummary:
     return summary
 
 
-async def validate_path(path: str | os.PathLike[str]) -> ValidationSummary:
-    """Check every row of a dataset (any format) without sending anything."""
+async def validate_path(
+    path: str | os.PathLike[str], *, write_csv: str | os.PathLike[str] | None = None
+) -> ValidationSummary:
+    """Check every row of a dataset (any format) without sending anything.
+
+    With ``write_csv``, the valid rows are also written there as ingest's own CSV
+    (:class:`~ingest.source.export.CsvExport`): uploading it stores what uploading
+    ``path`` stores.
+    """
     data = DatasetPath.of(path)
     options = data.options
-    if detect(data.path, options.format) == "csv" and options.concept_ids == "ids":
+    counting = write_csv is None and options.concept_ids == "ids"  # the fast path
+    if counting and detect(data.path, options.format) == "csv":
         return await validate_file(data.path)
     summary = ValidationSummary()
     images: set[str] = set()
@@ -86,19 +97,29 @@ async def validate_path(path: str | os.PathLike[str]) -> ValidationSummary:
     async with open_rows(data) as src:
         summary.path = src.path
         summary.columns = list(src.columns)
-        async for batch in src.batches():
-            for item in batch:
-                summary.rows += 1
-                if isinstance(item, InvalidRow):
-                    summary.invalid.append(item)
-                    continue
-                images.add(item.input_id)
-                labels.update(item.pos_concepts)
-                labels.update(item.neg_concepts)
-                if item.annotation_id:
-                    summary.boxes += 1
-                else:
-                    summary.image_level_rows += 1
+        export = CsvExport(write_csv, src) if write_csv is not None else None
+        try:
+            async for batch in src.batches():
+                if export is not None:
+                    export.write(batch)
+                for item in batch:
+                    summary.rows += 1
+                    if isinstance(item, InvalidRow):
+                        summary.invalid.append(item)
+                        continue
+                    images.add(item.input_id)
+                    labels.update(item.pos_concepts)
+                    labels.update(item.neg_concepts)
+                    if item.annotation_id:
+                        summary.boxes += 1
+                    else:
+                        summary.image_level_rows += 1
+            if export is not None:
+                export.commit()
+                summary.written = export.rows
+        finally:
+            if export is not None:
+                export.discard()
         summary.warnings, summary.notes = list(src.stats.warnings), list(src.stats.notes)
     summary.images = len(images)
     summary.labels = len(labels)

@@ -105,7 +105,7 @@ class VocSource(DatasetSource):
         self._names = concept_map(names, str(ann))
         fail_dir = self.path.parent.resolve()
         self.base_dir = Path(os.path.commonpath([fail_dir, p.resolve()]))
-        self._cells = Cells("file")
+        self._cells = Cells("file", self._names)
         self.columns = self._cells.columns
 
     def _read_splits(self, files: FileList) -> None:

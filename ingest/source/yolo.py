@@ -130,7 +130,7 @@ class YoloSource(DatasetSource):
             self._names = concept_map(names, where)
             self._class_ids = [concept_id(n) for n in names]
         self._root_with(root)
-        self._cells = Cells("file")
+        self._cells = Cells("file", self._names)
         self.columns = self._cells.columns
 
     def _class_id(self, number: int) -> str | None:

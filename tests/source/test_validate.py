@@ -12,7 +12,7 @@ import pytest
 from ingest import ids
 from ingest.errors import MissingColumnError, SourceError
 from ingest.model import Box, InvalidRow, Row
-from ingest.source import open_rows
+from ingest.source import DatasetPath, open_rows
 
 HEADER = "url,left_col,top_row,right_col,bottom_row,pos_concepts,neg_concepts,metadata,extra\n"
 
@@ -228,3 +228,27 @@ async def test_one_unnamed_column_is_kept_two_are_an_error(tmp_path: Path) -> No
         f"{p}: line 1: columns 6 and 7 of the header have no name; "
         "name them or remove the extra commas"
     )
+
+
+@pytest.mark.anyio
+async def test_concept_names_column(tmp_path: Path) -> None:
+    p = _write(
+        tmp_path,
+        "url,left_col,top_row,right_col,bottom_row,pos_concepts,concept_names\n"
+        'https://x.example/a,,,,,cat|traffic-light,"{""traffic-light"": ""Traffic Light""}"\n'
+        'https://x.example/b,,,,,cat,"{""dog"": ""Dog""}"\n'
+        'https://x.example/c,,,,,cat,"{""cat"": 1}"\n'
+        "https://x.example/d,,,,,cat,\n",
+    )
+    named, stray, number, plain = await _items(p)
+    assert isinstance(named, Row) and named.concept_names == {"traffic-light": "Traffic Light"}
+    assert isinstance(stray, InvalidRow) and stray.message() == (
+        "line 3, column 'concept_names': concept_names names 'dog', which is not a concept "
+        "of the row"
+    )
+    assert isinstance(number, InvalidRow) and number.reason == (
+        "concept_names gives 'cat' the name 1; a name is text"
+    )
+    assert isinstance(plain, Row) and plain.concept_names is None
+    with pytest.raises(SourceError, match="the concept_names column names concepts given by id"):
+        await _items(DatasetPath(p, concept_ids="names"))
