@@ -34,7 +34,6 @@ skips exactly the regions that landed).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -46,7 +45,6 @@ from ingest.errors import SourceError
 
 from .cells import concept_id
 from .dataset import Cells, DatasetSource, Item, concept_map, dump, relative
-from .formats import FormatOptions
 from .geometry import pixel_box, unit_polygon
 from .grouping import DiskGrouper
 
@@ -66,20 +64,11 @@ class CocoSource(DatasetSource):
     folder = False
     options_read = frozenset({"regions", "images"})
     _categories: dict[Any, str]
+    rle_kept: int = 0
+    """Crowd annotations in RLE that kept their box (``--regions polygons|both``)."""
     _url_mode: bool
     _images_dir: Path
     _cells: Cells
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        options: FormatOptions,
-        *,
-        tmp_dir: str | os.PathLike[str] | None = None,
-    ) -> None:
-        super().__init__(path, options, tmp_dir=tmp_dir)
-        self.rle_kept = 0
-        """Crowd annotations in RLE that kept their box (``--regions polygons|both``)."""
 
     @staticmethod
     def recognises(path: Path) -> bool:

@@ -26,13 +26,11 @@ import anyio
 import pytest
 from rich.console import Console
 
-from ingest.cli import UploadPlan, main, run_upload
-from ingest.failures import default_failures_path
-from ingest.journal import default_state_path
+from ingest.cli import main, run_upload
 from ingest.sandbox import Sandbox, SandboxOptions
-from ingest.source import FormatOptions
 from tests.helpers import sandbox_config
 from tests.source.test_coco import coco, write
+from tests.source.test_formats_cli import plan_for
 from tests.source.test_voc import make_voc
 from tests.source.test_yolo import make_yolo
 
@@ -71,15 +69,8 @@ def opens(root: Path) -> Iterator[Counter[str]]:
 async def upload(root: Path, data: Path, **options: Any) -> Counter[str]:
     console = Console(file=io.StringIO())
     async with Sandbox(SandboxOptions(rps=0, processing=(0.0, 0.01))) as sb:
-        plan = UploadPlan(
-            source=data,
-            config=sandbox_config(sb, tmp_dir=str(root / "tmp")),
-            state=default_state_path(data),
-            failures=default_failures_path(data),
-            progress="none",
-            handle_signals=False,
-            formats=FormatOptions(**options),
-        )
+        plan = plan_for(sb, data, **options)
+        plan.config = sandbox_config(sb, tmp_dir=str(root / "tmp"))
         with anyio.fail_after(60), opens(root) as counts:
             result = await run_upload(plan, console)
     assert result.exit_status in (0, 1)

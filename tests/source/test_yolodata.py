@@ -12,16 +12,15 @@ import pytest
 from rich.console import Console
 
 from ingest import Ingester, Status
-from ingest.cli import UploadPlan, run_upload
-from ingest.errors import SourceError
-from ingest.failures import default_failures_path
-from ingest.journal import default_state_path
+from ingest.cli import run_upload
+from ingest.errors import JournalError, SourceError
 from ingest.model import Row
 from ingest.sandbox import Sandbox, SandboxOptions
-from ingest.source import DatasetPath, FormatOptions, detect, open_rows
+from ingest.source import DatasetPath, detect, open_rows
 from tests.helpers import sandbox_config
 from tests.source.imagefiles import write_png
 from tests.source.test_coco import coco, write
+from tests.source.test_formats_cli import plan_for
 
 pytestmark = pytest.mark.anyio
 
@@ -198,24 +197,18 @@ async def test_no_names_anywhere_is_refused_unless_numbers_are_asked_for(tmp_pat
 
 
 async def test_the_numbers_through_the_command_line(tmp_path: Path) -> None:
-    """``--class-names numbers`` lands the numbers, and a journal kept under names is not
-    this upload's."""
-    root = dataset(tmp_path, "train: images/train\n")
+    """``--class-names numbers`` lands the numbers, even beside names, and a journal kept
+    under them is not that of an upload of the names (other concepts, other ids)."""
+    root = dataset(tmp_path, "train: images/train\nnames: [cat, dog]\n")
     console = Console(file=io.StringIO())
     async with Sandbox(SandboxOptions(rps=0, processing=(0.0, 0.01))) as sb:
-        plan = UploadPlan(
-            source=root,
-            config=sandbox_config(sb),
-            state=default_state_path(root),
-            failures=default_failures_path(root),
-            progress="none",
-            handle_signals=False,
-            formats=FormatOptions(class_names="numbers"),
-        )
-        result = await run_upload(plan, console)
+        result = await run_upload(plan_for(sb, root, class_names="numbers"), console)
         assert result.exit_status == 0
+        assert any("the class names of" in note for note in result.notes)
         [ann] = [a for a in sb.annotations.values() if not isinstance(a, str)]
         assert [c.id for c in ann.data.regions[0].data.concepts] == ["1"]
+        with pytest.raises(JournalError, match="records an upload to"):
+            await run_upload(plan_for(sb, root), console)
 
 
 @pytest.mark.parametrize(
