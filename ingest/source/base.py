@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import TracebackType
@@ -208,12 +209,9 @@ class SourceBase(AsyncResource):
         return self._rows()
 
     async def _rows(self) -> AsyncIterator[Row | InvalidRow]:
-        if self._opened:
-            async for batch in self.batches():
-                for item in batch:
-                    yield item
-            return
-        async with self:
+        async with AsyncExitStack() as stack:
+            if not self._opened:  # iterated without ``async with``: opened and closed here
+                await stack.enter_async_context(self)
             async for batch in self.batches():
                 for item in batch:
                     yield item

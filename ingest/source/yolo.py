@@ -64,61 +64,12 @@ class YoloSource(DatasetSource):
 
     def _prepare(self) -> None:
         assert self.path is not None
-        p = self.path
-        notes: list[str] = []
-        found = (p, None) if p.is_file() else find_yaml(p, notes)
-        names: list[str] | None = None
-        count: int | None = None
-        if found is not None:
-            described = YoloYaml.read(*found)
-            notes += described.notes
-            for warning in described.warnings:
-                self.stats.warn(warning)
-            self._yaml = described.path
-            root, names, count = described.root, described.names, described.nc
-            where = str(described.path)
-            # the one walk of the image folders: the rows, the fingerprint and the totals
-            # come from these lists (the folders are not listed again)
-            self._images_of = [
-                (split, self._list(split, paths)) for split, paths in described.splits
-            ]
-        else:
-            root = p
-            entries = _entries(p / "images")
-            top = [e.path for e in entries if e.is_file() and _is_image(e.name)]
-            subdirs = [Path(e.path) for e in entries if e.is_dir()]
-            # images beside the split folders are a split of their own, without a name
-            self._images_of = [("", top)] if top or not subdirs else []
-            self._images_of += [(d.name, self._list(d.name, [d])) for d in subdirs]
-            where = str(p)
-        for note in notes:
-            self.stats.note(note)
-        classes = [root / "classes.txt", root / "labels" / "classes.txt"]
-        if names is None:
-            listed = next((c for c in classes if c.is_file()), None)
-            if listed is not None:
-                names = [n.strip() for n in listed.read_text(encoding="utf-8").splitlines()]
-                names = [n for n in names if n]
-                where = str(listed)
-        if self.options.class_names == "numbers":
-            if names is not None:
-                self.stats.note(
-                    f"the class names of {where} are not used: the class numbers are the "
-                    "concepts (--class-names numbers)"
-                )
-                count = count or len(names)
-            names = None
-        elif names is None:
-            yaml_place = self._yaml or f"a yaml file in {p}"
-            raise SourceError(
-                f"{p}: no class names; looked for 'names' in {yaml_place} and for "
-                f"{classes[0]} and {classes[1]}; add them there, or give --class-names "
-                "numbers to make the class numbers the concepts"
-            )
+        root, names, count, where = self._layout(self.path)
+        names, count, where = self._class_names_of(root, names, count, where)
         chosen = self.options.split
         if chosen is not None and chosen not in (name for name, _ in self._images_of):
             held = ", ".join(repr(name) for name, _ in self._images_of)
-            raise SourceError(f"{p}: no split {chosen!r}; the dataset's splits are {held}")
+            raise SourceError(f"{self.path}: no split {chosen!r}; the dataset's splits are {held}")
         self.stats.update(
             images_total=sum(
                 len(paths) for name, paths in self._images_of if chosen in (None, name)
@@ -132,6 +83,60 @@ class YoloSource(DatasetSource):
         self._root_with(root)
         self._cells = Cells("file", self._names)
         self.columns = self._cells.columns
+
+    def _layout(self, p: Path) -> tuple[Path, list[str] | None, int | None, str]:
+        """Read the yaml (or the folders without one) and walk the image folders, once:
+        the rows, the fingerprint and the totals come from ``_images_of``. Returns the
+        root, the yaml's names and ``nc``, and where the names were read."""
+        notes: list[str] = []
+        found = (p, None) if p.is_file() else find_yaml(p, notes)
+        if found is None:
+            entries = _entries(p / "images")
+            top = [e.path for e in entries if e.is_file() and _is_image(e.name)]
+            subdirs = [Path(e.path) for e in entries if e.is_dir()]
+            # images beside the split folders are a split of their own, without a name
+            self._images_of = [("", top)] if top or not subdirs else []
+            self._images_of += [(d.name, self._list(d.name, [d])) for d in subdirs]
+            for note in notes:
+                self.stats.note(note)
+            return p, None, None, str(p)
+        described = YoloYaml.read(*found)
+        for note in [*notes, *described.notes]:
+            self.stats.note(note)
+        for warning in described.warnings:
+            self.stats.warn(warning)
+        self._yaml = described.path
+        self._images_of = [(split, self._list(split, paths)) for split, paths in described.splits]
+        return described.root, described.names, described.nc, str(described.path)
+
+    def _class_names_of(
+        self, root: Path, names: list[str] | None, count: int | None, where: str
+    ) -> tuple[list[str] | None, int | None, str]:
+        """The class names (``None``: the class numbers are the concepts), how many
+        classes there are, and where the names come from: the yaml's, else
+        ``classes.txt``; none anywhere is refused unless the numbers are asked for."""
+        classes = [root / "classes.txt", root / "labels" / "classes.txt"]
+        if names is None:
+            listed = next((c for c in classes if c.is_file()), None)
+            if listed is not None:
+                names = [n.strip() for n in listed.read_text(encoding="utf-8").splitlines()]
+                names = [n for n in names if n]
+                where = str(listed)
+        if self.options.class_names == "numbers":
+            if names is not None:
+                self.stats.note(
+                    f"the class names of {where} are not used: the class numbers are the "
+                    "concepts (--class-names numbers)"
+                )
+            return None, count or (len(names) if names is not None else None), where
+        if names is None:
+            raise SourceError(
+                f"{self.path}: no class names; looked for 'names' in "
+                f"{self._yaml or f'a yaml file in {self.path}'} and for {classes[0]} and "
+                f"{classes[1]}; add them there, or give --class-names numbers to make the "
+                "class numbers the concepts"
+            )
+        return names, count, where
 
     def _class_id(self, number: int) -> str | None:
         names = self._class_names
