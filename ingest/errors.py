@@ -164,11 +164,14 @@ class SourceError(IngestError):
 
 
 class MissingColumnError(SourceError):
-    """A required column is missing from the header."""
+    """A required column is missing from the header (``hint``: what the header has instead)."""
 
-    def __init__(self, column: str, *, path: str | None = None) -> None:
+    def __init__(self, column: str, *, path: str | None = None, hint: str = "") -> None:
         where = f"{path}: " if path else ""
-        super().__init__(f"{where}line 1: required column {column!r} is missing from the header")
+        more = f"; {hint}" if hint else ""
+        super().__init__(
+            f"{where}line 1: required column {column!r} is missing from the header{more}"
+        )
         self.column = column
 
 

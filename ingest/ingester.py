@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
 from typing import Any, Self
 
@@ -15,11 +15,11 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 
 from ingest.client import Client
 from ingest.config import Config
-from ingest.errors import ConfigError, InvalidRowsError, first_error
+from ingest.errors import ConfigError, InvalidRowsError, SourceError, first_error
 from ingest.model import Outcome
 from ingest.pipeline import Tallies, run_pipeline
 from ingest.report import Report
-from ingest.source import Source, open_rows, validate_path
+from ingest.source import RowSource, Source, SourceStats, open_rows, validate_path
 
 __all__ = ["Ingester", "Outcomes", "Source", "run"]
 
@@ -36,6 +36,13 @@ class Ingester(AsyncResource):
 
         async with Ingester(config) as ing, ing.stream(rows) as outcomes:
             async for outcome in outcomes:
+                ...
+
+    or, to read what the source says (columns, files, notes) before sending it::
+
+        async with ing.open("boxes.csv") as rows:
+            ...
+            async with ing.stream(rows) as outcomes:
                 ...
 
     Installs no signal handlers: cancel the surrounding task to stop it.
@@ -66,9 +73,21 @@ class Ingester(AsyncResource):
         self._open = False
         await self.client.aclose()
 
+    def open(
+        self, source: Source | RowSource, *, base_dir: str | os.PathLike[str] | None = None
+    ) -> RowSource:
+        """``source`` as this ingester reads it: a file's rows grouped by image (on disk
+        under ``Config.tmp_dir`` when scattered). Enter it (``async with``: the header
+        is read and checked there) to read its ``columns``, ``stats`` and files, then
+        hand it to :meth:`stream`; it is read once, by the stream. A source already
+        made is returned as it is."""
+        if isinstance(source, RowSource):
+            return source
+        return open_rows(source, base_dir=base_dir, group=True, tmp_dir=self.config.tmp_dir)
+
     async def run(
         self,
-        source: Source,
+        source: Source | RowSource,
         *,
         skip: Callable[[int], bool] | None = None,
         base_dir: str | os.PathLike[str] | None = None,
@@ -82,7 +101,7 @@ class Ingester(AsyncResource):
     @asynccontextmanager
     async def stream(
         self,
-        source: Source,
+        source: Source | RowSource,
         *,
         skip: Callable[[int], bool] | None = None,
         base_dir: str | os.PathLike[str] | None = None,
@@ -94,34 +113,37 @@ class Ingester(AsyncResource):
         an unreadable file raises before any request; ``skip(line)`` leaves out rows
         an earlier run already finished. ``base_dir`` is the folder relative ``file``
         paths are read from (default: a CSV's own folder, the current one for an
-        iterable).
+        iterable). ``source`` may be one :meth:`open` made, entered or not: the source
+        is opened once either way (and closed here only if it was opened here).
         """
         if not self._open:
             raise RuntimeError("use 'async with Ingester(config)' before stream() or run()")
         config = self.config
-        if config.strict:
-            if not isinstance(source, (str, os.PathLike)):
-                raise ConfigError("Config.strict needs a file path: it reads the file twice")
-            summary = await validate_path(source)
-            if summary.invalid:
-                raise InvalidRowsError(len(summary.invalid), summary.invalid[0].message())
+        rows = self.open(source, base_dir=base_dir)
         report = self._report = Report()
-        run = self._run = _Run(self.client)
+        run = self._run = _Run(self.client, rows.stats)
         depth = max(2, config.queue_size // config.batch_size)
         send, receive = anyio.create_memory_object_stream[list[Outcome]](depth)
-        rows = open_rows(
-            source, base_dir=base_dir, group=True, tmp_dir=config.tmp_dir, report=report
-        )
         try:
-            async with rows, anyio.create_task_group() as tg, receive:
-                tg.start_soon(
-                    partial(run_pipeline, skip=skip), self.client, config, rows, run.tallies, send
-                )
-                try:
-                    yield Outcomes(receive)
-                finally:
-                    if not _drained(receive):
-                        tg.cancel_scope.cancel()
+            async with AsyncExitStack() as opened:
+                if not rows.opened:
+                    await opened.enter_async_context(rows)
+                if config.strict:
+                    await _strict(rows)
+                async with anyio.create_task_group() as tg, receive:
+                    tg.start_soon(
+                        partial(run_pipeline, skip=skip),
+                        self.client,
+                        config,
+                        rows,
+                        run.tallies,
+                        send,
+                    )
+                    try:
+                        yield Outcomes(receive)
+                    finally:
+                        if not _drained(receive):
+                            tg.cancel_scope.cancel()
         except BaseExceptionGroup as group:
             raise first_error(group) from None
         finally:
@@ -149,22 +171,47 @@ class Outcomes:
                 yield outcome
 
 
+async def _strict(rows: RowSource) -> None:
+    """``Config.strict``: nothing is sent unless ingest reads everything the data holds
+    and every row is valid (the data is read once more, to the end, to know)."""
+    if rows.dataset is None:
+        raise ConfigError("Config.strict needs a file path: it reads the file twice")
+    if rows.stats.warnings:
+        raise SourceError(
+            f"{rows.stats.warnings[0]}; nothing sent (strict mode refuses what it would not "
+            "upload: Config.strict)"
+        )
+    summary = await validate_path(rows.dataset)
+    if summary.invalid:
+        raise InvalidRowsError(len(summary.invalid), summary.invalid[0].message())
+
+
 def _drained(receive: MemoryObjectReceiveStream[list[Outcome]]) -> bool:
     stats = receive.statistics()
     return stats.open_send_streams == 0 and stats.current_buffer_used == 0
 
 
 class _Run:
-    """What one run's report is made of: the stages' tallies and the client's counts since
-    the run began. :meth:`assemble` is the one place the report's counts are written."""
+    """What one run's report is made of: what the source says of its read, the stages'
+    tallies and the client's counts since the run began. :meth:`assemble` is the one place
+    the report is written."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, source: SourceStats) -> None:
         self.client = client
+        self.source = source
         self.tallies = Tallies()
         s = client.stats
         self._before = (s.requests, s.throttled, s.retries, dict(s.by_method))
 
     def assemble(self, report: Report) -> None:
+        src = self.source
+        report.phase = src.phase
+        report.rows_total = src.rows_total
+        report.images_total = src.images_total
+        report.grouped = src.grouped
+        report.grouping_s = src.grouping_s
+        report.grouping_temp_bytes = src.grouping_temp_bytes
+        report.notes[:] = src.notes
         t = self.tallies
         read, rows = t.read, t.rows
         report.rows_read = read.rows

@@ -8,7 +8,8 @@
                                        ◀── [patch existing inputs] ◀── LabelPatch ─────┘
 
 A file's rows reach this module already grouped by image (:mod:`ingest.source.grouping`);
-rows from an iterable are gathered within a bounded window (:func:`_coalesce`).
+rows from an iterable (a source that ``needs_window``) are gathered within a bounded
+window (:func:`_coalesce`).
 
 Each arrow is a bounded anyio memory object stream, so a slow stage holds back the
 ones above it and memory stays flat however large the file. The streams carry
@@ -77,7 +78,7 @@ async def run_pipeline(
     """Send every row of ``rows``; each ends as one outcome on ``outcomes`` (closed at the
     end). The stages count what they do into ``tallies`` (the report is made of them)."""
     # rows from an iterable may reach the stages in several stretches per input
-    turns = Turns() if rows.path is None else None
+    turns = Turns() if rows.needs_window else None
     stage = WorkerContext(client, config, tallies, outcomes, turns=turns)
     depth = max(2, config.queue_size // config.batch_size)
     to_create_send, to_create = anyio.create_memory_object_stream[list[Image]](depth)
@@ -156,11 +157,11 @@ async def _read(
 ) -> None:
     """Contiguous rows of one input become one Image; invalid rows end here.
 
-    A file is read a chunk at a time (its rows already grouped by image) and its
-    images go on as one list per chunk; rows from an iterable go through
-    :func:`_coalesce`.
+    Every source is read a list at a time. A source whose images come grouped (a file)
+    sends its images on as one list per list read; one that says it needs the window
+    (an iterable: an image's rows may come apart) goes through :func:`_coalesce`.
     """
-    if rows.path is None:
+    if rows.needs_window:
         await _coalesce(stage, rows, send, skip)
         return
     size = stage.config.batch_size
@@ -212,9 +213,9 @@ _INBOX_ROWS = 1024
 class _Inbox:
     """Rows from the source's own task, taken all at once by the window.
 
-    A source that yields without waiting fills it up to ``size`` rows before its
-    task waits for room; one that trickles hands over each row as it comes. Either
-    way the window takes what has arrived in one go: no stream operation per row.
+    A source that yields without waiting fills it with its lists up to ``size`` rows
+    before its task waits for room; one that trickles hands over each row as it comes.
+    Either way the window takes what has arrived in one go: no stream operation per row.
     """
 
     def __init__(self, size: int) -> None:
@@ -224,8 +225,8 @@ class _Inbox:
         self._arrived = anyio.Event()
         self._room = anyio.Event()
 
-    async def put(self, item: Row | InvalidRow) -> None:
-        self._items.append(item)
+    async def put(self, items: list[Row | InvalidRow]) -> None:
+        self._items += items
         self._arrived.set()
         if len(self._items) >= self.size:
             self._room = anyio.Event()
@@ -274,8 +275,8 @@ async def _coalesce(
 
     async def produce() -> None:
         try:
-            async for item in rows:
-                await inbox.put(item)
+            async for batch in rows.batches():
+                await inbox.put(batch)
         finally:
             inbox.close()
 

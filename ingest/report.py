@@ -45,6 +45,8 @@ class Report:
     elapsed_s: float = 0.0
     rows_total: int = 0
     """Records in the file, from the counting pass (0 for an iterable source)."""
+    images_total: int = 0
+    """Distinct images in the data, from the counting pass (0 while unknown)."""
     grouped: bool = False
     """The file's rows were not grouped by image: they were grouped on disk first."""
     grouping_s: float = 0.0

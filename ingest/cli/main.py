@@ -16,13 +16,11 @@ from ingest.cli.common import (
     scrub,
 )
 from ingest.cli.demo import cmd_demo
+from ingest.cli.formats import add_format_arguments
 from ingest.cli.sandbox import cmd_sandbox
 from ingest.cli.upload import cmd_upload
 from ingest.cli.validate import cmd_validate
 from ingest.errors import IngestError, first_error
-from ingest.source.formats import (
-    add_format_arguments,
-)
 
 UPLOAD_EPILOG = """\
 examples:
@@ -171,6 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     val.add_argument("data", metavar="DATA")
     add_format_arguments(val)
+    val.add_argument(
+        "--write-csv",
+        metavar="OUT",
+        help="also write the rows ingest would send as a CSV in its own format (what a COCO, "
+        "YOLO or VOC dataset becomes), to look at, diff or edit; 'ingest upload OUT' stores "
+        "the same as uploading DATA",
+    )
     val.set_defaults(func=cmd_validate)
 
     sub.add_parser(

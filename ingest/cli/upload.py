@@ -14,6 +14,7 @@ import anyio.lowlevel
 from rich.console import Console
 
 from ingest.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, SECRETS, err_console
+from ingest.cli.formats import format_options
 from ingest.cli.progress import Snapshot, reporter_for, snapshot, watch
 from ingest.cli.signals import abort, arm_hard_exit
 from ingest.cli.summary import print_summary, write_report
@@ -24,15 +25,9 @@ from ingest.ingester import Ingester
 from ingest.journal import Journal, default_state_path
 from ingest.model import Outcome, Status
 from ingest.report import Report
-from ingest.source import open_rows
-from ingest.source.formats import (
-    DatasetPath,
-    FormatOptions,
-    detect,
-    format_options,
-    journal_file,
-    require,
-)
+from ingest.source import DatasetPath, FormatOptions, RowSource, detect
+from ingest.source.fingerprint import journal_file
+from ingest.source.formats import require
 
 #: New objects between two cycle collections of the upload process (Python: 700).
 GC_THRESHOLD = 50_000
@@ -119,11 +114,21 @@ async def run_upload(plan: UploadPlan, console: Console) -> UploadResult:
     if not path.is_file() and detect(path, plan.formats.format) == "csv":
         raise SourceError(f"{path}: not a regular file")
     _check_paths(plan)
-    # the header first: a missing column is reported before anything else happens
-    async with open_rows(data, dataset_id=plan.config.dataset_id) as rows:
-        columns = list(rows.columns)
-        journal_path = await anyio.to_thread.run_sync(journal_file, rows, plan.state)
-        source_notes = list(getattr(rows, "notes", ()))
+    ing = Ingester(plan.config)
+    # the source is opened once: its header first (a missing column is reported before
+    # anything else happens), then what the journal and the failures file need, then
+    # its rows, streamed
+    async with ing.open(data) as rows:
+        return await _upload(plan, console, ing, rows)
+
+
+async def _upload(
+    plan: UploadPlan, console: Console, ing: Ingester, rows: RowSource
+) -> UploadResult:
+    """The upload of ``rows``, opened: journal, failures file, display, report."""
+    path = plan.source
+    columns = list(rows.columns)
+    journal_path = await anyio.to_thread.run_sync(journal_file, rows, plan.state)
     journal = Journal.open(
         journal_path,
         target=_journal_target(plan),
@@ -132,7 +137,7 @@ async def run_upload(plan: UploadPlan, console: Console) -> UploadResult:
     )
     failures = FailuresWriter(plan.failures, columns)
     reporter = reporter_for(plan.progress, console)
-    notes: list[str] = source_notes
+    notes: list[str] = list(rows.stats.notes)
     if "file" in columns and plan.failures.resolve().parent != path.resolve().parent:
         notes.append(
             "the failures file is not beside the CSV: its 'file' paths will not resolve "
@@ -142,7 +147,6 @@ async def run_upload(plan: UploadPlan, console: Console) -> UploadResult:
     sink = _Sink(journal, failures)
     state = {"interrupted": False}
     error: BaseException | None = None
-    ing = Ingester(plan.config)
     upload_scope = anyio.CancelScope()
 
     def probe() -> Snapshot:
@@ -182,6 +186,8 @@ async def run_upload(plan: UploadPlan, console: Console) -> UploadResult:
             tg.start_soon(flusher)
             tg.start_soon(watch, reporter, probe)
             await anyio.lowlevel.checkpoint()  # let the display start before the first log line
+            for warning in rows.stats.warnings:
+                reporter.log(f"warning: {warning}", style="yellow")
             if journal.resumed:
                 reporter.log(
                     f"resuming: {journal.resumed} rows already done (journal {journal.path})",
@@ -189,7 +195,7 @@ async def run_upload(plan: UploadPlan, console: Console) -> UploadResult:
                 )
             try:
                 with upload_scope:
-                    async with ing.stream(data, skip=journal.skip) as outcomes:
+                    async with ing.stream(rows, skip=journal.skip) as outcomes:
                         async for batch in outcomes.batches():
                             sink.take(batch)
             except IngestError as exc:
@@ -241,6 +247,8 @@ def _journal_target(plan: UploadPlan) -> dict[str, object]:
         target["images"] = os.path.abspath(plan.formats.images)
     if plan.formats.concept_ids != "ids":
         target["concept_ids"] = plan.formats.concept_ids
+    if plan.formats.class_names != "names":
+        target["class_names"] = plan.formats.class_names
     return target
 
 

@@ -1,17 +1,21 @@
-"""``ingest validate``: check a dataset without sending anything."""
+"""``ingest validate``: check a dataset without sending anything (and write it as a CSV)."""
 
 from __future__ import annotations
 
 import argparse
 import time
+from functools import partial
 
 import anyio
 import anyio.lowlevel
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from ingest.cli.common import EXIT_FAILED, EXIT_OK
-from ingest.source.formats import DatasetPath, format_options, require, validate_path
+from ingest.cli.common import EXIT_FAILED, EXIT_OK, err_console
+from ingest.cli.formats import format_options
+from ingest.source import DatasetPath, validate_path
+from ingest.source.formats import require
 
 #: Invalid rows shown by ``ingest validate`` before "and N more".
 VALIDATE_SHOWN = 1000
@@ -20,8 +24,15 @@ VALIDATE_SHOWN = 1000
 def cmd_validate(ns: argparse.Namespace) -> int:
     path = require(ns.data)
     started = time.perf_counter()
-    summary = anyio.run(validate_path, DatasetPath(path, format_options(ns)), backend="asyncio")
+    write_csv = getattr(ns, "write_csv", None)
+    summary = anyio.run(
+        partial(validate_path, DatasetPath(path, format_options(ns)), write_csv=write_csv),
+        backend="asyncio",
+    )
     elapsed = time.perf_counter() - started
+    err = err_console()
+    for warning in summary.warnings:
+        err.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True)
     out = Console(highlight=False)
     invalid = summary.invalid
     if invalid:
@@ -51,4 +62,10 @@ def cmd_validate(ns: argparse.Namespace) -> int:
         else "every row is valid"
     )
     out.print(f"{verdict} (read in {elapsed:.2f} s, {rate:,.0f} rows/s; nothing was sent)")
+    if write_csv is not None:
+        left = f"; the {len(invalid):,} invalid row(s) are not in it" if invalid else ""
+        out.print(
+            f"wrote the {summary.written:,} row(s) ingest would send to {write_csv}{left}; "
+            f"'ingest upload {write_csv}' stores the same"
+        )
     return EXIT_FAILED if invalid else EXIT_OK

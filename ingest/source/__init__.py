@@ -1,19 +1,31 @@
-"""Readers that yield validated rows: a CSV file, or any (async) iterable of mappings.
+"""Readers that yield validated rows: a CSV file, a COCO, YOLO or Pascal VOC dataset, or
+any (async) iterable of mappings, each behind one protocol (:class:`RowSource`).
 
 ::
 
     async with open_rows("boxes.csv") as src:       # header read and checked here
-        async for item in src:                      # Row or InvalidRow, in file order
+        async for batch in src.batches():           # lists of Row | InvalidRow
             ...
 
-The file is streamed in 256 KiB chunks (:mod:`ingest.source.csvstream`), never held
-in memory. Decisions, for users and the other stages:
+:func:`open_rows` (:mod:`.factory`) recognises the source and opens its reader:
+:mod:`.csvfile`, :mod:`.iterable`, :mod:`.coco`, :mod:`.yolo`, :mod:`.voc`. A CSV file
+is streamed in 256 KiB chunks (:mod:`.csvstream`), never held in memory; every format
+becomes the same seed-format rows (:mod:`.dataset`), checked by one
+:class:`~ingest.source.validate.Validator`. Decisions, for users and the other stages:
 
 * Header: ``url`` or ``file`` (exactly one) and ``left_col``, ``top_row``,
   ``right_col``, ``bottom_row`` are required; ``pos_concepts``, ``neg_concepts``,
-  ``metadata``, ``input_id`` are optional; other columns are kept in ``Row.raw`` and
-  otherwise ignored. Names are matched exactly (case matters) after stripping
-  surrounding spaces. A missing column raises :class:`~ingest.errors.MissingColumnError`.
+  ``concept_names`` (a JSON object naming the row's concept ids), ``metadata``,
+  ``input_id``, ``polygon`` (a polygon region instead of a box), ``annotation_info`` (a
+  JSON object for the annotation) and ``dataset_id`` (a dataset the row's input also goes
+  into) are optional; ``line`` and ``error`` (the failures
+  file's) are known and not uploaded. Names are matched exactly (case matters) after
+  stripping surrounding spaces. A missing column raises
+  :class:`~ingest.errors.MissingColumnError`; a cell that is a near miss of a column
+  ingest reads (``pos_concept``, ``URL``) raises :class:`~ingest.errors.SourceError`
+  with a "did you mean" (:mod:`.columns`); any other column is kept in ``Row.raw`` (it
+  comes back with a failed row), not uploaded, and said as a warning in the source's
+  ``stats`` (``strict`` refuses it).
 * A column name given twice, both ``url`` and ``file``, an empty file, a UTF-16 file
   or a header that is not UTF-8 text raise :class:`~ingest.errors.SourceError`.
   A header with no rows is not an error: zero rows. Blank lines are skipped.
@@ -25,25 +37,32 @@ in memory. Decisions, for users and the other stages:
   local files at most 20 MiB; a record over 64 MiB makes the file unreadable
   (almost always a missing closing quote).
 
-Besides CSV, COCO JSON files, YOLO datasets and Pascal VOC folders are read by
-:mod:`ingest.source.formats` and its readers, into the same rows.
+A source says what it knows about its read in its ``stats`` (:class:`SourceStats`:
+the counting pass's rows and images, the grouping on disk, notes and warnings); the
+ingester copies them into its report. :func:`validate_path` checks a whole dataset
+without sending anything (:mod:`.summary`), and can write the rows it would send as a CSV
+that uploads the same (:mod:`.export`).
 """
 
 from __future__ import annotations
 
+from .base import RowSource, Source, SourceStats
 from .cells import MAX_CONCEPTS, MAX_FILE_BYTES, MAX_METADATA_CHARS
-from .formats import DatasetPath, FormatOptions, detect, validate_path
-from .reader import RowSource, Source, open_rows
-from .summary import ValidationSummary, validate_file
+from .factory import FORMATS, detect, open_rows
+from .formats import REGIONS, DatasetPath, FormatOptions
+from .summary import ValidationSummary, validate_file, validate_path
 
 __all__ = [
+    "FORMATS",
     "MAX_CONCEPTS",
     "MAX_FILE_BYTES",
     "MAX_METADATA_CHARS",
+    "REGIONS",
     "DatasetPath",
     "FormatOptions",
     "RowSource",
     "Source",
+    "SourceStats",
     "ValidationSummary",
     "detect",
     "open_rows",

@@ -20,6 +20,8 @@ import msgspec
 from ingest.errors import MissingColumnError, SourceError
 from ingest.model import InvalidRow
 
+from .columns import BOX_COLUMNS, IMAGE_COLUMNS, OPTIONAL_COLUMNS, READ_COLUMNS, near_miss
+
 __all__ = [
     "BOX_COLUMNS",
     "MAX_CONCEPTS",
@@ -39,21 +41,9 @@ __all__ = [
     "url_problem",
 ]
 
-BOX_COLUMNS = ("left_col", "top_row", "right_col", "bottom_row")
 SEED_COLUMNS = ("url", *BOX_COLUMNS, "pos_concepts", "neg_concepts", "metadata")
 """The columns of the seed article's CSV, in its order (what the failures file and
 generated data use)."""
-
-
-OPTIONAL_COLUMNS = (
-    "pos_concepts",
-    "neg_concepts",
-    "metadata",
-    "input_id",
-    "polygon",
-    "annotation_info",
-    "dataset_id",
-)
 
 
 MAX_CONCEPTS = 200
@@ -124,8 +114,12 @@ def id_problem(value: str) -> str:
 def check_header(columns: Sequence[str], path: str | None) -> tuple[str, dict[str, int]]:
     """Check the header; return the image column (``url`` or ``file``) and name -> index.
 
-    Raises :class:`MissingColumnError` for a missing column and :class:`SourceError`
-    for duplicate names or both ``url`` and ``file``.
+    Raises :class:`MissingColumnError` for a missing column (saying which header cell
+    looks meant as it, if one does) and :class:`SourceError` for duplicate names, both
+    ``url`` and ``file``, or a cell that is a near miss of a column ingest reads
+    (:func:`~ingest.source.columns.near_miss`: "column 'pos_concept' is not one ingest
+    reads; did you mean 'pos_concepts'?"). Other cells ingest does not read are no
+    error here: :func:`~ingest.source.columns.unknown_columns` lists them.
     """
     where = f"{path}: " if path else ""
     index: dict[str, int] = {}
@@ -143,11 +137,31 @@ def check_header(columns: Sequence[str], path: str | None) -> tuple[str, dict[st
         index[name] = i
     if "url" in index and "file" in index:
         raise SourceError(f"{where}line 1: the header has both 'url' and 'file'; use one per file")
+    has_image = "url" in index or "file" in index
+    # what a header cell ingest does not read may be meant as: a column ingest reads that
+    # the header lacks (with an image column, not the other one)
+    lacking = [
+        n
+        for n in (*IMAGE_COLUMNS, *BOX_COLUMNS, *OPTIONAL_COLUMNS)
+        if n not in index and not (has_image and n in IMAGE_COLUMNS)
+    ]
+    meant = {cell: near_miss(cell, lacking) for cell in columns if cell not in READ_COLUMNS}
     image = "file" if "file" in index else "url"
+    if not has_image:  # a near miss of either names the missing one
+        image = next((n for n in meant.values() if n in IMAGE_COLUMNS), None) or image
     for name in (image, *BOX_COLUMNS):
         if name not in index:
-            raise MissingColumnError(name, path=path)
+            cell = next((c for c, n in meant.items() if n == name), None)
+            hint = "" if cell is None else f"{_not_read(cell)}; did you mean {name!r}?"
+            raise MissingColumnError(name, path=path, hint=hint)
+    for cell, known in meant.items():
+        if known is not None:
+            raise SourceError(f"{where}line 1: {_not_read(cell)}; did you mean {known!r}?")
     return image, index
+
+
+def _not_read(cell: str) -> str:
+    return f"column {cell!r} is not one ingest reads"
 
 
 def url_problem(url: str) -> str:

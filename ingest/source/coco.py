@@ -34,7 +34,6 @@ skips exactly the regions that landed).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -43,20 +42,10 @@ from typing import IO, Any
 import ijson
 
 from ingest.errors import SourceError
-from ingest.report import Report
 
 from .cells import concept_id
-from .formats import (
-    Cells,
-    DatasetSource,
-    FormatOptions,
-    Item,
-    concept_map,
-    dump,
-    pixel_box,
-    relative,
-    unit_polygon,
-)
+from .dataset import Cells, DatasetSource, Item, concept_map, dump, relative
+from .geometry import pixel_box, unit_polygon
 from .grouping import DiskGrouper
 
 __all__ = ["BACKEND", "CocoSource"]
@@ -66,57 +55,42 @@ BACKEND: str = ijson.backend
 
 _IMAGE, _ANNOTATION = "I", "A"
 
-_PREPARED: dict[tuple[Any, ...], tuple[dict[str, str], dict[Any, str], dict[str, Any]]] = {}
-"""What opening read from the last file opened (path, size, mtime): its categories and
-first image, so that opening it again in the same process skips that pass."""
-
 
 class CocoSource(DatasetSource):
     """The rows of a COCO file (see the module docs)."""
 
     format_name = "coco"
+    describe = "a COCO JSON file"
+    folder = False
+    options_read = frozenset({"regions", "images"})
     _categories: dict[Any, str]
+    rle_kept: int = 0
+    """Crowd annotations in RLE that kept their box (``--regions polygons|both``)."""
     _url_mode: bool
     _images_dir: Path
     _cells: Cells
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        options: FormatOptions,
-        *,
-        dataset_id: str | None = None,
-        tmp_dir: str | os.PathLike[str] | None = None,
-        report: Report | None = None,
-    ) -> None:
-        super().__init__(path, options, dataset_id=dataset_id, report=report)
-        self._tmp_dir = tmp_dir
-        self.rle_kept = 0
-        """Crowd annotations in RLE that kept their box (``--regions polygons|both``)."""
+    @staticmethod
+    def recognises(path: Path) -> bool:
+        """A ``.json`` file."""
+        return path.suffix.lower() == ".json" and not path.is_dir()
 
     def _prepare(self) -> None:
         path = self.path
         assert path is not None
         if not path.is_file():
             raise SourceError(f"{path}: a COCO dataset is given by its JSON file")
-        st = path.stat()
-        key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-        got = _PREPARED.get(key)
-        if got is None:
-            got = self._read_head(path)
-            _PREPARED.clear()  # one file's worth (the command line opens it twice)
-            _PREPARED[key] = got
-        self._names, self._categories, first = got
+        self._names, self._categories, first = self._read_head(path)
         given = self.options.images
         self._url_mode = given is None and bool(first.get("coco_url") or first.get("flickr_url"))
         self._images_dir = Path(given) if given is not None else _default_images(path)
         if self._url_mode:
-            self._root = path.parent.resolve()
+            self.base_dir = path.parent.resolve()
         else:
             self._root_with(self._images_dir)
-        self._cells = Cells("url" if self._url_mode else "file")
+        self._cells = Cells("url" if self._url_mode else "file", self._names)
         self.columns = self._cells.columns
-        self.notes.append(f"COCO read with ijson's {BACKEND} backend")
+        self.stats.note(f"COCO read with ijson's {BACKEND} backend")
 
     @staticmethod
     def _read_head(path: Path) -> tuple[dict[str, str], dict[Any, str], dict[str, Any]]:
@@ -153,8 +127,8 @@ class CocoSource(DatasetSource):
             what=f"the annotations of {path}",
         ) as grouper:
             add = grouper.add
-            report = self._report
-            report.phase = "grouping"
+            stats = self.stats
+            stats.update(phase="grouping")
             started = time.monotonic()
             images = 0
             with _open(path) as f:
@@ -207,17 +181,19 @@ class CocoSource(DatasetSource):
                     line += rows
                     if not k & 0xFFFF:
                         yield []
-            self.row_estimate = line - 2 - images
             grouper.seal()
-            report.rows_total = self.row_estimate
-            report.grouped = True
-            report.grouping_temp_bytes = grouper.bytes_written
-            report.grouping_s = time.monotonic() - started
-            report.phase = ""
+            stats.update(
+                rows_total=line - 2 - images,
+                images_total=images,
+                grouped=True,
+                grouping_temp_bytes=grouper.bytes_written,
+                grouping_s=time.monotonic() - started,
+                phase="",
+            )
             for group in grouper.groups():
                 yield self._group_rows(group)
         if self.rle_kept:
-            self.notes.append(
+            self.stats.note(
                 f"{self.rle_kept:,} crowd annotation(s) in RLE have no polygon: they kept their box"
             )
 
@@ -250,7 +226,7 @@ class CocoSource(DatasetSource):
                     "give --images DIR to upload the local files"
                 )
         else:
-            cell = relative(self._images_dir / file_name, self._root)
+            cell = relative(self._images_dir / file_name, self.base_dir)
             if not file_name:
                 image_problem = f"image id {image_id!r} has no file_name"
         if not image_problem and not (width and height):

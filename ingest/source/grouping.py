@@ -3,10 +3,10 @@
 Real files are rarely grouped by image: exports sorted by class, per-class files
 concatenated, COCO annotations ordered by category. Two pieces:
 
-* :func:`scan_order` is the counting pass over a CSV: it counts the records and tells
-  whether the rows of each image already follow each other (then nothing else
-  happens: no extra pass, no temp file). It remembers one 64-bit hash per stretch of
-  rows of one image (8 bytes each), never the rows.
+* :func:`scan_order` is the counting pass over a CSV: it counts the records and the
+  distinct images, and tells whether the rows of each image already follow each other
+  (then nothing else happens: no extra pass, no temp file). It remembers one 64-bit
+  hash per image (8 bytes each), never the rows.
 * :class:`DiskGrouper` groups records by key on disk: a hash partition (records go to
   one of *n* bucket files by their key's hash, *n* chosen so that one bucket is about
   :data:`BUCKET_BYTES`), then each bucket in turn is read back, grouped in memory and
@@ -17,6 +17,9 @@ concatenated, COCO annotations ordered by category. Two pieces:
   closes (also on errors and cancellation). A folder left by a process that was
   killed (``kill -9`` leaves no chance to clean up) is removed by the next grouper
   that starts in the same ``tmp_dir``.
+
+:class:`ImageGrouping` puts the two together for a CSV source: the counting pass, and
+the grouping on disk when the pass finds an image's rows scattered.
 
 Hash partitioning was chosen over sorted runs merged with :func:`heapq.merge` and over
 :mod:`sqlite3`: the order inside a group is the file's order without sorting, there is
@@ -32,8 +35,9 @@ import os
 import shutil
 import struct
 import tempfile
+import time
 from array import array
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,12 +46,16 @@ import anyio
 import msgspec
 
 from ingest.errors import SourceError
+from ingest.model import InvalidRow, Row
 
-from .csvstream import read_chunks
+from .base import SourceStats
+from .csvstream import Record, read_chunks
+from .validate import Validator
 
 __all__ = [
     "BUCKET_BYTES",
     "DiskGrouper",
+    "ImageGrouping",
     "OrderScan",
     "scan_order",
 ]
@@ -72,6 +80,8 @@ class OrderScan:
 
     records: int = 0
     """Data records (rows, valid or not; blank lines not counted)."""
+    images: int = 0
+    """Distinct images the records name (by their cells as written, see :func:`image_key`)."""
     stretches: int = 0
     """Runs of consecutive rows naming one image."""
     grouped: bool = True
@@ -97,18 +107,20 @@ def image_key(cells: list[str], image_i: int, id_i: int) -> str:
 
 
 class _Stretches:
-    """Tells whether any image's rows come back after another image's.
+    """Counts the distinct images, and tells whether any image's rows come back after
+    another image's.
 
     Remembers one 64-bit hash per stretch, in 256 arrays by the hash's low bits; a
-    partition is checked for a repeated hash (an image that came back) when the scan
-    ends, or as soon as it has grown by 64k, so a shuffled file is known early and its
-    hashes are dropped. A collision of two hashes can only make a grouped file look
-    scattered (it is then grouped again, correctly, at some cost), never the reverse.
+    partition is checked for repeated hashes (an image that came back) when the scan
+    ends, or as soon as it has grown by 64k, and then keeps each hash once: memory holds
+    one hash per image. A collision of two hashes can only make a grouped file look
+    scattered (it is then grouped again, correctly, at some cost) and count two images
+    as one, never the reverse.
     """
 
     def __init__(self, scan: OrderScan) -> None:
         self.scan = scan
-        self._parts: list[array[int]] | None = [array("q") for _ in range(256)]
+        self._parts: list[array[int]] = [array("q") for _ in range(256)]
         self._checked = [0] * 256
         self._last: object = None
 
@@ -119,29 +131,32 @@ class _Stretches:
             return
         self._last = key
         self.scan.stretches += 1
-        parts = self._parts
-        if parts is None:
-            return
         h = hash(key)
-        part = parts[h & 255]
+        part = self._parts[h & 255]
         part.append(h)
         if len(part) - self._checked[h & 255] >= 65536:
-            self._checked[h & 255] = len(part)
-            if len(set(part)) != len(part):
-                self._parts = None
-                self.scan.grouped = False
+            self._settle(h & 255)
+
+    def _settle(self, i: int) -> None:
+        part = self._parts[i]
+        unique = set(part)
+        if len(unique) != len(part):
+            self.scan.grouped = False
+            part = self._parts[i] = array("q", unique)
+        self._checked[i] = len(part)
 
     def finish(self) -> OrderScan:
-        if self._parts is not None:
-            self.scan.grouped = all(len(set(p)) == len(p) for p in self._parts)
-            self._parts = None
+        for i in range(len(self._parts)):
+            self._settle(i)
+        self.scan.images = sum(len(p) for p in self._parts)
+        self._parts = []
         return self.scan
 
 
 async def scan_order(
     path: str | os.PathLike[str], image_i: int, id_i: int, *, header_line: int = 1
 ) -> OrderScan:
-    """Count the records after the header and tell whether each image's rows are together.
+    """Count the records and images after the header; tell whether each image's rows are together.
 
     Reads the file's bytes in a worker thread without parsing every record
     (:func:`_scan_bytes`: a tenth of the cost of parsing); a file it cannot read that
@@ -401,3 +416,81 @@ class DiskGrouper:
                 offset += size
             del data
             yield from groups.values()
+
+
+_GROUPED_BATCH = 2048
+"""Rows per list handed on from grouped records (about one chunk of the file)."""
+
+
+class ImageGrouping:
+    """Puts every image's rows of a CSV together: the part of a CSV source that groups.
+
+    :meth:`batches` runs the counting pass (:func:`scan_order`: the records and images go
+    into the source's stats before any row); when it finds the rows of every image
+    together, the records go on as they are read, with no temp file; otherwise they are
+    grouped on disk under ``tmp_dir`` (:class:`DiskGrouper`) and read back a few
+    thousand rows at a time, each image's rows together and in the file's order.
+    :meth:`close` removes the temp files (the source closes it, also when cancelled).
+    """
+
+    def __init__(self, tmp_dir: str | os.PathLike[str] | None = None) -> None:
+        self.tmp_dir = tmp_dir
+        self._grouper: DiskGrouper | None = None
+
+    async def batches(
+        self,
+        path: Path,
+        header_line: int,
+        validator: Validator,
+        records: AsyncIterator[tuple[list[Record], bool]],
+        stats: SourceStats,
+    ) -> AsyncIterator[list[Row | InvalidRow]]:
+        """The validated rows of ``records`` (the rest of ``path``, as (records, dirty)
+        lists), every image's together."""
+        started = time.monotonic()
+        stats.update(phase="scanning")
+        image_i, id_i = validator.image_index, validator.id_index
+        scan = await scan_order(path, image_i, id_i, header_line=header_line)
+        stats.update(rows_total=scan.records, images_total=scan.images)
+        if scan.grouped:
+            stats.update(grouping_s=time.monotonic() - started, phase="")
+            async for chunk, dirty in records:
+                yield validator.rows(chunk, dirty)
+            return
+        stats.update(phase="grouping")
+
+        def key(record: Record) -> str:
+            return image_key(record[1], image_i, id_i)
+
+        grouper = self._grouper = DiskGrouper(
+            self.tmp_dir, expected_bytes=scan.size, key=key, what=f"the rows of {path}"
+        )
+        add = grouper.add
+        dirty = False
+        async for chunk, chunk_dirty in records:
+            dirty = dirty or chunk_dirty
+            for record in chunk:
+                if record[1] or record[2]:
+                    add(record)
+        grouper.seal()
+        stats.update(
+            grouped=True,
+            grouping_temp_bytes=grouper.bytes_written,
+            grouping_s=time.monotonic() - started,
+            phase="",
+        )
+        batch: list[Record] = []
+        for group in grouper.groups():
+            batch.extend(group)
+            if len(batch) >= _GROUPED_BATCH:
+                yield validator.rows(batch, dirty)
+                batch = []
+        if batch:
+            yield validator.rows(batch, dirty)
+        self.close()
+
+    def close(self) -> None:
+        """Remove the temp files (idempotent)."""
+        grouper, self._grouper = self._grouper, None
+        if grouper is not None:
+            grouper.close()

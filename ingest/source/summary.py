@@ -1,4 +1,5 @@
-"""Whole-file checks without sending anything: :func:`validate_file`."""
+"""Whole-dataset checks without sending anything: :func:`validate_path`, and
+:func:`validate_file`, its fast path for a CSV."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from pathlib import Path
 
 from ingest.model import InvalidRow
 
-from .reader import RowSource
+from .csvfile import CsvSource
+from .export import CsvExport
+from .factory import detect, open_rows
+from .formats import DatasetPath
 
-__all__ = ["ValidationSummary", "validate_file"]
+__all__ = ["ValidationSummary", "validate_file", "validate_path"]
 
 
 @dataclass(slots=True)
@@ -20,7 +24,9 @@ class ValidationSummary:
     ``rows`` counts every data record read (valid or not); ``images`` the distinct
     inputs the valid rows name; ``boxes`` the valid rows with a box; ``labels`` the
     distinct concepts (positive or negative); ``image_level_rows`` the valid rows
-    without a box; ``invalid`` every invalid row with its line and reason.
+    without a box; ``invalid`` every invalid row with its line and reason; ``warnings``
+    what the data holds that would not be uploaded (a column ingest does not read...)
+    and ``notes`` what else the read has to say (the warnings among them).
     """
 
     path: Path | None = None
@@ -31,6 +37,10 @@ class ValidationSummary:
     labels: int = 0
     image_level_rows: int = 0
     invalid: list[InvalidRow] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    written: int = 0
+    """Rows written to the CSV of ``validate_path(write_csv=...)``."""
 
     @property
     def valid(self) -> int:
@@ -49,7 +59,7 @@ async def validate_file(path: str | os.PathLike[str]) -> ValidationSummary:
     summary = ValidationSummary()
     invalid = summary.invalid
     # A counting validator tallies valid rows instead of building them (twice as fast).
-    async with RowSource(path, counting=True) as src:
+    async with CsvSource(path, counting=True) as src:
         summary.path = src.path
         summary.columns = list(src.columns)
         async for batch in src.batches():
@@ -62,5 +72,55 @@ async def validate_file(path: str | os.PathLike[str]) -> ValidationSummary:
             summary.image_level_rows = validator.image_level_rows
             summary.images = len(validator.images)
             summary.labels = len(validator.labels())
+        summary.warnings, summary.notes = list(src.stats.warnings), list(src.stats.notes)
     summary.rows = len(invalid) + summary.boxes + summary.image_level_rows
+    return summary
+
+
+async def validate_path(
+    path: str | os.PathLike[str], *, write_csv: str | os.PathLike[str] | None = None
+) -> ValidationSummary:
+    """Check every row of a dataset (any format) without sending anything.
+
+    With ``write_csv``, the valid rows are also written there as ingest's own CSV
+    (:class:`~ingest.source.export.CsvExport`): uploading it stores what uploading
+    ``path`` stores.
+    """
+    data = DatasetPath.of(path)
+    options = data.options
+    counting = write_csv is None and options.concept_ids == "ids"  # the fast path
+    if counting and detect(data.path, options.format) == "csv":
+        return await validate_file(data.path)
+    summary = ValidationSummary()
+    images: set[str] = set()
+    labels: set[str] = set()
+    async with open_rows(data) as src:
+        summary.path = src.path
+        summary.columns = list(src.columns)
+        export = CsvExport(write_csv, src) if write_csv is not None else None
+        try:
+            async for batch in src.batches():
+                if export is not None:
+                    export.write(batch)
+                for item in batch:
+                    summary.rows += 1
+                    if isinstance(item, InvalidRow):
+                        summary.invalid.append(item)
+                        continue
+                    images.add(item.input_id)
+                    labels.update(item.pos_concepts)
+                    labels.update(item.neg_concepts)
+                    if item.annotation_id:
+                        summary.boxes += 1
+                    else:
+                        summary.image_level_rows += 1
+            if export is not None:
+                export.commit()
+                summary.written = export.rows
+        finally:
+            if export is not None:
+                export.discard()
+        summary.warnings, summary.notes = list(src.stats.warnings), list(src.stats.notes)
+    summary.images = len(images)
+    summary.labels = len(labels)
     return summary

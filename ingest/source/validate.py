@@ -21,6 +21,10 @@ Optional region and annotation columns:
 * ``annotation_info``: a JSON object stored in the annotation's ``annotation_info``.
 * ``dataset_id``: a dataset the row's input also goes into (made when the app lacks it);
   an image's first row decides.
+* ``concept_names``: a JSON object naming the row's concepts (``{"traffic-light":
+  "Traffic Light"}``), kept as ``Concept.name``; a concept it leaves out is its own
+  name. The format readers write it for class names that are not their id, so a failed
+  row, or a dataset written as a CSV (``ingest validate --write-csv``), keeps them.
 
 Concept cells hold concept ids; with ``concept_ids="names"`` they hold names instead
 (``traffic light``), which become ids by :func:`concept_id` and are kept as
@@ -39,6 +43,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, cast
 
 from ingest import ids
+from ingest.errors import SourceError
 from ingest.model import InvalidRow, Row
 
 from .cells import (
@@ -54,7 +59,7 @@ from .cells import (
     show,
     url_problem,
 )
-from .csvstream import bad_text
+from .csvstream import Record, bad_text
 
 __all__ = ["Validator"]
 
@@ -119,6 +124,16 @@ class Validator:
         self._poly_i = index.get("polygon", -1)
         self._info_i = index.get("annotation_info", -1)
         self._ds_i = index.get("dataset_id", -1)
+        # the concept_names column names the ids of the concept cells; a format source's
+        # names (given) are where its cells come from, so it is read only without them
+        self._names_i = index.get("concept_names", -1) if concept_names is None else -1
+        if self._names_i >= 0 and self._by_name:
+            where = f"{path}: " if path else ""
+            raise SourceError(
+                f"{where}line 1: the concept_names column names concepts given by id; with "
+                "names in the concept cells (concept ids 'names') leave it out"
+            )
+        self._names_cache: dict[str, dict[str, str] | str] = {}
         self._n = len(self.columns)
         self._base = base_dir
         self._base_resolved: Path | None = None
@@ -142,6 +157,22 @@ class Validator:
     def id_index(self) -> int:
         """The position of the ``input_id`` column, or -1."""
         return self._id_i
+
+    def rows(self, records: list[Record], dirty: bool) -> list[Row | InvalidRow]:
+        """Validate records read from a CSV (blank lines skipped; a record the csv
+        parser could not read is invalid as such)."""
+        out: list[Row | InvalidRow] = []
+        append = out.append
+        check = self.check
+        columns = self.columns
+        for line, cells, problem in records:
+            if problem:
+                append(InvalidRow(line, "", problem, dict(zip(columns, cells, strict=False))))
+            elif cells:
+                item = check(line, cells, dirty)
+                if item is not None:  # None: a valid row tallied by a counting validator
+                    append(item)
+        return out
 
     def labels(self) -> set[str]:
         """The distinct concepts of the valid rows tallied so far (``counting``)."""
@@ -284,6 +315,23 @@ class Validator:
                     return InvalidRow(line, "annotation_info", got_info, self._raw(cells))
                 info = got_info
 
+        names = self.concept_names
+        if self._names_i >= 0:
+            text = cells[self._names_i]
+            if text and not text.isspace():
+                got_names = self._names_cache.get(text) or self._names_cell(text)
+                if isinstance(got_names, str):
+                    return InvalidRow(line, "concept_names", got_names, self._raw(cells))
+                for cid in got_names:
+                    if cid not in pos.names and cid not in neg.names:
+                        return InvalidRow(
+                            line,
+                            "concept_names",
+                            f"concept_names names {show(cid)}, which is not a concept of the row",
+                            self._raw(cells),
+                        )
+                names = got_names
+
         dataset = ""
         if self._ds_i >= 0:
             dataset = cells[self._ds_i].strip()
@@ -353,7 +401,7 @@ class Validator:
             columns,
             polygon,
             info,
-            self.concept_names,
+            names,
             dataset,
         )
 
@@ -401,6 +449,18 @@ class Validator:
                 if len(known) < _KNOWN_CACHE:
                     known.add(concept)
         return _Concepts(concepts, ids.labels_part(concepts))
+
+    def _names_cell(self, text: str) -> dict[str, str] | str:
+        """The names of a ``concept_names`` cell (id -> name), or why they are invalid."""
+        got = parse_object(text, "concept_names")
+        if isinstance(got, dict):
+            for cid, name in got.items():
+                if not isinstance(name, str) or not name.strip():
+                    got = f"concept_names gives {show(cid)} the name {name!r}; a name is text"
+                    break
+        if len(self._names_cache) < _CONCEPT_CACHE:
+            self._names_cache[text] = got
+        return got
 
     def _file(self, cell: str) -> tuple[str, str, str]:
         """Check a ``file`` cell: (problem or "", absolute path, id source)."""

@@ -11,7 +11,8 @@ import pytest
 
 from ingest.errors import SourceError
 from ingest.model import InvalidRow, Row
-from ingest.source import RowSource, validate_file
+from ingest.source import validate_file
+from ingest.source.csvfile import CsvSource
 
 CORPUS = Path(__file__).parent / "corpus"
 EXPECTED: dict[str, dict[str, Any]] = json.loads((CORPUS / "expected.json").read_text())
@@ -19,7 +20,7 @@ EXPECTED: dict[str, dict[str, Any]] = json.loads((CORPUS / "expected.json").read
 
 async def _read(path: Path, chunk_size: int) -> dict[str, Any]:
     try:
-        async with RowSource(path, chunk_size=chunk_size) as src:
+        async with CsvSource(path, chunk_size=chunk_size) as src:
             invalid: list[str] = []
             valid = 0
             async for item in src:

@@ -15,8 +15,8 @@ import pytest
 
 from ingest.errors import SourceError
 from ingest.model import InvalidRow, Row
-from ingest.report import Report
-from ingest.source import open_rows
+from ingest.source import SourceStats, open_rows
+from ingest.source.csvfile import CsvSource
 from ingest.source.grouping import (
     BUCKET_BYTES,
     DiskGrouper,
@@ -113,13 +113,12 @@ async def test_scan_tells_grouped_from_scattered(tmp_path: Path) -> None:
     assert scan.stretches > len({r["url"] for r in data.rows})
 
 
-async def read_all(path: Path, tmp_dir: Path) -> tuple[list[Row | InvalidRow], Report]:
-    report = Report()
+async def read_all(path: Path, tmp_dir: Path) -> tuple[list[Row | InvalidRow], SourceStats]:
     out: list[Row | InvalidRow] = []
-    async with open_rows(path, group=True, tmp_dir=tmp_dir, report=report) as src:
+    async with open_rows(path, group=True, tmp_dir=tmp_dir) as src:
         async for batch in src.batches():
             out.extend(batch)
-    return out, report
+    return out, src.stats
 
 
 async def test_a_scattered_file_reads_grouped_with_its_own_line_numbers(tmp_path: Path) -> None:
@@ -127,9 +126,10 @@ async def test_a_scattered_file_reads_grouped_with_its_own_line_numbers(tmp_path
     path = shuffled(data.write(tmp_path / "raw.csv"), tmp_path / "shuffled.csv")
     tmp_dir = tmp_path / "tmp"
     with anyio.fail_after(30):
-        rows, report = await read_all(path, tmp_dir)
-    assert report.grouped and report.rows_total == len(data.rows)
-    assert 0 < report.grouping_temp_bytes <= 1.5 * path.stat().st_size
+        rows, stats = await read_all(path, tmp_dir)
+    assert stats.grouped and stats.rows_total == len(data.rows)
+    assert stats.images_total == len({r["url"] for r in data.rows})  # the counting pass's
+    assert 0 < stats.grouping_temp_bytes <= 1.5 * path.stat().st_size
     assert list(tmp_dir.iterdir()) == []  # removed once read
     # every row once, named by its line in the shuffled file
     with path.open(newline="") as fh:
@@ -157,9 +157,10 @@ async def test_a_grouped_file_is_read_as_it_is_without_temp_files(tmp_path: Path
     path = grouped_by_url(data.write(tmp_path / "raw.csv"), tmp_path / "grouped.csv")
     tmp_dir = tmp_path / "tmp"
     tmp_dir.mkdir()
-    rows, report = await read_all(path, tmp_dir)
-    assert not report.grouped and report.grouping_temp_bytes == 0
-    assert report.rows_total == len(rows) == len(data.rows)
+    rows, stats = await read_all(path, tmp_dir)
+    assert not stats.grouped and stats.grouping_temp_bytes == 0
+    assert stats.rows_total == len(rows) == len(data.rows)
+    assert stats.images_total == len({r["url"] for r in data.rows})
     assert [r.line for r in rows] == list(range(2, len(rows) + 2))  # the file's order
     assert list(tmp_dir.iterdir()) == []
 
@@ -203,7 +204,7 @@ async def test_the_quick_scan_agrees_with_the_csv_parser(name: str) -> None:
     """On every file of the bad-input corpus: the same records, stretches and verdict."""
     path = CORPUS / name
     try:
-        async with open_rows(path) as src:
+        async with CsvSource(path) as src:
             assert src.validator is not None
             where = (src.validator.image_index, src.validator.id_index)
             header_line = src.header_line

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from ingest.errors import SourceError
 from ingest.model import InvalidRow, Row
-from ingest.source import RowSource
+from ingest.source.csvfile import CsvSource
 
 HEADER = ["url", "left_col", "top_row", "right_col", "bottom_row", "pos_concepts", "metadata"]
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -26,7 +26,7 @@ def _run(data: bytes, chunk_size: int) -> tuple[list[Row | InvalidRow], str | No
 
     async def go(path: Path) -> tuple[list[Row | InvalidRow], str | None]:
         try:
-            async with RowSource(path, chunk_size=chunk_size) as src:
+            async with CsvSource(path, chunk_size=chunk_size) as src:
                 return [i async for i in src], None
         except SourceError as exc:  # MissingColumnError included
             return [], str(exc)

@@ -10,9 +10,9 @@ import anyio
 import pytest
 
 from ingest import ids
-from ingest.errors import ConfigError, MissingColumnError, SourceError
+from ingest.errors import MissingColumnError, SourceError
 from ingest.model import Box, InvalidRow, Row
-from ingest.source import open_rows
+from ingest.source import DatasetPath, open_rows
 
 HEADER = "url,left_col,top_row,right_col,bottom_row,pos_concepts,neg_concepts,metadata,extra\n"
 
@@ -92,11 +92,16 @@ async def test_dataset_id_column(tmp_path: Path) -> None:
 
 @pytest.mark.anyio
 async def test_header_names_are_case_sensitive(tmp_path: Path) -> None:
+    """``URL`` is not read as ``url``: the column is missing, and the message says which
+    cell looks meant as it."""
     p = _write(tmp_path, "URL,left_col,top_row,right_col,bottom_row\nhttps://x.example/a,,,,\n")
     with pytest.raises(MissingColumnError) as err:
         await _items(p)
     assert err.value.column == "url"
-    assert str(err.value) == f"{p}: line 1: required column 'url' is missing from the header"
+    assert str(err.value) == (
+        f"{p}: line 1: required column 'url' is missing from the header; "
+        "column 'URL' is not one ingest reads; did you mean 'url'?"
+    )
 
 
 @pytest.mark.anyio
@@ -202,12 +207,6 @@ async def test_iterable_empty_and_base_dir(tmp_path: Path) -> None:
     assert isinstance(item, Row) and item.path == str((tmp_path / "a.jpg").resolve())
 
 
-def test_dataset_id_checked() -> None:
-    assert open_rows([], dataset_id="ds_1").dataset_id == "ds_1"
-    with pytest.raises(ConfigError):
-        open_rows([], dataset_id="bad id")
-
-
 @pytest.mark.anyio
 async def test_iterating_without_async_with_opens_and_closes(tmp_path: Path) -> None:
     p = _write(tmp_path, HEADER + "https://x.example/a.jpg,,,,,,,,\n")
@@ -229,3 +228,27 @@ async def test_one_unnamed_column_is_kept_two_are_an_error(tmp_path: Path) -> No
         f"{p}: line 1: columns 6 and 7 of the header have no name; "
         "name them or remove the extra commas"
     )
+
+
+@pytest.mark.anyio
+async def test_concept_names_column(tmp_path: Path) -> None:
+    p = _write(
+        tmp_path,
+        "url,left_col,top_row,right_col,bottom_row,pos_concepts,concept_names\n"
+        'https://x.example/a,,,,,cat|traffic-light,"{""traffic-light"": ""Traffic Light""}"\n'
+        'https://x.example/b,,,,,cat,"{""dog"": ""Dog""}"\n'
+        'https://x.example/c,,,,,cat,"{""cat"": 1}"\n'
+        "https://x.example/d,,,,,cat,\n",
+    )
+    named, stray, number, plain = await _items(p)
+    assert isinstance(named, Row) and named.concept_names == {"traffic-light": "Traffic Light"}
+    assert isinstance(stray, InvalidRow) and stray.message() == (
+        "line 3, column 'concept_names': concept_names names 'dog', which is not a concept "
+        "of the row"
+    )
+    assert isinstance(number, InvalidRow) and number.reason == (
+        "concept_names gives 'cat' the name 1; a name is text"
+    )
+    assert isinstance(plain, Row) and plain.concept_names is None
+    with pytest.raises(SourceError, match="the concept_names column names concepts given by id"):
+        await _items(DatasetPath(p, concept_ids="names"))

@@ -123,3 +123,75 @@ async def test_a_voc_folder_lands_on_the_sandbox(tmp_path: Path) -> None:
             )
             assert boxes == [(0.0, 0.0, 1.0, 1.0), (0.1, 0.1, 0.6, 0.9)]
     assert {line for line, o in outcomes.items() if o.status is Status.FAILED} == {4, 5, 7}
+
+
+def with_splits(root: Path) -> Path:
+    """The devkit's ImageSets/Main: split files of image ids, a per-class file (not a
+    split), and a split naming an image without an annotation file."""
+    main = root / "ImageSets/Main"
+    main.mkdir(parents=True)
+    (main / "train.txt").write_text("a\n")
+    (main / "val.txt").write_text("b\nc\n")
+    (main / "trainval.txt").write_text("a\nb\nc\n")
+    (main / "dog_train.txt").write_text("a  1\n")
+    (main / "test.txt").write_text("zzz\n")
+    return root
+
+
+async def test_every_input_carries_its_splits(tmp_path: Path) -> None:
+    root = with_splits(make_voc(tmp_path))
+    async with open_rows(root) as src:
+        items = [i async for i in src]
+        assert any("test.txt: 1 image id(s) have no annotation file" in n for n in src.stats.notes)
+    splits = {i.line: (i.metadata if isinstance(i, Row) else i.raw["metadata"]) for i in items}
+    a = {"splits": ["train", "trainval"]}
+    assert splits == {
+        2: a,
+        3: a,
+        4: '{"splits":["train","trainval"]}',  # invalid rows keep their cells
+        5: '{"splits":["train","trainval"]}',
+        6: {"splits": ["trainval", "val"]},
+        7: '{"splits":["trainval","val"]}',
+    }
+
+
+async def test_one_split_keeps_every_rows_position(tmp_path: Path) -> None:
+    root = with_splits(make_voc(tmp_path))
+    every = {i.line: i for i in await read(root)}
+    val = await read(DatasetPath(root, split="val"))
+    assert [i.line for i in val] == [6, 7]  # b and c, where the whole read puts them
+    for item in val:
+        assert type(item) is type(every[item.line])
+        if isinstance(item, Row):
+            assert item.input_id == every[item.line].input_id  # type: ignore[union-attr]
+    with pytest.raises(SourceError) as err:
+        await read(DatasetPath(root, split="tset"))
+    assert str(err.value) == (
+        f"{root}: no split 'tset'; ImageSets/Main holds 'test', 'train', 'trainval', 'val'"
+    )
+
+
+async def test_a_split_lands_in_its_own_dataset(tmp_path: Path) -> None:
+    """Without --split each input goes into its smallest split's dataset (a: train, b: val);
+    with --split trainval into trainval's; metadata lists every split either way."""
+    root = with_splits(make_voc(tmp_path))
+    a = ids.input_id("file:voc/JPEGImages/a.png")
+    b = ids.input_id("file:voc/JPEGImages/b.png")
+    with anyio.fail_after(60):
+        async with Sandbox(SandboxOptions(rps=0, processing=(0.0, 0.01), datasets=())) as sb:
+            config = sandbox_config(sb)
+            async with Ingester(config) as ing:
+                await ing.run(DatasetPath(root, dataset_per_split=True))
+            assert {i: list(x.dataset_ids) for i, x in sb.inputs.items()} == {
+                a: ["train"],
+                b: ["val"],
+            }
+            assert MessageToDict(sb.inputs[b].data.metadata) == {"splits": ["trainval", "val"]}
+        async with Sandbox(SandboxOptions(rps=0, processing=(0.0, 0.01), datasets=())) as sb:
+            async with Ingester(sandbox_config(sb)) as ing:
+                report = await ing.run(DatasetPath(root, split="trainval", dataset_per_split=True))
+            assert {i: list(x.dataset_ids) for i, x in sb.inputs.items()} == {
+                a: ["trainval"],
+                b: ["trainval"],
+            }
+            assert (report.rows_total, report.images_total) == (6, 3)

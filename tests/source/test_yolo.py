@@ -179,3 +179,16 @@ async def test_dataset_per_split_makes_the_datasets_and_fills_them(tmp_path: Pat
             ids.input_id("file:ds/images/val/c.png"): ["val"],
         }
         assert {i: list(x.dataset_ids) for i, x in sb.inputs.items()} == split_of
+
+
+async def test_one_split_keeps_every_rows_position(tmp_path: Path) -> None:
+    root = make_yolo(tmp_path)
+    every = {i.line: i for i in await read(root)}
+    [val] = await read(DatasetPath(root, split="val"))
+    assert isinstance(val, Row) and val.line == 9 and val.metadata == {"split": "val"}
+    assert val.input_id == every[9].input_id  # type: ignore[union-attr]
+    train = await read(DatasetPath(root, split="train"))
+    assert [i.line for i in train] == [2, 3, 5, 6, 7, 8]
+    with pytest.raises(SourceError) as err:
+        await read(DatasetPath(root, split="test"))
+    assert str(err.value) == f"{root}: no split 'test'; the dataset's splits are 'train', 'val'"

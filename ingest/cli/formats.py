@@ -1,0 +1,79 @@
+"""The command line's options for reading a dataset, and the :class:`FormatOptions` they make."""
+
+from __future__ import annotations
+
+import argparse
+
+from ingest.source import FORMATS, REGIONS, FormatOptions
+from ingest.source.formats import CLASS_NAMES
+
+__all__ = ["add_format_arguments", "format_options"]
+
+
+def add_format_arguments(parser: argparse._ActionsContainer) -> None:
+    """The command line's options for reading a dataset (``upload`` and ``validate``).
+
+    ``parser`` is any argparse container: a parser, or an argument group of one.
+    """
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="what DATA is (default: recognised from the path: .json is COCO, a .yaml, a "
+        "folder with data.yaml or with images/ and labels/ is YOLO, a folder with "
+        "Annotations/ is VOC, anything else a CSV)",
+    )
+    parser.add_argument(
+        "--regions",
+        choices=REGIONS,
+        default="boxes",
+        help="COCO segmentations and YOLO segment rows become boxes (default), polygons, or both",
+    )
+    parser.add_argument(
+        "--images",
+        metavar="DIR",
+        help="COCO: upload the local images under DIR (file_name) instead of their URLs "
+        "(default: URLs when the file gives them, else images/ or <split>/ beside the file)",
+    )
+    parser.add_argument(
+        "--concept-ids",
+        choices=("ids", "names"),
+        default="ids",
+        help="CSV: concept cells hold ids (default) or names such as 'traffic light', "
+        "made ids as the COCO loader does (lower case, other characters '-'); the name is "
+        "kept as the concept's name",
+    )
+    parser.add_argument(
+        "--class-names",
+        choices=CLASS_NAMES,
+        default="names",
+        help="YOLO: the concepts are the class names (default: from the dataset's yaml, "
+        "whatever its name, or classes.txt; a dataset without names is refused) or the class "
+        "numbers",
+    )
+    parser.add_argument(
+        "--split",
+        metavar="NAME",
+        help="YOLO, Pascal VOC: read only this split (a YOLO yaml's train, val or test, or a "
+        "folder under images/; a VOC ImageSets/Main/NAME.txt); every input carries its "
+        "splits in its metadata either way",
+    )
+    parser.add_argument(
+        "--dataset-per-split",
+        action="store_true",
+        help="YOLO, Pascal VOC: put each split's inputs into a dataset named after the split "
+        "(train, val, test), made when the app lacks it (a VOC image in several splits: the "
+        "smallest, e.g. train rather than trainval)",
+    )
+
+
+def format_options(ns: argparse.Namespace) -> FormatOptions:
+    """The :class:`FormatOptions` of parsed command-line options."""
+    return FormatOptions(
+        format=getattr(ns, "format", None),
+        regions=getattr(ns, "regions", "boxes"),
+        images=getattr(ns, "images", None),
+        concept_ids=getattr(ns, "concept_ids", "ids"),
+        dataset_per_split=getattr(ns, "dataset_per_split", False),
+        class_names=getattr(ns, "class_names", "names"),
+        split=getattr(ns, "split", None),
+    )
