@@ -3,21 +3,25 @@
 ::
 
     python -m benchmarks.baseline interpreter
+    python -m benchmarks.baseline grpc
     python -m benchmarks.baseline imports
     python -m benchmarks.baseline channel --base http://127.0.0.1:PORT
 
-Three stages, each a process of its own whose peak RSS the suite measures as it measures
+Four stages, each a process of its own whose peak RSS the suite measures as it measures
 a client's (``ru_maxrss`` from its launcher):
 
 * ``interpreter``: Python started with the same options, nothing imported;
-* ``imports``: the command line imported (``ingest.cli``: the library, gRPC, protobuf and
-  the generated clarifai-grpc messages, rich, msgspec...), nothing run;
+* ``grpc``: gRPC, protobuf and clarifai-grpc (its generated messages, its service stub,
+  its channel helper) imported, nothing else;
+* ``imports``: the whole command line imported (``ingest.cli``: the library and what it
+  uses besides, rich, msgspec, ijson, yaml...), nothing run;
 * ``channel``: the same, then a gRPC channel opened to the sandbox the way the client
   opens one (``ClarifaiChannel``'s aio helper) and waited on until it is ready.
 
 A client's peak RSS minus the ``channel`` stage's is what the upload itself holds (rows,
 queues, requests in flight, the grouping's buffers); the stages apart say how much of
-the rest is the interpreter, the imports and gRPC's channel. Prints one JSON line.
+the rest is the interpreter, gRPC and protobuf, ingest's own imports and gRPC's channel.
+Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from urllib.parse import urlsplit
 
 __all__ = ["STAGES", "main"]
 
-STAGES = ("interpreter", "imports", "channel")
+STAGES = ("interpreter", "grpc", "imports", "channel")
 
 
 async def _open_channel(base: str) -> None:
@@ -50,6 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--base", help="the sandbox (stage channel)")
     ns = parser.parse_args(argv)
     if ns.stage != "interpreter":
+        import grpc  # noqa: F401
+        from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel  # noqa: F401
+        from clarifai_grpc.grpc.api import resources_pb2, service_pb2_grpc  # noqa: F401
+    if ns.stage in ("imports", "channel"):
         import ingest.cli  # noqa: F401
     if ns.stage == "channel":
         import anyio

@@ -328,24 +328,24 @@ def _memory(mem: dict[str, Any], real: dict[str, Any] | None) -> list[str]:
         "",
     ]
     stages = {r["client"].removeprefix("baseline: "): r for r in mem.get("baseline", [])}
-    if {"interpreter", "imports", "channel"} <= set(stages):
+    if {"interpreter", "grpc", "imports", "channel"} <= set(stages):
         rss = {k: v["peak_rss_mb"] for k, v in stages.items()}
         lines += [
-            "What holds the rest: processes that only start Python "
-            f"({rss['interpreter']:.1f} MB), also import the command line with gRPC, "
-            f"protobuf and clarifai-grpc's messages ({rss['imports']:.1f} MB), and also open "
-            f"a gRPC channel to the sandbox and wait until it is ready "
-            f"({rss['channel']:.1f} MB) (`python -m benchmarks.baseline`)."
+            "What holds the rest (`python -m benchmarks.baseline`, each a process of its "
+            f"own): Python started alone {rss['interpreter']:.1f} MB; with gRPC, protobuf "
+            f"and clarifai-grpc's messages imported {rss['grpc']:.1f} MB; with the whole "
+            f"command line imported {rss['imports']:.1f} MB; and a gRPC channel opened to the "
+            f"sandbox and ready {rss['channel']:.1f} MB."
         ]
         cli = [r for r in mem["results"] if r["client"] == "ingest (CLI, shuffled)"]
         if cli:
             big = max(cli, key=lambda r: r["rows"])
             lines[-1] += (
-                f" Of the command line's {big['peak_rss_mb']:.1f} MB at "
-                f"{big['rows']:,} rows, {rss['channel']:.1f} MB is that process "
-                f"(the interpreter {rss['interpreter']:.1f}, the imports "
-                f"{rss['imports'] - rss['interpreter']:+.1f}, the channel "
-                f"{rss['channel'] - rss['imports']:+.1f}); the upload itself holds "
+                f" Of the command line's {big['peak_rss_mb']:.1f} MB at {big['rows']:,} rows, "
+                f"the interpreter holds {rss['interpreter']:.1f}, gRPC and protobuf "
+                f"{rss['grpc'] - rss['interpreter']:.1f}, ingest's other imports "
+                f"{rss['imports'] - rss['grpc']:.1f}, the channel "
+                f"{rss['channel'] - rss['imports']:.1f}; the upload itself "
                 f"{big['peak_rss_mb'] - rss['channel']:.1f} MB."
             )
         lines.append("")
