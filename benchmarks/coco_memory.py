@@ -45,8 +45,8 @@ from benchmarks.audit import ceiling
 from benchmarks.clients import ingest_cli
 from benchmarks.common import FULL_SPEED_RPS, RESULTS, provenance
 from benchmarks.data import Data, box_key, good_rows
-from benchmarks.render import provenance_line, table
-from benchmarks.runner import run_client, summary
+from benchmarks.render import ceiling_text, client_name, fmt_lost, intro, server, table
+from benchmarks.runner import run_client, settings, summary
 from benchmarks.verdict import failures, finish
 from ingest.sandbox import SandboxOptions
 
@@ -166,7 +166,7 @@ async def sizes(ns: argparse.Namespace, folder: Path) -> dict[str, Any]:
         coco_path.unlink()
         data.path.unlink()
     return {
-        "options": _options(UNTHROTTLED),
+        "options": settings(UNTHROTTLED),
         "ingest_rps": FULL_SPEED_RPS,
         "runs": runs,
         "coco_vs_csv_cpu": {
@@ -189,7 +189,7 @@ async def realistic(size: int, folder: Path) -> dict[str, Any]:
     r = await upload("ingest (CLI)", coco_path, data, folder / "realistic", REALISTIC, rps)
     r["ceiling_fraction"] = limit.fraction(r["rows_per_s"])
     return {
-        "options": _options(REALISTIC),
+        "options": settings(REALISTIC),
         "ingest_rps": rps,
         "annotations": size,
         "data": data.counts,
@@ -199,35 +199,24 @@ async def realistic(size: int, folder: Path) -> dict[str, Any]:
     }
 
 
-def _options(options: SandboxOptions) -> dict[str, Any]:
-    return {
-        "rps": options.rps,
-        "latency": options.latency,
-        "processing": options.processing,
-        "download_failure_rate": options.download_failure_rate,
-        "store": options.store,
-    }
-
-
 def markdown(out: dict[str, Any]) -> list[str]:
     """The table of ``coco_memory.json``."""
     by_size = out["coco_vs_csv_cpu"]
     return [
-        f"From {provenance_line(out)}",
-        "",
+        *intro(out),
         *table(
             "input | annotations | COCO file (MB) | peak RSS (MB) | CPU (s) | CPU s per 100k | "
             "rows lost | rows duplicated",
             "lrrrrrrr",
             (
                 [
-                    _name(r),
+                    client_name(r),
                     f"{r['annotations']:,}",
                     f"{r['coco_mb']:,}",
                     f"{r['peak_rss_mb']:.1f}",
                     f"{r['cpu_s']:.1f}",
                     f"{r['cpu_s_per_100k']:.2f}",
-                    "n/a" if r["rows_lost"] is None else f"{r['rows_lost']:,}",
+                    fmt_lost(r),
                     f"{r['rows_duplicated']:,}",
                 ]
                 for r in out["runs"]
@@ -254,18 +243,13 @@ def markdown(out: dict[str, Any]) -> list[str]:
 
 def markdown_realistic(out: dict[str, Any]) -> list[str]:
     """The figures of ``coco_realistic.json``."""
-    from benchmarks.render import ceiling_text
-
     [r] = out["runs"]
     o = out["options"]
     return [
-        f"From {provenance_line(out)}",
-        "",
-        f"{out['annotations']:,} annotations on {out['data']['images']:,} images, "
-        f"{o['rps']:g} requests/s, {o['latency'] * 1000:.0f} ms latency, processing "
-        f"{o['processing'][0]:g}-{o['processing'][1]:g} s, "
-        f"{o['download_failure_rate'] * 100:g} % download failures; `ingest upload` with "
-        f"`--rps {out['ingest_rps']:g}`: {_name(r)} landed {r['rows_landed']:,} boxes at "
+        *intro(out),
+        f"{out['annotations']:,} annotations on {out['data']['images']:,} images; server: "
+        f"{server(o)}; `ingest upload` with "
+        f"`--rps {out['ingest_rps']:g}`: {client_name(r)} landed {r['rows_landed']:,} boxes at "
         f"{r['rows_per_s']:,.1f} rows/s, {r['ceiling_fraction'] * 100:.1f} % of the ceiling "
         f"({out['ceiling_rows_per_s']:,} rows/s), in {r['requests']:,} requests with "
         f"{r['throttled']:,} throttled replies; rows lost {r['rows_lost']}, duplicated "
@@ -274,12 +258,6 @@ def markdown_realistic(out: dict[str, Any]) -> list[str]:
         *ceiling_text(out, "boxes"),
         "",
     ]
-
-
-def _name(r: dict[str, Any]) -> str:
-    if r.get("problems"):
-        return f"{r['client']} (**does not count: {'; '.join(r['problems'])}**)"
-    return str(r["client"])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -46,8 +46,8 @@ import anyio
 from benchmarks.clients import ingest_cli
 from benchmarks.common import APP, PAT, RESULTS, USER, provenance
 from benchmarks.data import Data, box_key
-from benchmarks.render import provenance_line, table
-from benchmarks.runner import run_client, summary
+from benchmarks.render import client_name, fmt_lost, intro, server, table
+from benchmarks.runner import run_client, settings, summary
 from benchmarks.strict import python
 from benchmarks.verdict import failures, finish
 from ingest.sandbox import SandboxOptions
@@ -175,11 +175,7 @@ async def compare(ns: argparse.Namespace, folder: Path) -> dict[str, Any]:
         print(summary(r), file=sys.stderr, flush=True)
         runs.append(r)
     return {
-        "options": {
-            "rps": REALISTIC.rps,
-            "latency": REALISTIC.latency,
-            "processing": REALISTIC.processing,
-        },
+        "options": settings(REALISTIC),
         "ingest_rps": RPS,
         "annotations": ns.annotations,
         "cap_s": ns.cap,
@@ -192,20 +188,18 @@ def markdown(out: dict[str, Any]) -> list[str]:
     """The table of ``coco_sdk.json``."""
     o = out["options"]
     return [
-        f"From {provenance_line(out)}",
-        "",
-        f"{out['annotations']:,} annotations, {o['rps']:g} requests/s, "
-        f"{o['latency'] * 1000:.0f} ms latency, processing {o['processing'][0]:g}-"
-        f"{o['processing'][1]:g} s; each client stopped at {out['cap_s']:g} s."
-        + "".join(f" {n}." for n in out["notes"]),
-        "",
+        *intro(
+            out,
+            f"{out['annotations']:,} annotations; server: {server(o)}; each client stopped at "
+            f"{out['cap_s']:g} s." + "".join(f" {n}." for n in out["notes"]),
+        ),
         *table(
             "client | boxes landed | rows/s | time (s) | peak RSS (MB) | CPU (s) | requests | "
             "throttled | rows lost | rows duplicated",
             "l" + "r" * 9,
             (
                 [
-                    _name(r),
+                    client_name(r),
                     f"{r['rows_landed']:,}",
                     f"{r['rows_per_s']:,.1f}",
                     f"{r['elapsed_s']:.1f}",
@@ -213,7 +207,7 @@ def markdown(out: dict[str, Any]) -> list[str]:
                     f"{r['cpu_s']:.1f}",
                     f"{r['requests']:,}",
                     f"{r['throttled']:,}",
-                    "n/a (capped)" if r["rows_lost"] is None else f"{r['rows_lost']:,}",
+                    fmt_lost(r),
                     f"{r['rows_duplicated']:,}",
                 ]
                 for r in out["runs"]
@@ -221,13 +215,6 @@ def markdown(out: dict[str, Any]) -> list[str]:
         ),
         "",
     ]
-
-
-def _name(r: dict[str, Any]) -> str:
-    name = f"{r['client']}{' (stopped at the cap)' if r['capped'] else ''}"
-    if r.get("problems"):
-        return f"{name} (**does not count: {'; '.join(r['problems'])}**)"
-    return name
 
 
 def main(argv: Sequence[str] | None = None) -> int:

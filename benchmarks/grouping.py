@@ -46,7 +46,7 @@ import anyio
 import msgspec
 
 from benchmarks.common import RESULTS, provenance
-from benchmarks.render import provenance_line, table
+from benchmarks.render import intro, table
 from benchmarks.runner import run_launched
 from benchmarks.strict import python
 from benchmarks.verdict import failures, finish
@@ -196,12 +196,12 @@ def _medians(runs: dict[str, list[dict[str, Any]]], size: int) -> list[dict[str,
 def markdown(out: dict[str, Any]) -> list[str]:
     """The table of ``grouping.json``."""
     return [
-        f"From {provenance_line(out)}",
-        "",
-        f"{out['data']['rows']:,} rows on {out['data']['images']:,} images, shuffled "
-        f"({out['csv_mb']:.1f} MB); each way run {out['repeats']} time(s), medians of the "
-        "runs that count:",
-        "",
+        *intro(
+            out,
+            f"{out['data']['rows']:,} rows on {out['data']['images']:,} images, shuffled "
+            f"({out['csv_mb']:.1f} MB); each way run {out['repeats']} time(s), medians of the "
+            "runs that count:",
+        ),
         *table(
             "way | CPU s | x partition | peak RSS (MB) | temp / CSV size",
             "lrrrr",

@@ -43,8 +43,8 @@ from benchmarks.audit import ceiling
 from benchmarks.clients import Command
 from benchmarks.common import RESULTS, provenance
 from benchmarks.data import good_rows, load_data
-from benchmarks.render import provenance_line, table
-from benchmarks.runner import run_client, summary
+from benchmarks.render import client_name, intro, server, table
+from benchmarks.runner import run_client, settings, summary
 from benchmarks.strict import python
 from benchmarks.verdict import failures, finish
 from ingest import Config, Ingester
@@ -125,12 +125,7 @@ async def _bench(images: int) -> dict[str, Any]:
             if base and not runs[0]["problems"]:
                 r["requests_vs_file"] = round(r["requests"] / base - 1, 3)
         return {
-            "options": {
-                "rps": REALISTIC.rps,
-                "latency": REALISTIC.latency,
-                "processing": REALISTIC.processing,
-                "download_failure_rate": REALISTIC.download_failure_rate,
-            },
+            "options": settings(REALISTIC),
             "ingest_rps": RPS,
             "data": data.counts,
             "good_rows": good,
@@ -143,27 +138,20 @@ def markdown(out: dict[str, Any]) -> list[str]:
     """The table of ``iterables.json``."""
     o = out["options"]
     return [
-        f"From {provenance_line(out)}",
-        "",
-        f"{out['data']['rows']:,} rows on {out['data']['images']:,} images, {o['rps']:g} "
-        f"requests/s, {o['latency'] * 1000:.0f} ms latency, processing "
-        f"{o['processing'][0]:g}-{o['processing'][1]:g} s, "
-        f"{o['download_failure_rate'] * 100:g} % download failures; ceiling "
-        f"{out['ceiling_requests']:,} requests for the {out['ceiling_rows']:,} rows that can "
-        f"land, {out['ceiling_rows_per_s']:,} rows/s.",
-        "",
+        *intro(
+            out,
+            f"{out['data']['rows']:,} rows on {out['data']['images']:,} images; server: "
+            f"{server(o)}; ceiling {out['ceiling_requests']:,} requests (the fewest for this "
+            f"protocol) for the {out['ceiling_rows']:,} rows that can land, "
+            f"{out['ceiling_rows_per_s']:,} rows/s.",
+        ),
         *table(
             "client | rows landed | rows/s | fraction of ceiling | requests | requests by method "
             "| against the file | throttled | rows lost | rows duplicated",
             "lrrrrlrrrr",
             (
                 [
-                    r["client"]
-                    + (
-                        f" (**does not count: {'; '.join(r['problems'])}**)"
-                        if r["problems"]
-                        else ""
-                    ),
+                    client_name(r),
                     f"{r['rows_landed']:,}",
                     f"{r['rows_per_s']:,.1f}",
                     f"{r['ceiling_fraction'] * 100:.1f} %",

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks import coco_memory, coco_sdk, grouping, iterables, spark
 from benchmarks.common import RESULTS, ROOT
 from benchmarks.render import body, load, table
 
@@ -40,57 +41,21 @@ def _suite(out: dict[str, Any]) -> list[str]:
     return body(out, level=3)
 
 
-def _coco_memory(out: dict[str, Any]) -> list[str]:
-    from benchmarks.coco_memory import markdown
-
-    return markdown(out)
-
-
-def _coco_realistic(out: dict[str, Any]) -> list[str]:
-    from benchmarks.coco_memory import markdown_realistic
-
-    return markdown_realistic(out)
-
-
-def _coco_sdk(out: dict[str, Any]) -> list[str]:
-    from benchmarks.coco_sdk import markdown
-
-    return markdown(out)
-
-
-def _iterables(out: dict[str, Any]) -> list[str]:
-    from benchmarks.iterables import markdown
-
-    return markdown(out)
-
-
-def _spark(out: dict[str, Any]) -> list[str]:
-    from benchmarks.spark import markdown
-
-    return [*markdown(out).splitlines(), ""]
-
-
-def _grouping(out: dict[str, Any]) -> list[str]:
-    from benchmarks.grouping import markdown
-
-    return markdown(out)
-
-
 BLOCKS: dict[str, tuple[str, str, Callable[[dict[str, Any]], list[str]]]] = {
     "suite": ("results", "python -m benchmarks --big", _suite),
-    "coco_memory": ("coco_memory", "python -m benchmarks.coco_memory", _coco_memory),
+    "coco_memory": ("coco_memory", "python -m benchmarks.coco_memory", coco_memory.markdown),
     "coco_realistic": (
         "coco_realistic",
         "python -m benchmarks.coco_memory --realistic 60000",
-        _coco_realistic,
+        coco_memory.markdown_realistic,
     ),
-    "coco_sdk": ("coco_sdk", "python -m benchmarks.coco_sdk", _coco_sdk),
-    "iterables": ("iterables", "python -m benchmarks.iterables", _iterables),
-    "spark": ("spark", "python -m benchmarks.spark", _spark),
+    "coco_sdk": ("coco_sdk", "python -m benchmarks.coco_sdk", coco_sdk.markdown),
+    "iterables": ("iterables", "python -m benchmarks.iterables", iterables.markdown),
+    "spark": ("spark", "python -m benchmarks.spark", spark.markdown),
     "grouping": (
         "grouping",
         "python -m benchmarks.grouping --images 333334 --repeats 1",
-        _grouping,
+        grouping.markdown,
     ),
 }
 """Block name: (results file without ``.json``, the command that writes it, its rendering)."""

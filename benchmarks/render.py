@@ -18,10 +18,16 @@ from benchmarks.verdict import write_json
 __all__ = [
     "QUICK_CAVEAT",
     "body",
+    "ceiling_text",
+    "client_name",
     "failed_block",
+    "fmt_lost",
+    "intro",
+    "load",
     "markdown",
     "plots",
     "provenance_line",
+    "server",
     "table",
     "write_results",
 ]
@@ -39,11 +45,13 @@ def _cells(cells: Sequence[object]) -> str:
     return "| " + " | ".join(map(str, cells)) + " |"
 
 
-def _fmt_lost(r: dict[str, Any]) -> str:
+def fmt_lost(r: dict[str, Any]) -> str:
+    """A run's rows lost, or why they cannot be judged."""
     return "n/a (capped)" if r["capped"] else f"{r.get('rows_lost'):,}"
 
 
-def _name(r: dict[str, Any]) -> str:
+def client_name(r: dict[str, Any]) -> str:
+    """A run's client, with why the run does not count, or that a cap stopped it."""
     if r.get("problems"):
         return f"{r['client']} (**does not count: {'; '.join(r['problems'])}**)"
     return f"{r['client']} (capped at {r['cap_s']:.0f} s)" if r["capped"] else r["client"]
@@ -91,6 +99,15 @@ def failed_block(failures: Sequence[str], level: int = 2) -> list[str]:
         *[f"- **{line}**" for line in failures],
         "",
     ]
+
+
+def intro(out: dict[str, Any], *paragraphs: str) -> list[str]:
+    """The opening of a benchmark's section: where its results come from, the runs that do
+    not count (loudly), then ``paragraphs``, each followed by a blank line."""
+    lines = [f"From {provenance_line(out)}", "", *failed_block(out.get("failures", []), 3)]
+    for p in paragraphs:
+        lines += [p, ""]
+    return lines
 
 
 def markdown(out: dict[str, Any]) -> str:
@@ -154,7 +171,8 @@ def body(out: dict[str, Any], level: int) -> list[str]:
     return lines
 
 
-def _server(o: dict[str, Any]) -> str:
+def server(o: dict[str, Any]) -> str:
+    """A sandbox's settings (:func:`benchmarks.runner.settings`) in words."""
     rps = f"{o['rps']:g} requests/s per key" if o["rps"] else "no rate limit"
     return (
         f"{rps}, {o['latency'] * 1000:.0f} ms latency, processing "
@@ -195,7 +213,7 @@ def ceiling_text(real: dict[str, Any], items: str = "rows") -> list[str]:
 def _realistic(real: dict[str, Any]) -> list[str]:
     o = real["options"]
     return [
-        f"Server: {_server(o)}. Data: {real['data']['rows']:,} rows (boxes) on "
+        f"Server: {server(o)}. Data: {real['data']['rows']:,} rows (boxes) on "
         f"{real['data']['images']:,} images; {real['good_rows']:,} rows on images that "
         f"download fine. Ceiling: {real['ceiling_rows_per_s']:,} rows/s. Every client gets "
         f"the same file; ingest runs with `--rps {real['ingest_rps']:g}`.",
@@ -208,13 +226,13 @@ def _realistic(real: dict[str, Any]) -> list[str]:
             "l" + "r" * 10,
             (
                 [
-                    _name(r),
+                    client_name(r),
                     f"{r['rows_per_s']:,.1f}",
                     f"{r['ceiling_fraction'] * 100:.1f} %",
                     f"{r['requests']:,}",
                     f"{r['throttled']:,}",
                     f"{r['rows_landed']:,}",
-                    _fmt_lost(r),
+                    fmt_lost(r),
                     f"{r['rows_duplicated']:,}",
                     f"{r['elapsed_s']:.1f}",
                     f"{r['cpu_s']:.1f}",
@@ -273,14 +291,14 @@ def _unthrottled(unt: dict[str, Any]) -> list[str]:
             "l" + "r" * 9,
             (
                 [
-                    _name(r),
+                    client_name(r),
                     f"{r['rows_per_s']:,.0f}",
                     f"{r['rows_landed']:,}",
                     f"{r['elapsed_s']:.1f}",
                     f"{r['cpu_s']:.1f}",
                     f"{r['cpu_s_per_100k_rows']:.2f}",
                     f"{r['cpu_vs_floor']:.2f}",
-                    _fmt_lost(r),
+                    fmt_lost(r),
                     f"{r['rows_duplicated']:,}",
                     f"{r['peak_rss_mb']:.0f}",
                 ]
@@ -310,14 +328,14 @@ def _memory(mem: dict[str, Any], real: dict[str, Any] | None) -> list[str]:
             "lrlrrrrrr",
             (
                 [
-                    _name(r),
+                    client_name(r),
                     f"{r['rows']:,}",
                     r["order"],
                     f"{r['peak_rss_mb']:.1f}",
                     f"{r['elapsed_s']:.1f}",
                     f"{r['rows_per_s']:,.0f}",
                     f"{r['cpu_s']:.1f}",
-                    _fmt_lost(r),
+                    fmt_lost(r),
                     f"{r['rows_duplicated']:,}",
                 ]
                 for r in mem["results"]
@@ -380,10 +398,10 @@ def _hostile(hos: dict[str, Any]) -> list[str]:
             "l" + "r" * 9,
             (
                 [
-                    _name(r),
+                    client_name(r),
                     f"{r['rows_landed']:,}",
                     f"{r['rows_expected']:,}",
-                    _fmt_lost(r),
+                    fmt_lost(r),
                     f"{r['rows_duplicated']:,}",
                     f"{r['inputs_duplicated']:,}",
                     f"{r['annotations_duplicated']:,}",
@@ -437,7 +455,7 @@ def plots(out: dict[str, Any], directory: Path) -> None:
         for r in real["results"]:
             xs = [t for t, _ in r["timeline"]]
             ys = [n for _, n in r["timeline"]]
-            ax.plot(xs, ys, label=_name(r))
+            ax.plot(xs, ys, label=client_name(r))
         ax.axhline(real["good_rows"], color="grey", lw=0.8, ls=":", label="rows to land")
         ax.set_xlabel("seconds since start")
         ax.set_ylabel("annotations stored (rows landed)")

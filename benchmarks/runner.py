@@ -29,7 +29,7 @@ from benchmarks.strict import pythonwarnings
 from benchmarks.verdict import problems
 from ingest.sandbox import Sandbox, SandboxOptions
 
-__all__ = ["LAUNCHER", "describe", "run_client", "run_launched", "summary"]
+__all__ = ["LAUNCHER", "describe", "run_client", "run_launched", "settings", "summary"]
 
 
 # The client is started by a tiny launcher process, not forked from this one: a child
@@ -272,6 +272,25 @@ async def run_client(
     if result["problems"] and not capped:
         result["stderr_tail"] = stderr[-1500:]
     return result
+
+
+def settings(options: SandboxOptions) -> dict[str, Any]:
+    """What a results file keeps of a sandbox's options."""
+    keys = (
+        "rps",
+        "latency",
+        "latency_jitter",
+        "processing",
+        "download_failure_rate",
+        "unavailable_rate",
+        "lost_reply_rate",
+        "stuck_rate",
+        "spike_rate",
+        "spike_seconds",
+        "seed",
+        "store",
+    )
+    return {k: getattr(options, k) for k in keys}
 
 
 def summary(r: dict[str, Any]) -> str:

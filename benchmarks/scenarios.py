@@ -31,7 +31,7 @@ from benchmarks.clients import (
 )
 from benchmarks.common import FULL_SPEED_RPS, log, provenance
 from benchmarks.data import Data, good_rows, load_data, shuffled
-from benchmarks.runner import run_client, run_launched, summary
+from benchmarks.runner import run_client, run_launched, settings, summary
 from benchmarks.scale import Scale
 from benchmarks.strict import python
 from benchmarks.targets import targets
@@ -166,7 +166,7 @@ class Suite:
         for r in results:
             r["ceiling_fraction"] = limit.fraction(r["rows_per_s"])
         return {
-            "options": _options(options),
+            "options": settings(options),
             "ingest_rps": REALISTIC_RPS,
             "data": data.counts,
             "good_rows": good,
@@ -236,7 +236,7 @@ class Suite:
             results.append(r)
         collector = await self.collector(data, options, repeated)
         return {
-            "options": _options(options),
+            "options": settings(options),
             "ingest_rps": FULL_SPEED_RPS,
             "data": data.counts,
             "floor": {
@@ -327,7 +327,7 @@ class Suite:
             r.pop("timeline")
             baseline.append(r)
         return {
-            "options": _options(options),
+            "options": settings(options),
             "ingest_rps": FULL_SPEED_RPS,
             "big": self.big,
             "results": results,
@@ -369,7 +369,7 @@ class Suite:
         )
         results = await self.compare("hostile", data, options, clients)
         return {
-            "options": _options(options),
+            "options": settings(options),
             "ingest_rps": REALISTIC_RPS,
             "data": data.counts,
             "results": results,
@@ -390,24 +390,6 @@ def _gc_timed(command: Command, out: Path) -> Command:
         return [*argv[: at + 1], "benchmarks.gctime", str(out), *argv[at + 1 :]]
 
     return cmd
-
-
-def _options(options: SandboxOptions) -> dict[str, Any]:
-    keys = (
-        "rps",
-        "latency",
-        "latency_jitter",
-        "processing",
-        "download_failure_rate",
-        "unavailable_rate",
-        "lost_reply_rate",
-        "stuck_rate",
-        "spike_rate",
-        "spike_seconds",
-        "seed",
-        "store",
-    )
-    return {k: getattr(options, k) for k in keys}
 
 
 async def run_suite(

@@ -43,7 +43,8 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from benchmarks.audit import analyse, ceiling
 from benchmarks.common import APP, FULL_SPEED_RPS, PAT, RESULTS, USER, provenance
 from benchmarks.data import Data, good_rows, load_data
-from benchmarks.render import provenance_line
+from benchmarks.render import intro, server
+from benchmarks.runner import settings
 from benchmarks.strict import pythonwarnings
 from benchmarks.verdict import failures, finish, problems
 from ingest.sandbox import Sandbox, SandboxOptions
@@ -289,12 +290,7 @@ def run(scale: Scale, tmp: Path) -> dict[str, Any]:
             + "".join(f"; DOES NOT COUNT: {p}" for p in r["problems"])
         )
         out["realistic"] = {
-            "options": {
-                "rps": REALISTIC.rps,
-                "latency": REALISTIC.latency,
-                "processing": REALISTIC.processing,
-                "download_failure_rate": REALISTIC.download_failure_rate,
-            },
+            "options": settings(REALISTIC),
             "data": data.counts,
             "good_rows": good,
             **limit.to_dict(),
@@ -303,17 +299,16 @@ def run(scale: Scale, tmp: Path) -> dict[str, Any]:
     return out
 
 
-def markdown(out: dict[str, Any]) -> str:
+def markdown(out: dict[str, Any]) -> list[str]:
     o = out["realistic"]["options"]
     lines = [
-        f"From {provenance_line(out)} Scale: {out['scale']}; local[2] session started in "
-        f"{out['session_start_s']} s (not counted below). Realistic: {o['rps']:g} requests/s "
-        f"shared by the tasks, {o['latency'] * 1000:.0f} ms latency, processing "
-        f"{o['processing'][0]:g}-{o['processing'][1]:g} s, "
-        f"{o['download_failure_rate'] * 100:g} % download failures; its ceiling counts the "
-        f"{out['realistic']['ceiling_rows']:,} rows that can land: "
-        f"{out['realistic']['ceiling_requests']:,} requests, the fewest for this protocol.",
-        "",
+        *intro(
+            out,
+            f"Scale: {out['scale']}; local[2] session started in {out['session_start_s']} s "
+            f"(not counted below). Realistic: {server(o)}, the budget shared by the tasks; its "
+            f"ceiling counts the {out['realistic']['ceiling_rows']:,} rows that can land: "
+            f"{out['realistic']['ceiling_requests']:,} requests, the fewest for this protocol.",
+        ),
         "| scenario | tasks | rows landed | s | rows/s | task CPU s / 100k rows | "
         "Spark CPU s / 100k rows | requests | throttled | ceiling | rows lost | rows duplicated |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -329,7 +324,7 @@ def markdown(out: dict[str, Any]) -> str:
                 f"{r['throttled_share']:.2%} | {ceiling} | {r['rows_lost']} | "
                 f"{r['rows_duplicated']} |"
             )
-    return "\n".join(lines) + "\n"
+    return [*lines, ""]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -357,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         (name, r) for name in ("unthrottled", "realistic") for r in out[name]["results"]
     )
     ns.out.mkdir(parents=True, exist_ok=True)
-    (ns.out / "spark.md").write_text(markdown(out))
+    (ns.out / "spark.md").write_text("\n".join(markdown(out)))
     return finish(out, ns.out, "spark")
 
 
