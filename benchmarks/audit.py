@@ -8,7 +8,7 @@ the request-budget ceiling of data whose rows that can land are known beforehand
 The ceiling is the fewest requests *for this protocol*: each input created once (128 per
 ``PostInputs``), its processing checked once (one ``ListInputs`` by ids per 128 inputs;
 how many ids one ``ListInputs`` takes is not documented, so 128 is itself a guess, listed
-in docs/clarifai-behaviour.md), each box annotated once (128 per ``PostAnnotations``). A
+in docs/clarifai-facts.md), each box annotated once (128 per ``PostAnnotations``). A
 protocol that checks processing otherwise (waiting on an inputs-add job, say) has another
 fewest.
 """

@@ -62,8 +62,10 @@ BLOCKS: dict[str, tuple[str, str, Callable[[dict[str, Any]], list[str]]]] = {
 
 
 def _index(results: Path) -> list[str]:
-    """One line per results file: command, commit, date, run time, whether every run counted."""
+    """One line per results file: command, commit, date, run time, whether every run counted;
+    then the run times' sum."""
     rows = []
+    total = 0.0
     for file, command, _ in BLOCKS.values():
         out = load(results, file)
         if out is None or "provenance" not in out:
@@ -71,6 +73,7 @@ def _index(results: Path) -> list[str]:
             rows.append([f"`{file}.json`", f"`{command}`", "-", "-", "-", state])
             continue
         p = out["provenance"]
+        total += out.get("wall_s", 0.0)
         status = (
             f"**failed**: {len(out['failures'])} runs do not count"
             if out["failures"]
@@ -87,7 +90,11 @@ def _index(results: Path) -> list[str]:
                 status,
             ]
         )
-    return table("results file | command | commit | date | run time | verdict", "llllrl", rows)
+    return [
+        *table("results file | command | commit | date | run time | verdict", "llllrl", rows),
+        "",
+        f"Run time of these files together: {total / 60:.1f} min.",
+    ]
 
 
 def render(text: str, results: Path = RESULTS) -> str:

@@ -3,9 +3,9 @@
 Runs, one after the other, each in its own process (warnings are errors there), every
 command of :data:`benchmarks.readme.BLOCKS` (the suite with its 5M-row file, Spark, the
 COCO runs, the iterables, the grouping), each writing its results file into
-``benchmarks/results/``; then renders the page from them (:mod:`benchmarks.readme`). On a
-2-core machine with nothing else running this takes about 45 minutes; each results file
-records its own run time. The results must come from committed code: with uncommitted
+``benchmarks/results/``; then renders the page from them (:mod:`benchmarks.readme`). Each
+results file records its own run time (the page sums them). The results must come from
+committed code: with uncommitted
 changes outside the results and the page it refuses to start. It goes on after a
 benchmark that fails (its results file says why) and exits 1 at the end if one did.
 

@@ -58,6 +58,7 @@ def test_a_block_shows_its_files_figures_and_where_they_come_from(tmp_path: Path
     assert "_No `results/coco_sdk.json` here: `python -m benchmarks.coco_sdk` writes it._" in text
     index = text.split("<!-- results: index -->")[1].split("<!-- end of results -->")[0]
     assert "`abcdef012345` | 2026-12-07 | 1.6 min | every run counts |" in index
+    assert "Run time of these files together: 1.6 min." in index
 
 
 def test_results_from_other_code_are_stale(tmp_path: Path) -> None:
