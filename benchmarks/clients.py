@@ -1,4 +1,7 @@
-"""The clients' command lines: ingest (API and CLI), the seed algorithm and the SDK."""
+"""The clients' command lines: ingest (API and CLI), the seed algorithm and the SDK.
+
+Each is ``python -W error ...`` (:func:`benchmarks.strict.python`): a warning in a client
+is an error there, as in the tests."""
 
 from __future__ import annotations
 
@@ -7,7 +10,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.common import CREDS, PY, ROOT
+from benchmarks.common import CREDS, ROOT
+from benchmarks.strict import python
 
 __all__ = [
     "Command",
@@ -27,9 +31,7 @@ Command = Callable[[str], list[str]]
 def ingest_api(csv_path: Path, rps: float, *options: str) -> Command:
     """``options``: more ``python -m benchmarks.run_ingest`` options (timeouts)."""
     return lambda base: [
-        PY,
-        "-m",
-        "benchmarks.run_ingest",
+        *python("-m", "benchmarks.run_ingest"),
         str(csv_path),
         "--base",
         base,
@@ -42,7 +44,7 @@ def ingest_api(csv_path: Path, rps: float, *options: str) -> Command:
 def ingest_upload(path: Path, base: str, *options: str) -> list[str]:
     """``python -m ingest upload PATH --base BASE`` with the sandbox's credentials, then
     ``options``."""
-    return [PY, "-m", "ingest", "upload", str(path), "--base", base, *CREDS, *options]
+    return [*python("-m", "ingest", "upload"), str(path), "--base", base, *CREDS, *options]
 
 
 def ingest_cli(csv_path: Path, rps: float, tmp: Path, *options: str) -> Command:
@@ -71,7 +73,7 @@ def ingest_cli(csv_path: Path, rps: float, tmp: Path, *options: str) -> Command:
 
 def _peer(module: str, csv_path: Path) -> Command:
     """A peer's ``python -m MODULE --csv CSV --base BASE`` with the sandbox's credentials."""
-    return lambda base: [PY, "-m", module, "--csv", str(csv_path), "--base", base, *CREDS]
+    return lambda base: [*python("-m", module), "--csv", str(csv_path), "--base", base, *CREDS]
 
 
 def seed_peer(csv_path: Path) -> Command:
@@ -84,15 +86,15 @@ def sdk_peer(csv_path: Path) -> Command:
 
 def cli_available() -> tuple[bool, str]:
     proc = subprocess.run(
-        [PY, "-m", "ingest", "upload", "--help"], capture_output=True, text=True, cwd=ROOT
+        python("-m", "ingest", "upload", "--help"), capture_output=True, text=True, cwd=ROOT
     )
     if proc.returncode == 0:
         return True, ""
-    return False, f"`python -m ingest upload --help` exited {proc.returncode}: CLI skipped"
+    return False, f"`python -m ingest upload --help` exited {proc.returncode}: the CLI was not run"
 
 
 def sdk_available() -> tuple[bool, str]:
-    proc = subprocess.run([PY, "-c", "import clarifai"], capture_output=True, text=True)
+    proc = subprocess.run(python("-c", "import clarifai"), capture_output=True, text=True)
     if proc.returncode == 0:
         return True, ""
     return False, "the clarifai SDK is not importable here: SDK peer skipped"

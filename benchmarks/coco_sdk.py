@@ -15,32 +15,47 @@ suite (15 requests/s, 60 ms latency, processing 0.5-2 s):
   file) handed to ``Dataset.upload_dataset(dataloader=..., batch_size=32)``, as its docs
   show. It needs ``clarifai`` and ``pycocotools``; without them it is skipped.
 
-Each client runs under the benchmark suite's launcher (peak RSS ``ru_maxrss``, CPU
-seconds) and is stopped at ``--cap`` seconds; rows/s is the boxes the sandbox stored over
-the time the client ran. Prints a JSON line per client and a table. Not a timed test.
+Each client runs under the benchmark suite's launcher (:func:`benchmarks.runner.run_client`:
+peak RSS ``ru_maxrss``, CPU seconds, the server's counts) and is stopped at ``--cap``
+seconds; rows/s is the boxes landed over the time the client ran. The sandbox keeps what
+it is sent, so each stored input is matched to its image (ingest's inputs by their
+``coco_image_id`` metadata, the SDK's by their ``filename``) and its boxes to the file's:
+ingest must duplicate nothing, and lose nothing if it finishes within the cap, or the
+command exits 1 (the SDK's figures are measured, not judged). The images are all one
+PNG, so the sandbox fails no download (its failures are drawn from the bytes). Writes
+``coco_sdk.json`` into ``--out`` (``benchmarks/results/``) and prints a table.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import random
+import shlex
 import struct
 import subprocess
 import sys
 import tempfile
 import time
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.clients import ingest_upload
-from benchmarks.common import APP, PAT, ROOT, USER
-from benchmarks.harness import sandbox
-from benchmarks.render import show
-from benchmarks.suite import LAUNCHER
+import anyio
 
-REALISTIC = ["--rps", "15", "--latency", "0.06", "--processing", "0.5", "2", "--no-store"]
+from benchmarks.clients import ingest_cli
+from benchmarks.common import APP, PAT, RESULTS, USER, provenance
+from benchmarks.data import Data, box_key
+from benchmarks.render import client_name, fmt_lost, intro, server, table
+from benchmarks.runner import run_client, settings, summary
+from benchmarks.strict import python
+from benchmarks.verdict import failures, finish
+from ingest.sandbox import SandboxOptions
+
+__all__ = ["generate", "main", "markdown"]
+
+REALISTIC = SandboxOptions(rps=15, latency=0.06, processing=(0.5, 2.0), seed=1)
+RPS = 15.0
 CATEGORIES = 80
 WIDTH, HEIGHT = 64, 48
 
@@ -74,10 +89,12 @@ def _png() -> bytes:
     )
 
 
-def generate(size: int, folder: Path, seed: int = 5) -> Path:
-    """A COCO file of ``size`` annotations over local images (written beside it)."""
+def generate(size: int, folder: Path, seed: int = 5) -> tuple[Path, Data]:
+    """A COCO file of ``size`` annotations over local images (written beside it), and its
+    boxes by image (``image N``, N its id and its file's name)."""
     rng = random.Random(seed)
     images = max(1, size // 3)
+    boxes: dict[str, set[tuple[float, float, float, float]]] = {}
     (folder / "images").mkdir(parents=True, exist_ok=True)
     data = _png()
     for i in range(images):
@@ -98,109 +115,127 @@ def generate(size: int, folder: Path, seed: int = 5) -> Path:
                 x, y = round(rng.uniform(0, 40), 2), round(rng.uniform(0, 30), 2)
                 w, h = round(rng.uniform(4, 20), 2), round(rng.uniform(4, 15), 2)
                 sep = ",\n" if ann else ""
+                image = rng.randrange(images)
                 js.write(
-                    f'{sep}{{"id": {ann}, "image_id": {rng.randrange(images)}, '
+                    f'{sep}{{"id": {ann}, "image_id": {image}, '
                     f'"category_id": {cat}, "bbox": [{x}, {y}, {w}, {h}], '
                     f'"area": {w * h:.1f}, "iscrowd": 0, "segmentation": []}}'
                 )
                 ann += 1
+                box = (x / WIDTH, y / HEIGHT, (x + w) / WIDTH, (y + h) / HEIGHT)
+                boxes.setdefault(f"image {image}", set()).add(box_key(box))
         js.write('\n], "categories": [\n')
         js.write(",\n".join(f'{{"id": {c}, "name": "class {c}"}}' for c in range(CATEGORIES)))
         js.write("\n]}\n")
-    return path
+    return path, Data(path, {"rows": size, "images": images}, boxes)
+
+
+def image_of(message: Any) -> str:
+    """The image a stored input holds: ingest's ``coco_image_id`` metadata, the SDK's
+    ``filename`` (``N.png``)."""
+    fields = message.data.metadata.fields
+    if "coco_image_id" in fields:
+        return f"image {int(fields['coco_image_id'].number_value)}"
+    if "filename" in fields:
+        return f"image {int(fields['filename'].string_value.split('.')[0])}"
+    return f"input {message.id}"
 
 
 def sdk_available() -> bool:
     probe = "import clarifai.client.dataset, pycocotools.coco"
-    return subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode == 0
+    return subprocess.run(python("-c", probe), capture_output=True).returncode == 0
 
 
-def run(name: str, cmd: list[str], work: Path, cap: float) -> dict[str, Any]:
-    """``cmd`` under the launcher against a fresh realistic sandbox, stopped at ``cap`` s."""
-    work.mkdir(parents=True, exist_ok=True)
-    usage = work / "usage.json"
-    with sandbox(REALISTIC) as sb:
-        full = [c.replace("{BASE}", sb.base_url) for c in cmd]
-        started = time.monotonic()
-        with (work / "stderr").open("wb") as err:
-            proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", LAUNCHER, str(usage), *full],
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-            )
-            try:
-                proc.wait(timeout=cap)
-                capped = False
-            except subprocess.TimeoutExpired:
-                proc.terminate()  # the launcher kills the client and still reports
-                proc.wait()
-                capped = True
-        ran = min(time.monotonic() - started, cap)
-    used = json.loads(usage.read_text())
-    stored = sb.stats.get("annotations_stored") or 0
+async def compare(ns: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    print(f"generating {ns.annotations:,} annotations ...", file=sys.stderr, flush=True)
+    path, data = generate(ns.annotations, folder)
+    clients = [("ingest (CLI)", ingest_cli(path, RPS, folder))]
+    notes = []
+    if sdk_available():
+        sdk = python("-c", SDK, str(folder / "images"), str(path))
+        clients.append(("clarifai SDK (COCO loader)", lambda base: [*sdk, base, PAT, USER, APP]))
+    else:
+        notes.append("clarifai or pycocotools is not importable here: SDK skipped")
+        print(notes[-1], file=sys.stderr)
+    runs = []
+    for name, command in clients:
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        r = await run_client(
+            name,
+            command,
+            REALISTIC,
+            data,
+            cap=ns.cap,
+            judged=name.startswith("ingest"),
+            cap_planned=True,  # every client is stopped after the same time
+            image_of=image_of,
+        )
+        r.pop("timeline")
+        r["annotations"] = ns.annotations
+        print(summary(r), file=sys.stderr, flush=True)
+        runs.append(r)
     return {
-        "client": name,
-        "capped": capped,
-        "ran_s": round(ran, 1),
-        "peak_rss_mb": round((used["maxrss_kb"] or 0) / 1024, 1),
-        "cpu_s": round(used["cpu_s"] or 0, 2),
-        "boxes_stored": stored,
-        "rows_per_s": round(stored / ran, 1) if ran else 0.0,
-        "requests": sum((sb.stats.get("requests") or {}).values()),
-        "throttled": sb.stats.get("throttled"),
+        "options": settings(REALISTIC),
+        "ingest_rps": RPS,
+        "annotations": ns.annotations,
+        "cap_s": ns.cap,
+        "notes": notes,
+        "runs": runs,
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def markdown(out: dict[str, Any]) -> list[str]:
+    """The table of ``coco_sdk.json``."""
+    o = out["options"]
+    return [
+        *intro(
+            out,
+            f"{out['annotations']:,} annotations; server: {server(o)}; each client stopped at "
+            f"{out['cap_s']:g} s." + "".join(f" {n}." for n in out["notes"]),
+        ),
+        *table(
+            "client | boxes landed | rows/s | time (s) | peak RSS (MB) | CPU (s) | requests | "
+            "throttled | rows lost | rows duplicated",
+            "l" + "r" * 9,
+            (
+                [
+                    client_name(r),
+                    f"{r['rows_landed']:,}",
+                    f"{r['rows_per_s']:,.1f}",
+                    f"{r['elapsed_s']:.1f}",
+                    f"{r['peak_rss_mb']:.1f}",
+                    f"{r['cpu_s']:.1f}",
+                    f"{r['requests']:,}",
+                    f"{r['throttled']:,}",
+                    fmt_lost(r),
+                    f"{r['rows_duplicated']:,}",
+                ]
+                for r in out["runs"]
+            ),
+        ),
+        "",
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.coco_sdk", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--annotations", type=int, default=60_000)
     parser.add_argument("--cap", type=float, default=60.0, help="seconds per client")
-    parser.add_argument("--out", type=Path, help="write coco_sdk.json here")
-    ns = parser.parse_args(argv)
-    results: list[dict[str, Any]] = []
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
+    ns = parser.parse_args(args)
+    started = time.monotonic()
+    out: dict[str, Any] = {
+        "provenance": provenance(shlex.join(["python", "-m", "benchmarks.coco_sdk", *args]))
+    }
     with tempfile.TemporaryDirectory(prefix="coco-sdk-") as tmp:
-        folder = Path(tmp)
-        print(f"generating {ns.annotations:,} annotations ...", file=sys.stderr)
-        path = generate(ns.annotations, folder)
-        ingest = ingest_upload(
-            path,
-            "{BASE}",
-            "--no-progress",
-            "--state",
-            str(folder / "state"),
-            "--failures",
-            str(folder / "failures.csv"),
-        )
-        clients = [("ingest (CLI)", ingest)]
-        if sdk_available():
-            sdk = [sys.executable, "-c", SDK, str(folder / "images"), str(path), "{BASE}"]
-            clients.append(("clarifai SDK (COCO loader)", [*sdk, PAT, USER, APP]))
-        else:
-            print("clarifai or pycocotools is not importable: SDK skipped", file=sys.stderr)
-        for name, cmd in clients:
-            print(f"running {name} ...", file=sys.stderr)
-            got = run(name, cmd, folder / name.split()[0], ns.cap)
-            got["annotations"] = ns.annotations
-            print(json.dumps(got), flush=True)
-            results.append(got)
-    show(
-        results,
-        "client | boxes stored | rows/s | peak RSS MB | CPU s | requests | throttled",
-        "l" + "r" * 6,
-        lambda r: [
-            f"{r['client']}{' (stopped at the cap)' if r['capped'] else ''}",
-            f"{r['boxes_stored']:,}",
-            f"{r['rows_per_s']:,}",
-            r["peak_rss_mb"],
-            r["cpu_s"],
-            f"{r['requests']:,}",
-            r["throttled"],
-        ],
-        ns.out,
-        "coco_sdk",
-    )
-    return 0
+        out.update(anyio.run(compare, ns, Path(tmp), backend="asyncio"))
+    out["wall_s"] = round(time.monotonic() - started, 1)
+    out["failures"] = failures(("coco_sdk", r) for r in out["runs"])
+    print("\n".join(markdown(out)))
+    return finish(out, ns.out, "coco_sdk")
 
 
 if __name__ == "__main__":

@@ -16,8 +16,11 @@ medians are printed with their ratio to ingest's way:
 * ``sqlite``: the standard library's :mod:`sqlite3`, a table of (key, line, record)
   and ``ORDER BY key, line``.
 
-Figures: CPU seconds (user + system, from ``wait4``), peak RSS of the process, and
-the most temp bytes on disk at once, against the CSV's size.
+Figures: CPU seconds (user + system, from ``wait4``, under the suite's launcher), peak
+RSS of the process, and the most temp bytes on disk at once, against the CSV's size.
+Each way must exit 0 and give back every image exactly once (as many groups as the file
+has images), or the command exits 1 and says which did not. Writes ``grouping.json``
+into ``--out`` (``benchmarks/results/``).
 
 ``python -m benchmarks.grouping --way W CSV`` runs one way (prints JSON).
 """
@@ -28,6 +31,7 @@ import argparse
 import heapq
 import json
 import os
+import shlex
 import sqlite3
 import statistics
 import subprocess
@@ -41,8 +45,15 @@ from typing import Any
 import anyio
 import msgspec
 
+from benchmarks.common import RESULTS, provenance
+from benchmarks.render import intro, table
+from benchmarks.runner import run_launched
+from benchmarks.strict import python
+from benchmarks.verdict import failures, finish
 from ingest.source.csvstream import read_chunks
 from ingest.source.grouping import DiskGrouper, image_key
+
+__all__ = ["main", "markdown"]
 
 WAYS = ("partition", "heapq", "sqlite")
 RUN = 50_000
@@ -152,29 +163,79 @@ def _one(way: str, csv_path: str) -> dict[str, Any]:
         }
 
 
-def _measure(way: str, csv_path: Path) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "benchmarks.grouping", "--way", way, str(csv_path)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    assert proc.stdout is not None
-    out: dict[str, Any] = json.loads(proc.stdout.read())
-    proc.stdout.close()
-    assert os.waitstatus_to_exitcode(status) == 0
-    out["cpu_s"] = usage.ru_utime + usage.ru_stime
-    out["peak_rss_mb"] = usage.ru_maxrss / 1024
+def _measure(way: str, csv_path: Path, work: Path, images: int) -> dict[str, Any]:
+    r = run_launched(python("-m", "benchmarks.grouping", "--way", way, str(csv_path)), work, way)
+    out = r.pop("output") or {}
+    r.update(out)
+    if not r["problems"] and out.get("groups") != images:
+        r["problems"] = [f"{out.get('groups')} groups for the file's {images:,} images"]
+    return r
+
+
+def _medians(runs: dict[str, list[dict[str, Any]]], size: int) -> list[dict[str, Any]]:
+    """Each way's medians over its runs that count (a way without one is left out)."""
+    counted = {way: [r for r in rs if not r["problems"]] for way, rs in runs.items()}
+    base = statistics.median(r["cpu_s"] for r in counted["partition"] or [{"cpu_s": 0.0}])
+    out = []
+    for way, rs in counted.items():
+        if not rs:
+            continue
+        cpu = statistics.median(r["cpu_s"] for r in rs)
+        out.append(
+            {
+                "way": way,
+                "cpu_s": round(cpu, 2),
+                "x_partition": round(cpu / base, 2) if base else None,
+                "peak_rss_mb": round(statistics.median(r["peak_rss_mb"] for r in rs), 1),
+                "temp_vs_csv": round(statistics.median(r["temp_bytes"] for r in rs) / size, 2),
+            }
+        )
     return out
 
 
+def markdown(out: dict[str, Any]) -> list[str]:
+    """The table of ``grouping.json``."""
+    return [
+        *intro(
+            out,
+            f"{out['data']['rows']:,} rows on {out['data']['images']:,} images, shuffled "
+            f"({out['csv_mb']:.1f} MB); each way run {out['repeats']} time(s), medians of the "
+            "runs that count:",
+        ),
+        *table(
+            "way | CPU s | x partition | peak RSS (MB) | temp / CSV size",
+            "lrrrr",
+            (
+                [
+                    w["way"],
+                    f"{w['cpu_s']:.2f}",
+                    "n/a" if w["x_partition"] is None else f"{w['x_partition']:.2f}",
+                    f"{w['peak_rss_mb']:.0f}",
+                    f"{w['temp_vs_csv']:.2f}",
+                ]
+                for w in out["ways"]
+            ),
+        ),
+        "",
+    ]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="python -m benchmarks.grouping")
     parser.add_argument("--images", type=int, default=33_334, help="about 100k rows")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
     parser.add_argument("--way", choices=WAYS, help=argparse.SUPPRESS)
     parser.add_argument("csv", nargs="?", help=argparse.SUPPRESS)
-    ns = parser.parse_args(argv)
+    ns = parser.parse_args(args)
     if ns.way:
         print(json.dumps(_one(ns.way, ns.csv)))
         return 0
+    started = time.monotonic()
+    out: dict[str, Any] = {
+        "provenance": provenance(shlex.join(["python", "-m", "benchmarks.grouping", *args]))
+    }
     with tempfile.TemporaryDirectory(prefix="bench-grouping-") as tmp:
         grouped, mixed = Path(tmp) / "g.csv", Path(tmp) / "s.csv"
         # made in a process of its own: a client forked from a large harness would
@@ -184,25 +245,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"c = generate({str(grouped)!r}, images={ns.images}, seed=16); "
             f"shuffle_file({str(grouped)!r}, {str(mixed)!r}, seed=16); print(json.dumps(c))"
         )
-        made = subprocess.run([sys.executable, "-c", make], capture_output=True, check=True)
+        made = subprocess.run(python("-c", make), capture_output=True, check=True)
         counts = json.loads(made.stdout)
         size = mixed.stat().st_size
         print(f"{counts['rows']:,} rows, {counts['images']:,} images, {size / 1e6:.1f} MB")
         runs: dict[str, list[dict[str, Any]]] = {w: [] for w in WAYS}
-        for _ in range(ns.repeats):
+        for i in range(ns.repeats):
             for way in WAYS:
-                r = _measure(way, mixed)
-                assert r["groups"] == counts["images"], r
-                runs[way].append(r)
-        base = statistics.median(r["cpu_s"] for r in runs["partition"])
-        print("| way | CPU s | x partition | peak RSS MB | temp / CSV size |")
-        print("|---|---:|---:|---:|---:|")
-        for way in WAYS:
-            cpu = statistics.median(r["cpu_s"] for r in runs[way])
-            rss = statistics.median(r["peak_rss_mb"] for r in runs[way])
-            temp = statistics.median(r["temp_bytes"] for r in runs[way]) / size
-            print(f"| {way} | {cpu:.2f} | {cpu / base:.2f} | {rss:.0f} | {temp:.2f} |")
-    return 0
+                runs[way].append(_measure(way, mixed, Path(tmp) / f"{way}-{i}", counts["images"]))
+    out.update(
+        data=counts,
+        csv_mb=round(size / 1e6, 1),
+        repeats=ns.repeats,
+        runs=[r for way in WAYS for r in runs[way]],
+        ways=_medians(runs, size),
+    )
+    out["wall_s"] = round(time.monotonic() - started, 1)
+    out["failures"] = failures(("grouping", r) for r in out["runs"])
+    print("\n".join(markdown(out)))
+    return finish(out, ns.out, "grouping")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 The client runs under a tiny launcher process that reaps it with ``wait4`` and reports
 its exit status, CPU seconds and peak RSS; the sandbox is sampled while it runs and
-audited (:func:`benchmarks.audit.analyse`) when it ends.
+audited (:func:`benchmarks.audit.analyse`) when it ends; :func:`benchmarks.verdict.problems`
+says whether the run counts. Every benchmark runs its clients here.
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ from typing import Any
 
 import anyio
 
-from benchmarks.audit import analyse
+from benchmarks.audit import ImageOf, analyse
 from benchmarks.clients import Command
 from benchmarks.common import PY, ROOT
 from benchmarks.data import Data
+from benchmarks.strict import pythonwarnings
+from benchmarks.verdict import problems
 from ingest.sandbox import Sandbox, SandboxOptions
 
-__all__ = ["LAUNCHER", "run_client", "run_launched", "summary"]
+__all__ = ["LAUNCHER", "describe", "run_client", "run_launched", "settings", "summary"]
 
 
 # The client is started by a tiny launcher process, not forked from this one: a child
@@ -54,23 +57,47 @@ with open(out, "w") as fh:
 
 def _start(cmd: list[str], tmp: Path) -> subprocess.Popen[bytes]:
     """Start ``cmd`` under the launcher, its output into files under ``tmp``."""
-    env = {**os.environ, "TQDM_DISABLE": "1", "PYTHONUNBUFFERED": "1"}
+    # warnings are errors in the client too, whoever built its command line
+    env = {
+        **os.environ,
+        "TQDM_DISABLE": "1",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONWARNINGS": pythonwarnings(),
+    }
     launcher = [PY, "-I", "-S", "-c", LAUNCHER, str(tmp / "usage.json"), *cmd]
     with open(tmp / "stdout", "wb") as out, open(tmp / "stderr", "wb") as err:
         return subprocess.Popen(launcher, stdout=out, stderr=err, cwd=ROOT, env=env)
 
 
-def run_launched(cmd: list[str], tmp: Path) -> dict[str, Any]:
-    """Run ``cmd`` to its end under the launcher: its CPU, peak RSS and last JSON line."""
+def run_launched(cmd: list[str], tmp: Path, name: str) -> dict[str, Any]:
+    """Run ``cmd`` (no server: the floor, say) to its end under the launcher: its exit
+    status, CPU, peak RSS, last JSON line and ``problems`` (it must exit 0)."""
     tmp.mkdir(parents=True, exist_ok=True)
     proc = _start(cmd, tmp)
-    proc.wait()
+    launcher = proc.wait()
     usage = _usage(tmp)
-    return {
+    status = usage["status"]
+    result: dict[str, Any] = {
+        "client": name,
+        "command": shlex.join(cmd),
+        "returncode": None if status is None else os.waitstatus_to_exitcode(status),
+        "unplanned_death": (
+            f"{describe(launcher)} of the launcher, no exit status"
+            if status is None
+            else _signal_name(os.WTERMSIG(status))
+            if os.WIFSIGNALED(status)
+            else None
+        ),
+        "expected_exit": 0,
+        "judged": False,
         "cpu_s": usage["cpu_s"],
         "peak_rss_mb": (usage["maxrss_kb"] or 0) / 1024,
         "output": _last_json((tmp / "stdout").read_text(errors="replace")),
     }
+    result["problems"] = problems(result)
+    if result["problems"]:
+        result["stderr_tail"] = (tmp / "stderr").read_text(errors="replace")[-1500:]
+    return result
 
 
 def _reap(pid: int) -> int | None:
@@ -111,7 +138,8 @@ def _last_json(text: str) -> Any:
     return None
 
 
-def _describe(status: int) -> str:
+def describe(status: int) -> str:
+    """A wait status in words: ``exit N`` or the signal's name."""
     if os.WIFSIGNALED(status):
         return _signal_name(os.WTERMSIG(status))
     return f"exit {os.waitstatus_to_exitcode(status)}"
@@ -134,6 +162,10 @@ async def run_client(
     mode: str = "url",
     sample_every: float = 0.5,
     kills: Sequence[float] = (),
+    expect_exit: int | None = 0,
+    judged: bool = True,
+    cap_planned: bool = False,
+    image_of: ImageOf | None = None,
 ) -> dict[str, Any]:
     """Run one client against a fresh in-process sandbox; measure it from both sides.
 
@@ -142,6 +174,13 @@ async def run_client(
     Only those planned kills restart the client: a client that dies from a signal nobody
     sent (a segfault, the OOM killer) is not restarted, and the result's
     ``unplanned_death`` names the signal (None when there was none).
+
+    ``expect_exit``: the exit status the client must end with (None: any); ``judged``: its
+    losses and duplicates fail it (an ingest client), or are only figures (a peer);
+    ``cap_planned``: stopping it at ``cap`` is part of the measure (else that fails it too);
+    ``image_of``: which image a stored input holds, when not its URL (see
+    :func:`benchmarks.audit.analyse`). The result's ``problems`` (empty: the run counts)
+    come from :func:`benchmarks.verdict.problems`.
     """
     with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
         async with Sandbox(options) as sb:
@@ -193,7 +232,7 @@ async def run_client(
                 if status is None and not capped:
                     # the launcher itself died before reporting (nobody kills it unless
                     # the cap is reached): the client's fate is unknown
-                    unplanned = f"{_describe(launcher)} of the launcher, no exit status"
+                    unplanned = f"{describe(launcher)} of the launcher, no exit status"
                     break
                 if status is None or not os.WIFSIGNALED(status) or capped:
                     break
@@ -204,7 +243,8 @@ async def run_client(
             now = time.monotonic() - started
             elapsed = stopped_at if capped else now
             timeline.append((round(elapsed, 2), sb.stats.annotations_stored))
-            server = analyse(sb, data, mode, finished=not capped)
+            audit = {} if image_of is None else {"image_of": image_of}
+            server = analyse(sb, data, mode, finished=not capped, **audit)
         report, stderr = _outputs(cmd, attempt)
     returncode = None if status is None else os.waitstatus_to_exitcode(status)
     result: dict[str, Any] = {
@@ -214,6 +254,9 @@ async def run_client(
         "capped": capped,
         "cap_s": cap,
         "returncode": returncode,
+        "expected_exit": expect_exit,
+        "judged": judged,
+        "cap_planned": cap_planned,
         "unplanned_death": unplanned,
         "cpu_s": round(cpu_s, 3) if status is not None else None,
         "peak_rss_mb": round(maxrss_kb / 1024, 1) if maxrss_kb else None,
@@ -225,9 +268,29 @@ async def run_client(
     }
     if kills:
         result["kills"] = killed
-    if not capped and returncode not in (0, 1):
+    result["problems"] = problems(result)
+    if result["problems"] and not capped:
         result["stderr_tail"] = stderr[-1500:]
     return result
+
+
+def settings(options: SandboxOptions) -> dict[str, Any]:
+    """What a results file keeps of a sandbox's options."""
+    keys = (
+        "rps",
+        "latency",
+        "latency_jitter",
+        "processing",
+        "download_failure_rate",
+        "unavailable_rate",
+        "lost_reply_rate",
+        "stuck_rate",
+        "spike_rate",
+        "spike_seconds",
+        "seed",
+        "store",
+    )
+    return {k: getattr(options, k) for k in keys}
 
 
 def summary(r: dict[str, Any]) -> str:
@@ -239,9 +302,5 @@ def summary(r: dict[str, Any]) -> str:
         f"{r['requests']} requests, {r['throttled']} throttled, lost {lost}, "
         f"duplicated {r.get('rows_duplicated')}, cpu {r['cpu_s']} s, rss {r['peak_rss_mb']} MB"
         + (f", killed {r['kills']} times" if "kills" in r else "")
-        + (
-            f", DIED FROM {r['unplanned_death']} (nobody sent it)"
-            if r.get("unplanned_death")
-            else ""
-        )
+        + "".join(f"; DOES NOT COUNT: {p}" for p in r.get("problems", ()))
     )

@@ -7,16 +7,19 @@ Two scenarios, with the suite's server settings (:mod:`benchmarks.suite`):
   pipeline) and of the whole Spark process tree (JVM and Python workers);
 * realistic (15 req/s per key, 60 ms, processing 0.5-2 s, 1 % download failures): 2
   tasks sharing ``rps=15``; rows/s as a fraction of the request-budget ceiling
-  (``benchmarks.harness.ceiling_requests``, as the suite computes it) and the share of
-  throttled replies.
+  (:func:`benchmarks.audit.ceiling` of the rows that can land, as the suite computes it)
+  and the share of throttled replies.
 
 The sandbox runs in this process (in a thread), the session is ``local[2]``, and the
 data is read by Spark from the CSV that ``benchmarks.datagen`` writes. Rows/s is rows
 landed (counted on the server, :func:`benchmarks.suite.analyse`) over the wall time of
 ``df.write...save()``, which includes reading and shuffling the CSV; the session's
 start is reported apart, and a small warm-up write (not counted) starts the JVM's code
-paths and the Python workers first. Writes
-``spark.json`` and ``spark.md`` into ``--out``.
+paths and the Python workers first. Spark's Python workers run with the test suite's
+warning filters (``PYTHONWARNINGS``, :mod:`benchmarks.strict`: every warning an error);
+the session checks that they do. Every write must succeed and land each row that can
+land exactly once, or the command exits 1 and says which did not. Writes ``spark.json``
+and ``spark.md`` into ``--out`` (``benchmarks/results/``).
 """
 
 from __future__ import annotations
@@ -24,11 +27,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +40,13 @@ from typing import Any
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from benchmarks.harness import ceiling_requests
-from benchmarks.suite import APP, PAT, RESULTS, UNLIMITED_RPS, USER, analyse, good_rows, load_data
+from benchmarks.audit import analyse, ceiling
+from benchmarks.common import APP, FULL_SPEED_RPS, PAT, RESULTS, USER, provenance
+from benchmarks.data import Data, good_rows, load_data
+from benchmarks.render import intro, server
+from benchmarks.runner import settings
+from benchmarks.strict import pythonwarnings
+from benchmarks.verdict import failures, finish, problems
 from ingest.sandbox import Sandbox, SandboxOptions
 
 __all__ = ["local_session", "main"]
@@ -85,10 +94,20 @@ def local_session(conf: Any, jvm_log: Path) -> Iterator[tuple[Any, Any]]:
 
     from ingest.spark import ClarifaiDataSource
 
-    with jvm_log.open("wb") as out:
-        gateway = launch_gateway(  # type: ignore[no-untyped-call]
-            conf, popen_kwargs={"stdout": out, "stderr": subprocess.STDOUT}
-        )
+    # the JVM passes its environment on to the Python workers it starts: warnings are
+    # errors there too (launch_gateway copies this process's environment)
+    before = os.environ.get("PYTHONWARNINGS")
+    os.environ["PYTHONWARNINGS"] = pythonwarnings()
+    try:
+        with jvm_log.open("wb") as out:
+            gateway = launch_gateway(  # type: ignore[no-untyped-call]
+                conf, popen_kwargs={"stdout": out, "stderr": subprocess.STDOUT}
+            )
+    finally:
+        if before is None:
+            del os.environ["PYTHONWARNINGS"]
+        else:
+            os.environ["PYTHONWARNINGS"] = before
     sc = SparkContext(conf=conf, gateway=gateway)
     sc.setLogLevel("WARN")
     spark = SparkSession(sc)
@@ -128,7 +147,11 @@ def session(tmp: Path) -> Iterator[Session]:
     )
     t0 = time.monotonic()
     with local_session(conf, tmp / "jvm.log") as (spark, gateway):
-        yield Session(spark, gateway.proc.pid, time.monotonic() - t0)
+        started = time.monotonic() - t0
+        options = spark.sparkContext.parallelize([0], 1).map(lambda _: sys.warnoptions).collect()
+        if options != [list(pythonwarnings().split(","))]:
+            raise RuntimeError(f"Spark's Python workers run with -W {options}, not the suite's")
+        yield Session(spark, gateway.proc.pid, started)
 
 
 def tree_cpu(pid: int) -> float:
@@ -164,9 +187,11 @@ def sandbox(options: SandboxOptions) -> Iterator[tuple[BlockingPortal, Sandbox]]
 
 
 def write(
-    s: Session, csv_path: Path, data: Any, options: SandboxOptions, *, tasks: int, rps: float
+    s: Session, csv_path: Path, data: Data, options: SandboxOptions, *, tasks: int, rps: float
 ) -> dict[str, Any]:
-    """One write of the CSV by ``tasks`` tasks; the server's and the job's figures."""
+    """One write of the CSV by ``tasks`` tasks; the server's and the job's figures, and
+    its ``problems`` (the write failed, lost or duplicated rows)."""
+    error = None
     with tempfile.TemporaryDirectory() as tmp, sandbox(options) as (portal, sb):
         report_path = Path(tmp) / "report.json"
         df = (
@@ -176,116 +201,140 @@ def write(
             .repartition(tasks, "url")
         )
         cpu0, t0 = tree_cpu(s.jvm_pid), time.monotonic()
-        (
-            df.write.format("clarifai")
-            .mode("append")
-            .option("token", PAT)
-            .option("user_id", USER)
-            .option("app_id", APP)
-            .option("base", sb.base_url)
-            .option("rps", str(rps))
-            .option("tasks", str(tasks))
-            .option("report", str(report_path))
-            .save()
-        )
+        try:
+            (
+                df.write.format("clarifai")
+                .mode("append")
+                .option("token", PAT)
+                .option("user_id", USER)
+                .option("app_id", APP)
+                .option("base", sb.base_url)
+                .option("rps", str(rps))
+                .option("tasks", str(tasks))
+                .option("report", str(report_path))
+                .save()
+            )
+        except Exception as exc:  # the job failed: say so in the results, judge the rest
+            error = f"the write failed: {type(exc).__name__}: {str(exc)[:500]}"
         elapsed = time.monotonic() - t0
         cpu = tree_cpu(s.jvm_pid) - cpu0
-        server = portal.call(lambda: analyse(sb, data, "url", finished=True))
-        job = json.loads(report_path.read_text())
+        server = portal.call(lambda: analyse(sb, data, "url", finished=error is None))
+        job = json.loads(report_path.read_text()) if report_path.exists() else {}
     landed = server["rows_landed"]
+    r: dict[str, Any] = {
+        "client": f"ingest.spark, {tasks} task{'s' if tasks > 1 else ''}",
+        "returncode": 0,
+        "expected_exit": None,
+        "capped": False,
+        "judged": True,
+        "unplanned_death": None,
+        "rows_lost": server["rows_lost"],
+        "rows_duplicated": server["rows_duplicated"],
+    }
+    r["problems"] = ([error] if error else []) + problems(r)
     return {
+        **r,
         "tasks": tasks,
         "rps": rps,
         "elapsed_s": round(elapsed, 2),
         "rows_landed": landed,
         "rows_per_s": round(landed / elapsed, 1),
-        "task_cpu_s": job["task_cpu_s"],
-        "task_cpu_s_per_100k_rows": round(job["task_cpu_s"] * 100_000 / max(1, landed), 2),
+        "task_cpu_s": job.get("task_cpu_s", 0.0),
+        "task_cpu_s_per_100k_rows": round(job.get("task_cpu_s", 0.0) * 100_000 / max(1, landed), 2),
         "spark_cpu_s": round(cpu, 2),
         "spark_cpu_s_per_100k_rows": round(cpu * 100_000 / max(1, landed), 2),
         "requests": server["requests"],
         "throttled": server["throttled"],
         "throttled_share": round(server["throttled"] / max(1, server["requests"]), 4),
-        "rows_lost": server["rows_lost"],
-        "rows_duplicated": server["rows_duplicated"],
         "client_report": job,
     }
 
 
 def run(scale: Scale, tmp: Path) -> dict[str, Any]:
-    out: dict[str, Any] = {"scale": scale.name, "command": "python -m benchmarks.spark"}
+    out: dict[str, Any] = {"scale": scale.name}
     with session(tmp) as s:
         out["session_start_s"] = round(s.started_s, 2)
+        out["worker_warnings"] = pythonwarnings()
         log(f"session local[2] started in {s.started_s:.1f} s")
 
         warm = load_data(tmp / "warm-up.csv", 300, seed=10)
-        write(s, warm.path, warm, UNTHROTTLED, tasks=2, rps=UNLIMITED_RPS)
+        write(s, warm.path, warm, UNTHROTTLED, tasks=2, rps=FULL_SPEED_RPS)
         log("warm-up write done (JVM and Python workers started; not counted)")
 
         data = load_data(tmp / "unthrottled.csv", scale.unthrottled_images, seed=12)
         log(f"unthrottled: {data.rows} rows, {data.inputs} images")
         results = []
         for tasks in (1, 2):
-            r = write(s, data.path, data, UNTHROTTLED, tasks=tasks, rps=UNLIMITED_RPS)
+            r = write(s, data.path, data, UNTHROTTLED, tasks=tasks, rps=FULL_SPEED_RPS)
             log(
                 f"unthrottled, {tasks} task(s): {r['rows_per_s']} rows/s, task CPU "
                 f"{r['task_cpu_s_per_100k_rows']} s / 100k rows, Spark CPU "
                 f"{r['spark_cpu_s_per_100k_rows']} s / 100k rows"
+                + "".join(f"; DOES NOT COUNT: {p}" for p in r["problems"])
             )
             results.append(r)
         out["unthrottled"] = {"data": data.counts, "results": results}
 
         data = load_data(tmp / "realistic.csv", scale.realistic_images, seed=11)
         good = good_rows(data, REALISTIC)
-        ceiling_req = ceiling_requests(data.inputs, good)
-        ceiling_rps = BUDGET * good / ceiling_req
-        log(f"realistic: {data.rows} rows, {data.inputs} images, ceiling {ceiling_rps:.1f} rows/s")
-        r = write(s, data.path, data, REALISTIC, tasks=2, rps=BUDGET)
-        r["ceiling_fraction"] = round(r["rows_per_s"] / ceiling_rps, 3)
+        limit = ceiling(data.inputs, good, BUDGET)
         log(
-            f"realistic, 2 tasks sharing 15 req/s: {r['rows_per_s']} rows/s = "
+            f"realistic: {data.rows} rows, {data.inputs} images, "
+            f"ceiling {limit.rows_per_s:.1f} rows/s"
+        )
+        r = write(s, data.path, data, REALISTIC, tasks=2, rps=BUDGET)
+        r["ceiling_fraction"] = limit.fraction(r["rows_per_s"])
+        log(
+            f"realistic, 2 tasks sharing {BUDGET:g} req/s: {r['rows_per_s']} rows/s = "
             f"{r['ceiling_fraction']:.1%} of the ceiling, {r['throttled_share']:.2%} throttled"
+            + "".join(f"; DOES NOT COUNT: {p}" for p in r["problems"])
         )
         out["realistic"] = {
+            "options": settings(REALISTIC),
             "data": data.counts,
             "good_rows": good,
-            "ceiling_requests": ceiling_req,
-            "ceiling_rows_per_s": round(ceiling_rps, 1),
+            **limit.to_dict(),
             "results": [r],
         }
     return out
 
 
-def markdown(out: dict[str, Any]) -> str:
+def markdown(out: dict[str, Any]) -> list[str]:
+    o = out["realistic"]["options"]
     lines = [
-        f"# Spark ({out['scale']} scale)",
-        "",
-        f"`{out['command']}`; local[2] session started in {out['session_start_s']} s "
-        "(not counted below).",
-        "",
+        *intro(
+            out,
+            f"Scale: {out['scale']}; local[2] session started in {out['session_start_s']} s "
+            f"(not counted below). Realistic: {server(o)}, the budget shared by the tasks; its "
+            f"ceiling counts the {out['realistic']['ceiling_rows']:,} rows that can land: "
+            f"{out['realistic']['ceiling_requests']:,} requests, the fewest for this protocol.",
+        ),
         "| scenario | tasks | rows landed | s | rows/s | task CPU s / 100k rows | "
-        "Spark CPU s / 100k rows | requests | throttled | ceiling |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "Spark CPU s / 100k rows | requests | throttled | ceiling | rows lost | rows duplicated |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name in ("unthrottled", "realistic"):
         for r in out[name]["results"]:
             ceiling = f"{r['ceiling_fraction']:.1%}" if "ceiling_fraction" in r else "-"
+            bad = f" (**does not count: {'; '.join(r['problems'])}**)" if r["problems"] else ""
             lines.append(
-                f"| {name} | {r['tasks']} | {r['rows_landed']} | {r['elapsed_s']} | "
-                f"{r['rows_per_s']} | {r['task_cpu_s_per_100k_rows']} | "
-                f"{r['spark_cpu_s_per_100k_rows']} | {r['requests']} | "
-                f"{r['throttled_share']:.2%} | {ceiling} |"
+                f"| {name}{bad} | {r['tasks']} | {r['rows_landed']:,} | {r['elapsed_s']} | "
+                f"{r['rows_per_s']:,} | {r['task_cpu_s_per_100k_rows']} | "
+                f"{r['spark_cpu_s_per_100k_rows']} | {r['requests']:,} | "
+                f"{r['throttled_share']:.2%} | {ceiling} | {r['rows_lost']} | "
+                f"{r['rows_duplicated']} |"
             )
-    return "\n".join(lines) + "\n"
+    return [*lines, ""]
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="python -m benchmarks.spark", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller data (about a minute)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
     parser.add_argument("--unthrottled-images", type=int, help="images of the unthrottled data")
     parser.add_argument("--realistic-images", type=int, help="images of the realistic data")
-    ns = parser.parse_args(argv)
+    ns = parser.parse_args(args)
     scale = QUICK if ns.quick else FULL
     if ns.unthrottled_images or ns.realistic_images:
         scale = Scale(
@@ -293,14 +342,18 @@ def main(argv: list[str] | None = None) -> int:
             unthrottled_images=ns.unthrottled_images or scale.unthrottled_images,
             realistic_images=ns.realistic_images or scale.realistic_images,
         )
+    started = time.monotonic()
+    command = shlex.join(["python", "-m", "benchmarks.spark", *args])
+    out: dict[str, Any] = {"provenance": provenance(command)}
     with tempfile.TemporaryDirectory(prefix="bench-spark-") as tmp:
-        out = run(scale, Path(tmp))
-    out["command"] = " ".join(["python -m benchmarks.spark", *(argv or sys.argv[1:])])
+        out.update(run(scale, Path(tmp)))
+    out["wall_s"] = round(time.monotonic() - started, 1)
+    out["failures"] = failures(
+        (name, r) for name in ("unthrottled", "realistic") for r in out[name]["results"]
+    )
     ns.out.mkdir(parents=True, exist_ok=True)
-    (ns.out / "spark.json").write_text(json.dumps(out, indent=2) + "\n")
-    (ns.out / "spark.md").write_text(markdown(out))
-    log(f"results in {ns.out / 'spark.md'}")
-    return 0
+    (ns.out / "spark.md").write_text("\n".join(markdown(out)))
+    return finish(out, ns.out, "spark")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,15 @@
 """Test data that knows what the server should end up holding, and the ways the tests
-reach a sandbox: a client's Config, and a command in its own process."""
+reach a sandbox: a client's Config, and a command in its own process.
+
+What the server should hold is computed here, apart from the code under test: the ids
+ingest derives from the data are derived again from their rule (:func:`input_id`,
+:func:`annotation_id`), not by ``ingest.ids``, so that a change to them (which would make
+an upload resumed by a newer version send its rows again) fails the tests."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import random
@@ -16,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ingest import Config, ids
+from ingest import Config
 from ingest.source.cells import SEED_COLUMNS
 
 if TYPE_CHECKING:
@@ -39,6 +45,23 @@ REPORT_KEYS = (
     "retries",
     "elapsed_s",
 )
+
+
+def input_id(url: str) -> str:
+    """An input's id by its rule (README, "Ids are derived from the data"; ingest/ids.py):
+    128 bits of BLAKE2b over the URL's UTF-8 bytes, as 32 hex digits."""
+    return hashlib.blake2b(url.encode(), digest_size=16).hexdigest()
+
+
+def annotation_id(
+    input_id: str, box: tuple[float, float, float, float], pos: list[str], neg: list[str]
+) -> str:
+    """A box's annotation id by its rule (ingest/ids.py): 128 bits of BLAKE2b over the input
+    id, the box's four numbers as Python writes floats (``repr``), the positive labels
+    sorted and joined by ``|``, then the negative ones likewise, each part after the
+    first following a unit separator (0x1f)."""
+    parts = [input_id, *(repr(float(v)) for v in box), "|".join(sorted(pos)), "|".join(sorted(neg))]
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
 
 
 def sandbox_config(sb: Sandbox, **options: Any) -> Config:
@@ -118,7 +141,7 @@ def make_dataset(images: int = 100, *, seed: int = 7, broken_every: int = 13) ->
     for i in range(images):
         broken = i % broken_every == 5
         url = f"https://img.example.com/{'broken-' if broken else ''}{i}.jpg"
-        iid = ids.input_id(url)
+        iid = input_id(url)
         data.inputs[iid] = url
         if not broken:
             data.good_inputs.add(iid)
@@ -141,7 +164,7 @@ def make_dataset(images: int = 100, *, seed: int = 7, broken_every: int = 13) ->
             neg = [c for c in rng.sample(vocab, 1) if c not in pos]
             rows.append(_row(url, box, pos, neg, meta))
             if not broken:
-                aid = ids.annotation_id(iid, box, tuple(pos), tuple(neg))
+                aid = annotation_id(iid, box, pos, neg)
                 data.boxes[aid] = (iid, box, tuple(pos))
         if len(rows) > 2 and i % 4 == 0:
             early.extend(rows[:2])

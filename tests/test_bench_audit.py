@@ -8,6 +8,7 @@ requests; :func:`benchmarks.audit.analyse` must give them back.
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,9 +20,8 @@ from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2, service_pb2_grpc
 from clarifai_grpc.grpc.api.status import status_code_pb2 as sc
 
-from benchmarks.audit import analyse, ceiling
+from benchmarks.audit import analyse, ceiling, ceiling_requests
 from benchmarks.data import BoxKey, Data, box_key
-from benchmarks.harness import ceiling_requests
 from ingest.sandbox import Sandbox, SandboxOptions
 
 pytestmark = pytest.mark.anyio
@@ -145,3 +145,43 @@ def test_ceiling_counts_the_rows_that_can_land_and_the_full_bucket() -> None:
     assert ceiling(10, 10, 0.5).burst == 1
     # data that fits in the first second's burst has no finite bound with it
     assert math.isinf(ceiling(100, 300, 15.0).rows_per_s_with_burst)
+
+
+async def test_a_sandbox_keeping_ids_only_is_judged_by_counts(tmp_path: Path) -> None:
+    """Image 0 gets its two boxes, image 1 one of its three (a loss of two), image 2 its
+    box twice under two ids (a duplicate)."""
+    urls = [f"https://images.example.com/{n}.jpg" for n in range(3)]
+    data = Data(tmp_path / "unused.csv", {"rows": 6, "images": 3}, per_image=bytearray([2, 3, 1]))
+    options = SandboxOptions(rps=0, processing=(0.0, 0.0), store=False)
+    async with stub(options) as (sb, v2):
+        with anyio.fail_after(20):
+            inputs = service_pb2.PostInputsRequest(user_app_id=APP)
+            for n, url in enumerate(urls):
+                inputs.inputs.add(id=f"i{n}").data.image.url = url
+            reply = await v2.PostInputs(inputs, metadata=AUTH, timeout=10)
+            assert reply.status.code == sc.SUCCESS, reply.status
+            anns = service_pb2.PostAnnotationsRequest(user_app_id=APP)
+            box = (0.1, 0.1, 0.2, 0.2)
+            for ann_id, input_id in (
+                ("a", "i0"),
+                ("b", "i0"),
+                ("c", "i1"),
+                ("d", "i2"),
+                ("e", "i2"),
+            ):
+                anns.annotations.append(annotation(ann_id, input_id, box))
+            reply = await v2.PostAnnotations(anns, metadata=AUTH, timeout=10)
+            assert reply.status.code == sc.SUCCESS, reply.status
+        out = analyse(sb, data, "url", finished=True)
+    assert (out["rows_landed"], out["rows_expected"], out["rows_lost"]) == (4, 6, 2)
+    assert (out["inputs_duplicated"], out["annotations_duplicated"]) == (0, 1)
+    assert out["rows_duplicated"] == 1
+
+
+def test_a_box_keys_the_same_from_the_file_and_from_the_server() -> None:
+    """The file's float64 text and the server's float32 value of one box give one key,
+    however many decimals the file wrote (a COCO box divided by the image's size)."""
+    written = (123.45 / 640, 67.89 / 480, (123.45 + 50.5) / 640, (67.89 + 20.25) / 480)
+    stored = tuple(struct.unpack("<4f", struct.pack("<4f", *written)))
+    assert box_key(written) == box_key(stored)
+    assert box_key((0.1, 0.25, 0.5, 0.75)) == (0.1, 0.25, 0.5, 0.75)

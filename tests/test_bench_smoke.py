@@ -1,8 +1,8 @@
-"""Smoke test of the benchmark suite: its realistic scenario, ingest alone, on 100 images.
+"""Smoke test of the benchmark suite's scenarios, ingest alone, on about 100 images.
 
 Checks that the machinery runs end to end (in-process sandbox, client subprocess under
-the launcher, server-side counts, targets, markdown) and that the figures are there.
-No timing assertion: speed is the benchmark's business, not the test's.
+the launcher, server-side counts, verdicts, targets, markdown) and that the figures are
+there. No timing assertion: speed is the benchmark's business, not the test's.
 """
 
 from __future__ import annotations
@@ -13,7 +13,10 @@ from typing import Any
 import anyio
 import pytest
 
-from benchmarks.suite import Scale, Suite, markdown, targets
+from benchmarks.render import markdown
+from benchmarks.scale import Scale
+from benchmarks.scenarios import Suite
+from benchmarks.targets import targets
 
 pytestmark = pytest.mark.anyio
 
@@ -21,7 +24,8 @@ TINY = Scale(
     name="smoke",
     realistic_images=100,
     unthrottled_images=100,
-    memory_images=(100,),
+    memory_images=100,
+    big_images=200,
     hostile_images=100,
     realistic_cap=5.0,
     unthrottled_cap=5.0,
@@ -76,16 +80,17 @@ async def test_realistic_scenario_for_ingest_alone(tmp_path: Path) -> None:
     out: dict[str, Any] = {**_frame(), "scenarios": {"realistic": scenario}}
     out["targets"] = targets(out)
     assert {t["target"] for t in out["targets"]} >= {
-        "realistic: fraction of the request-budget ceiling",
-        "realistic: rows lost",
-        "realistic, rows shuffled: fraction of the request-budget ceiling",
-        "realistic, rows shuffled: requests against the grouped file's",
-        "realistic, rows shuffled: throttled replies",
+        "realistic: fraction of the request-budget ceiling (API)",
+        "realistic, rows shuffled: fraction of the request-budget ceiling (API)",
+        "realistic, rows shuffled: requests against the grouped file's (API)",
+        "realistic, rows shuffled: throttled replies (API)",
     }
     assert all(t["met"] for t in out["targets"] if t["target"].startswith("every run"))
     text = markdown(out)
     assert "## Realistic" in text and "| ingest (API) |" in text
     assert f"The ceiling counts {scenario['good_rows']:,} rows" in text
+    assert "fewest for this protocol" in text and "itself a guess" in text
+    assert "`--rps 15`" in text and "1 % download failures" in text
     assert "RUN FAILED" not in text
 
 
@@ -95,6 +100,7 @@ async def test_unthrottled_scenario_repeats_ingest_and_the_floor_in_turn(tmp_pat
         scenario = await suite.unthrottled()
 
     [result] = scenario["results"]
+    assert result["problems"] == []
     assert scenario["repeats"] == 2 and len(scenario["floor"]["cpu_s_runs"]) == 2
     assert len(result["cpu_s_runs"]) == 2
     assert result["cpu_s"] in result["cpu_s_runs"]
@@ -109,14 +115,55 @@ async def test_unthrottled_scenario_repeats_ingest_and_the_floor_in_turn(tmp_pat
     text = markdown({**_frame(), "scenarios": {"unthrottled": scenario}})
     assert "ran 2 times, in turn" in text and "| ingest (API) |" in text
     assert "median of the paired ratios" in text and "Python's cycle collector" in text
+    assert "`--rps 10000`" in text
+
+
+async def test_memory_scenario_measures_the_command_line_and_what_holds_the_rest(
+    tmp_path: Path,
+) -> None:
+    """At full speed on the small and the big file (ids-only sandbox, losses judged by
+    counts), and the three processes that only start, import, open a channel."""
+    suite = Suite(TINY, tmp_path, cli_ok=True, sdk_ok=False, big=True)
+    with anyio.fail_after(200):
+        scenario = await suite.memory()
+
+    assert scenario["big"] is True and scenario["ingest_rps"] == 10_000
+    runs = {(r["client"], r["rows"]) for r in scenario["results"]}
+    sizes = sorted({r["rows"] for r in scenario["results"]})
+    assert len(sizes) == 2
+    assert runs == {
+        (c, n)
+        for n in sizes
+        for c in ("ingest (CLI, shuffled)", "ingest (API)", "ingest (API, shuffled)")
+    }
+    for r in scenario["results"]:
+        assert r["problems"] == [], r
+        assert r["rows_landed"] == r["rows"] and r["rows_lost"] == 0
+        assert r["rows_duplicated"] == 0 and r["peak_rss_mb"] > 0
+    stages = {r["client"]: r for r in scenario["baseline"]}
+    names = ("interpreter", "grpc", "imports", "channel")
+    assert set(stages) == {f"baseline: {s}" for s in names}
+    rss = [stages[f"baseline: {s}"]["peak_rss_mb"] for s in names]
+    assert all(r["problems"] == [] for r in stages.values())
+    assert rss[0] < rss[1] < rss[2] <= rss[3]  # each holds what the one before does, and more
+    assert [r for _, r in suite.runs if r["problems"]] == []
+    out: dict[str, Any] = {**_frame(), "scenarios": {"memory": scenario}}
+    out["targets"] = targets(out)
+    named = {t["target"]: t for t in out["targets"]}
+    assert any(
+        n.startswith("full speed: peak RSS, the big file against the small one") for n in named
+    )
+    text = markdown(out)
+    assert "What holds the rest" in text and "the upload itself" in text
 
 
 def _frame() -> dict[str, Any]:
+    machine = {"cpus": 2, "python": "3", "platform": "test", "date": "now"}
     return {
         "scale": TINY.name,
-        "machine": {"cpus": 2, "python": "3", "platform": "test", "date": "now"},
-        "command": "python -m benchmarks",
+        "provenance": {"command": "python -m benchmarks", "commit": "0" * 40, "machine": machine},
         "wall_s": 1.0,
         "notes": [],
         "targets": [],
+        "failures": [],
     }
