@@ -13,6 +13,7 @@ import anyio
 import anyio.lowlevel
 from rich.console import Console
 
+from ingest.cli.formats import format_options
 from ingest.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, SECRETS, err_console
 from ingest.cli.progress import Snapshot, reporter_for, snapshot, watch
 from ingest.cli.signals import abort, arm_hard_exit
@@ -29,7 +30,6 @@ from ingest.source.formats import (
     DatasetPath,
     FormatOptions,
     detect,
-    format_options,
     journal_file,
     require,
 )

@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ingest.cli.common import EXIT_FAILED, EXIT_OK
-from ingest.source.formats import DatasetPath, format_options, require, validate_path
+from ingest.cli.formats import format_options
+from ingest.source.formats import DatasetPath, require, validate_path
 
 #: Invalid rows shown by ``ingest validate`` before "and N more".
 VALIDATE_SHOWN = 1000

@@ -32,14 +32,16 @@ Besides CSV, COCO JSON files, YOLO datasets and Pascal VOC folders are read by
 from __future__ import annotations
 
 from .cells import MAX_CONCEPTS, MAX_FILE_BYTES, MAX_METADATA_CHARS
-from .formats import DatasetPath, FormatOptions, detect, validate_path
+from .formats import FORMATS, REGIONS, DatasetPath, FormatOptions, detect, validate_path
 from .reader import RowSource, Source, open_rows
 from .summary import ValidationSummary, validate_file
 
 __all__ = [
+    "FORMATS",
     "MAX_CONCEPTS",
     "MAX_FILE_BYTES",
     "MAX_METADATA_CHARS",
+    "REGIONS",
     "DatasetPath",
     "FormatOptions",
     "RowSource",

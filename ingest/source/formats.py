@@ -23,7 +23,6 @@ entry point that takes a path takes one::
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -53,10 +52,8 @@ __all__ = [
     "DatasetPath",
     "DatasetSource",
     "FormatOptions",
-    "add_format_arguments",
     "concept_map",
     "detect",
-    "format_options",
     "image_size",
     "journal_file",
     "validate_path",
@@ -130,54 +127,6 @@ class DatasetPath(os.PathLike[str]):
 
     def __repr__(self) -> str:
         return f"DatasetPath({str(self.path)!r}, {self.options!r})"
-
-
-def add_format_arguments(parser: argparse.ArgumentParser) -> None:
-    """The command line's options for reading a dataset (``upload`` and ``validate``)."""
-    parser.add_argument(
-        "--format",
-        choices=FORMATS,
-        help="what DATA is (default: recognised from the path: .json is COCO, a data.yaml "
-        "or a folder with images/ and labels/ is YOLO, a folder with Annotations/ is VOC, "
-        "anything else a CSV)",
-    )
-    parser.add_argument(
-        "--regions",
-        choices=REGIONS,
-        default="boxes",
-        help="COCO segmentations and YOLO segment rows become boxes (default), polygons, or both",
-    )
-    parser.add_argument(
-        "--images",
-        metavar="DIR",
-        help="COCO: upload the local images under DIR (file_name) instead of their URLs "
-        "(default: URLs when the file gives them, else images/ or <split>/ beside the file)",
-    )
-    parser.add_argument(
-        "--concept-ids",
-        choices=("ids", "names"),
-        default="ids",
-        help="CSV: concept cells hold ids (default) or names such as 'traffic light', "
-        "made ids as the COCO loader does (lower case, other characters '-'); the name is "
-        "kept as the concept's name",
-    )
-    parser.add_argument(
-        "--dataset-per-split",
-        action="store_true",
-        help="YOLO: put each split's inputs into a dataset named after the split (train, "
-        "val, test), made when the app lacks it",
-    )
-
-
-def format_options(ns: argparse.Namespace) -> FormatOptions:
-    """The :class:`FormatOptions` of parsed command-line options."""
-    return FormatOptions(
-        format=getattr(ns, "format", None),
-        regions=getattr(ns, "regions", "boxes"),
-        images=getattr(ns, "images", None),
-        concept_ids=getattr(ns, "concept_ids", "ids"),
-        dataset_per_split=getattr(ns, "dataset_per_split", False),
-    )
 
 
 # -- recognising the format -------------------------------------------------------
