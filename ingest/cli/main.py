@@ -149,7 +149,6 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ingest",
         description="Upload annotated images (CSV, COCO, YOLO, Pascal VOC) into Clarifai, "
         "fast, resumably, without duplicates.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="run 'ingest COMMAND --help' for a command's options; "
         "'ingest demo' shows an upload against an in-process sandbox",
     )
