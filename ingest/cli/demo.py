@@ -31,6 +31,8 @@ from ingest.report import Report
 #: The example, from the repository's root.
 EXAMPLE = Path("examples", "boxes.csv")
 
+GONE = "interrupted: the demo's sandbox and files are gone; 'ingest demo' starts afresh"
+
 #: What to run to try the same against a sandbox of one's own (the demo's is gone).
 YOURSELF = (
     "CLARIFAI_PAT=sandbox-pat ingest upload examples/boxes.csv "
@@ -100,6 +102,9 @@ def cmd_demo(ns: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="ingest-demo-"))
     try:
         return _demo(ns, csv_path, workdir)
+    except KeyboardInterrupt:  # between two uploads, where no signal handler runs
+        err_console().print(GONE, style="bold yellow", highlight=False)
+        return EXIT_INTERRUPTED
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -112,6 +117,7 @@ def _demo(ns: argparse.Namespace, csv_path: Path, workdir: Path) -> int:
         port=0, rps=15, latency=0.06, processing=(0.5, 2.0), download_failure_rate=0.01
     )
     formats: list[tuple[str, Path, Report]] = []
+    stopped: list[str] = []  # the format whose upload Ctrl-C stopped
 
     async def go() -> tuple[UploadResult, dict[str, Any], int]:
         async with Sandbox(options) as sb:
@@ -141,20 +147,22 @@ def _demo(ns: argparse.Namespace, csv_path: Path, workdir: Path) -> int:
                 progress="none" if ns.no_progress else "auto",
             )
             result = await run_upload(plan, console)
-            if not result.interrupted:
-                # then one dataset of each other format, into the same app
-                for kind, path in _format_examples(csv_path):
-                    done = await run_upload(
-                        UploadPlan(
-                            source=path,
-                            config=config,
-                            state=workdir / f"{kind}.ingest-state",
-                            failures=workdir / f"{kind}.failures.csv",
-                            progress="none",
-                        ),
-                        console,
-                    )
-                    formats.append((kind, path, done.report))
+            # then one dataset of each other format, into the same app
+            for kind, path in [] if result.interrupted else _format_examples(csv_path):
+                done = await run_upload(
+                    UploadPlan(
+                        source=path,
+                        config=config,
+                        state=workdir / f"{kind}.ingest-state",
+                        failures=workdir / f"{kind}.failures.csv",
+                        progress="none",
+                    ),
+                    console,
+                )
+                if done.interrupted:
+                    stopped.append(kind)
+                    break
+                formats.append((kind, path, done.report))
             statuses: dict[str, int] = {}
             for message in sb.inputs.values():
                 name = message.status.description or str(message.status.code)
@@ -168,12 +176,8 @@ def _demo(ns: argparse.Namespace, csv_path: Path, workdir: Path) -> int:
     # the files are about to go with the temporary folder: the summary does not point at them
     shown = dataclasses.replace(result, failures=None, journal=None, report_json=None, retry="")
     print_summary(shown, console, hints=False)
-    if result.interrupted:
-        console.print(
-            "interrupted: the demo's sandbox and files are gone; 'ingest demo' starts afresh",
-            style="bold yellow",
-            highlight=False,
-        )
+    if result.interrupted or stopped:
+        console.print(GONE, style="bold yellow", highlight=False)
         return EXIT_INTERRUPTED
     _print_formats(console, csv_path, formats)
     _print_held(console, statuses, annotations)
