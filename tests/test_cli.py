@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import json
 import os
 import random
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -26,6 +28,8 @@ import pytest
 from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2, service_pb2_grpc
 
+from ingest import Config
+from ingest.cli import build_parser, common
 from ingest.sandbox.patching import OVERWRITE_READINGS
 from tests.helpers import COLUMNS, REPORT_KEYS, Dataset, make_dataset
 
@@ -446,6 +450,11 @@ def test_ctrl_c_stops_saves_state_and_exits_130_then_continues(
     assert "Traceback" not in err
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["interrupted"] is True and report["exit_status"] == 130
+    # the display's last word: where it stopped, not a full bar
+    finished = report["rows_landed"] + report["rows_present"] + report["rows_failed"]
+    assert (
+        "interrupted at 0:" in err and f"with {finished:,} of {len(data.rows):,} rows done" in err
+    )
     done = journal_rows(state)
     assert done >= 30
     final = upload(server, csv_path)
@@ -531,10 +540,9 @@ def test_a_journal_kept_with_other_concept_ids_is_not_resumed(
     ), line
 
 
-def test_demo_uploads_the_csv_and_one_dataset_of_each_format() -> None:
-    done = run("demo", "--no-progress", timeout=120)
+def test_demo_uploads_the_csv_and_one_dataset_of_each_format(tmp_path: Path) -> None:
+    done = run("demo", "--no-progress", timeout=120, TMPDIR=str(tmp_path))
     assert done.returncode == 0, done.stderr
-    assert "As expected, the rows with broken URLs and the invalid rows failed" in done.stderr
     formats = {
         line.split("│")[1].strip(): [cell.strip() for cell in line.split("│")[3:8]]
         for line in done.stderr.splitlines()
@@ -543,3 +551,218 @@ def test_demo_uploads_the_csv_and_one_dataset_of_each_format() -> None:
     assert set(formats) == {"COCO", "YOLO", "Pascal VOC"}
     for rows, landed, failed, _inputs, _annotations in formats.values():
         assert rows == landed and failed == "0" and int(rows) > 0
+    # the story states the numbers the run got, and they add up to the table's
+    text = " ".join(done.stderr.split())
+    [failed] = re.findall(r"│ failed\s+│\s+([\d,]+) │", done.stderr)
+    story = re.search(
+        r"(\d+) rows failed: the 2 invalid rows, (\d+) rows of the 6 images whose URL is broken"
+        r"(?: and (\d+) rows of (\d+) images whose download the sandbox failed at random)?",
+        text,
+    )
+    assert story, text
+    assert int(story.group(1)) == int(failed) == 2 + int(story.group(2)) + int(story.group(3) or 0)
+    # what the demo made is gone, and it says how to do the same by hand
+    assert not list(tmp_path.iterdir())
+    assert "/tmp/" not in done.stderr and str(tmp_path) not in done.stderr
+    assert "The demo's sandbox stopped with it" in text
+    assert (
+        "CLARIFAI_PAT=sandbox-pat ingest upload examples/boxes.csv --base http://127.0.0.1:18080 "
+        "--user-id sandbox --app-id sandbox-app" in done.stderr
+    )
+
+
+def test_demo_interrupted_removes_its_folder(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        ingest_cmd("demo"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(TMPDIR=str(tmp_path)),
+    )
+
+    def journal() -> Path:
+        found = list(tmp_path.glob("ingest-demo-*/boxes.csv.ingest-state"))
+        return found[0] if found else tmp_path / "none"
+
+    with running(proc):
+        wait_until(lambda: journal_rows(journal()) > 0, proc, "rows in the demo's journal")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert "the demo's sandbox and files are gone" in err and "Traceback" not in err
+    assert not list(tmp_path.iterdir())
+
+
+def hint_of(stderr: str) -> str:
+    [line] = [x for x in stderr.splitlines() if "to retry them" in x]
+    return line
+
+
+def test_the_retry_hint_repeats_the_options_a_retry_needs_and_never_the_token(
+    server: Server, tmp_path: Path
+) -> None:
+    data = make_dataset(40, seed=3)
+    csv_path = data.write(tmp_path / "h.csv")
+    no_env = {"CLARIFAI_PAT": "", "CLARIFAI_USER_ID": "", "CLARIFAI_APP_ID": ""}
+    done = upload(
+        server,
+        csv_path,
+        *("--pat", PAT, "--user-id", "sandbox", "--app-id", "sandbox-app"),
+        *("--dataset-id", "train", "--concurrency", "3", "--call-timeout", "20"),
+        *("--state", str(tmp_path / "h.state"), "--report-json", str(tmp_path / "r.json")),
+        **no_env,
+    )
+    assert done.returncode == 1, done.stderr
+    hint = hint_of(done.stderr)
+    failures = tmp_path / "h.failures.csv"
+    assert hint.startswith(
+        f"{len(data.invalid_lines | data.broken_lines)} row(s) failed; to retry them, with the "
+        f"token in CLARIFAI_PAT: ingest upload {failures} "
+    )
+    for option in (
+        f"--base {server.base}",
+        "--user-id sandbox",
+        "--app-id sandbox-app",
+        "--dataset-id train",
+        "--rps 300",
+        "--batch-size 32",
+        "--concurrency 3",
+        "--call-timeout 20",
+    ):
+        assert f" {option}" in hint, option
+    for option in ("--pat", "--api-key", "--state", "--report-json", "--failures", "***"):
+        assert option not in hint
+    assert_no_secret(done.stdout, done.stderr)
+
+    # the hint is a command that runs, given the token where it says
+    command = shlex.split(hint.split(": ", 1)[1])
+    assert command[:2] == ["ingest", "upload"]
+    retry = run(*command[1:], "--report-json", str(tmp_path / "r2.json"), CLARIFAI_PAT=PAT)
+    assert retry.returncode == 1, retry.stderr  # the same rows fail again; nothing is missing
+    report = json.loads((tmp_path / "r2.json").read_text())
+    assert (
+        report["rows_read"] == report["rows_failed"] == len(data.invalid_lines | data.broken_lines)
+    )
+    # a token from the environment needs no word
+    again = upload(server, failures, "--restart")
+    assert "with the token in" not in hint_of(again.stderr)
+
+
+def test_secrets_are_masked_as_whole_tokens_not_inside_words(tmp_path: Path) -> None:
+    """A one-letter and a three-letter token: masked where they stand alone (here a
+    dataset id the same as the token), never inside "plaintext", "example", "again"."""
+    folder = tmp_path / "plaintext-example-again"
+    folder.mkdir()
+    data = make_dataset(30, seed=4)
+    csv_path = data.write(folder / "explain.csv")
+    with start_server("--pat", PAT, "--pat", "x", "--pat", "ain") as srv:
+        for token in ("x", "ain"):
+            report_path = folder / f"{token}.json"
+            done = upload(
+                srv,
+                csv_path,
+                *("--pat", token, "--dataset-id", token, "--restart"),
+                *("--report-json", str(report_path)),
+                CLARIFAI_PAT="",
+            )
+            assert done.returncode == 1, done.stderr
+            hint = hint_of(done.stderr)
+            assert " --dataset-id *** " in f"{hint} "  # standing alone: masked
+            assert f"ingest upload {folder / 'explain.failures.csv'} " in hint  # words: kept
+            assert done.stderr.count("***") == 1, done.stderr
+            report = json.loads(report_path.read_text())
+            assert report["source"] == str(csv_path)
+            assert report["failures_file"] == str(folder / "explain.failures.csv")
+            assert "***" not in report_path.read_text()
+            with (folder / "explain.failures.csv").open(newline="") as fh:
+                failed = list(csv.DictReader(fh))
+            assert {r["url"] for r in failed} >= {
+                data.rows[line - 2]["url"] for line in data.broken_lines
+            }  # https://img.example.com/broken-5.jpg, as it was
+            for row in failed:
+                assert row == {
+                    **data.rows[int(row["line"]) - 2],
+                    "line": row["line"],
+                    "error": row["error"],
+                }
+                assert "***" not in row["error"]
+            # an error message with the token's letters in its words
+            tls = run(
+                "upload",
+                str(csv_path),
+                *("--pat", token, "--base", srv.base.replace("http://", "https://"), "--restart"),
+                CLARIFAI_PAT="",
+            )
+            assert tls.returncode == 2, tls.stderr
+            assert "does not answer TLS (a plaintext server?); for a plaintext server use" in (
+                tls.stderr
+            )
+            assert "***" not in tls.stderr
+
+
+def test_scrub_masks_a_short_token_where_it_stands_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(common, "SECRETS", {"x", "ain"})
+    assert common.scrub("Key x: a plaintext server, example x again, 0x1f, (x) ain") == (
+        "Key ***: a plaintext server, example *** again, 0x1f, (***) ***"
+    )
+    assert common.scrub("certain explained rain, x_y, ain9") == "certain explained rain, x_y, ain9"
+
+
+def test_library_terms_become_the_options(capsys: pytest.CaptureFixture[str]) -> None:
+    common.print_error(
+        "a personal access token needs Config.user_id and Config.app_id; Config.rps must be "
+        "positive (Config.max_attempts, which no option sets, stays as it is)"
+    )
+    err = " ".join(capsys.readouterr().err.split())
+    assert err == (
+        "ingest: error: a personal access token needs --user-id and --app-id; --rps must be "
+        "positive (Config.max_attempts, which no option sets, stays as it is)"
+    )
+    # one table: every field it names is a Config field, every option an upload option
+    fields = {f.name for f in dataclasses.fields(Config)}
+    parsed = vars(build_parser().parse_args(["upload", "DATA"]))
+    assert set(common.CONFIG_OPTIONS) <= fields
+    for option in common.CONFIG_OPTIONS.values():
+        assert option.removeprefix("--").replace("-", "_") in parsed, option
+
+
+GROUPS = {
+    "the data and its format": ["DATA", "--format", "--regions", "--images", "--concept-ids"],
+    "credentials and connection": ["--pat", "--api-key", "--user-id", "--app-id", "--base"],
+    "throughput": ["--rps", "--concurrency", "--batch-size", "--call-timeout"],
+    "journal and failures": ["--state", "--restart", "--failures"],
+    "output": ["--report-json", "--no-progress"],
+}
+
+
+def test_upload_help_is_in_groups_with_three_examples() -> None:
+    up = run("upload", "--help", timeout=30)
+    assert up.returncode == 0, up.stderr
+    sections: dict[str, list[str]] = {}
+    current = ""
+    for line in up.stdout.splitlines():
+        if line and not line.startswith(" ") and line.endswith(":"):
+            current = line[:-1]
+            sections[current] = []
+        elif line.startswith("  ") and not line.startswith("   "):
+            sections.setdefault(current, []).append(line.split()[0].rstrip(","))
+    assert [name for name in sections if name in GROUPS] == list(GROUPS)
+    for group, options in GROUPS.items():
+        assert set(options) <= set(sections[group]), (group, sections[group])
+    examples = [x for x in up.stdout.split("examples:")[1].splitlines() if "ingest upload" in x]
+    assert len(examples) == 3
+    assert len(up.stdout.splitlines()) < 100
+
+
+def test_the_command_runs_from_any_folder(tmp_path: Path) -> None:
+    """Installed (``pip install .``, here the project's own environment), ``ingest`` and
+    ``python -m ingest`` work from a folder outside the repository."""
+    outside = {k: v for k, v in env().items() if k != "PYTHONPATH"}
+    script = Path(sys.executable).parent / "ingest"
+    assert script.is_file(), f"{script} missing: install the package (make install)"
+    for command in ([str(script), "--help"], [sys.executable, "-m", "ingest", "upload", "--help"]):
+        done = subprocess.run(
+            command, capture_output=True, text=True, env=outside, cwd=tmp_path, timeout=30
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("usage: ingest")

@@ -9,9 +9,11 @@ keeps what landed) - one sentence on stderr, no traceback; 130 when interrupted
 continues).
 
 One module a command (:mod:`.upload`, :mod:`.validate`, :mod:`.demo`, :mod:`.sandbox`),
-the parser and ``main`` in :mod:`.main`, the live display in :mod:`.progress`, the
-closing table and JSON report in :mod:`.summary`, signal handling in :mod:`.signals`,
-what they share in :mod:`.common`. The library installs no signal handler; the command
+the parser and ``main`` in :mod:`.main`, the dataset-reading options in :mod:`.formats`,
+the live display in :mod:`.progress`, the closing table and JSON report in
+:mod:`.summary`, signal handling in :mod:`.signals`, what they share (exit codes, the
+error line, secrets kept out of output, the table of ``Config`` fields and options) in
+:mod:`.common`. The library installs no signal handler; the command
 line does, around an upload only.
 """
 

@@ -1,4 +1,5 @@
-"""What every command shares: exit codes, the error line, secrets kept out of output."""
+"""What every command shares: exit codes, the error line, secrets kept out of output,
+and the one table between the library's ``Config`` fields and the upload's options."""
 
 from __future__ import annotations
 
@@ -11,14 +12,51 @@ from rich.text import Text
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
+#: ``Config`` fields and the ``ingest upload`` options that set them. The options are
+#: read into a ``Config`` through it, and the library's messages, which name options as
+#: ``Config.<field>``, are rewritten through it for the command line.
+CONFIG_OPTIONS: dict[str, str] = {
+    "pat": "--pat",
+    "api_key": "--api-key",
+    "base": "--base",
+    "ca_file": "--ca-file",
+    "user_id": "--user-id",
+    "app_id": "--app-id",
+    "dataset_id": "--dataset-id",
+    "batch_size": "--batch-size",
+    "annotation_batch_size": "--batch-size",
+    "concurrency": "--concurrency",
+    "rps": "--rps",
+    "processing_timeout": "--processing-timeout",
+    "call_timeout": "--call-timeout",
+    "strict": "--strict",
+    "tmp_dir": "--tmp-dir",
+}
+
+#: The secrets among them, and the environment variable that can hold each instead.
+SECRET_VARIABLES: dict[str, str] = {"pat": "CLARIFAI_PAT", "api_key": "CLARIFAI_API_KEY"}
+
+_CONFIG_TERM = re.compile(r"\bConfig\.([A-Za-z_]\w*)")
+
+
+def option_terms(message: str) -> str:
+    """``message`` with each ``Config.<field>`` that has an option written as the option."""
+    return _CONFIG_TERM.sub(lambda m: CONFIG_OPTIONS.get(m.group(1), m.group(0)), message)
+
+
 SECRETS: set[str] = set()
 
 
 def scrub(text: str) -> str:
-    """Never let a token through, whatever an error message holds."""
+    """``text`` with every secret in :data:`SECRETS` replaced by ``***``.
+
+    A secret is masked where it stands alone, not where its letters are part of a longer
+    word: a token ``x`` masks ``x`` and ``Key x`` but leaves "plaintext" alone (a real
+    token is 32 or more characters, never part of a word).
+    """
     for secret in SECRETS:
         if secret:
-            text = text.replace(secret, "***")
+            text = re.sub(rf"(?<!\w){re.escape(secret)}(?!\w)", "***", text)
     return text
 
 
@@ -26,17 +64,9 @@ def err_console() -> Console:
     return Console(stderr=True, highlight=False)
 
 
-_CONFIG_FIELD = re.compile(r"\bConfig\.([a-z_]+)")
-
-
-def as_flags(message: str) -> str:
-    """The library's ``Config.<field>`` names as this command's flags (``--<field>``)."""
-    return _CONFIG_FIELD.sub(lambda m: "--" + m.group(1).replace("_", "-"), message)
-
-
 def print_error(message: str) -> None:
     err_console().print(
-        Text("ingest: error: ", style="bold red") + Text(scrub(as_flags(message))),
+        Text("ingest: error: ", style="bold red") + Text(scrub(option_terms(message))),
         soft_wrap=True,
     )
 

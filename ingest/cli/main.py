@@ -24,49 +24,133 @@ from ingest.errors import IngestError, first_error
 
 UPLOAD_EPILOG = """\
 examples:
-  # a personal access token and the app, from the SDK's environment variables
-  export CLARIFAI_PAT=...  CLARIFAI_USER_ID=me  CLARIFAI_APP_ID=my-app
-  ingest upload boxes.csv
+  # a personal access token and the app from the SDK's variables, into a dataset
+  export CLARIFAI_PAT=... CLARIFAI_USER_ID=me CLARIFAI_APP_ID=my-app
+  ingest upload boxes.csv --dataset-id train --report-json report.json
 
-  # an app-scoped API key, into a dataset, with the JSON report
-  ingest upload boxes.csv --api-key "$KEY" --dataset-id train --report-json report.json
+  # a dry run against the local sandbox ('ingest sandbox' in another shell)
+  CLARIFAI_PAT=sandbox-pat ingest upload examples/boxes.csv \\
+      --base http://127.0.0.1:18080 --user-id sandbox --app-id sandbox-app
 
-  # after a crash, a kill or Ctrl-C: the same command continues where it stopped
-  ingest upload boxes.csv
-
-  # send again the rows that failed (broken URLs, invalid rows once fixed)
+  # after a crash, a kill or Ctrl-C, the same command continues where it stopped;
+  # the rows that failed are in DATA.failures.csv, itself a file to upload
   ingest upload boxes.failures.csv
 
-  # a dry run against the local sandbox (python -m ingest sandbox in another shell)
-  ingest upload boxes.csv --base http://127.0.0.1:18080 \\
-      --pat sandbox-pat --user-id sandbox --app-id sandbox-app
-
-files:
-  DATA.csv.ingest-state  the resume journal (--state): line numbers of rows that
-                         landed. It is kept after a complete run, so running the
-                         same command again sends nothing; --restart ignores it.
-                         It refuses to resume when DATA.csv changed since.
-  DATA.failures.csv      every failed or invalid row (--failures), in the input's
-                         columns plus 'line' and 'error'; upload it to retry them.
-                         Written only when something failed.
-
-exit status:
-  0   every row landed or was already there
-  1   some rows failed or were invalid; all of them are in the failures file
-  2   usage, credential, TLS or file-level error, or the account stopped the
-      upload (input quota, hourly limit, plan, app deleted); nothing more was sent
-  130 interrupted; run the same command again to continue
+exit status: 0 every row landed or was already there; 1 some rows failed (all in the
+failures file); 2 usage, credential, TLS or file error, or the account stopped the
+upload; 130 interrupted (the same command continues)
 """
+
+
+def _add_upload_arguments(up: argparse.ArgumentParser) -> None:
+    data = up.add_argument_group("the data and its format")
+    data.add_argument(
+        "data",
+        metavar="DATA",
+        help="a CSV, a COCO JSON file, a YOLO dataset (data.yaml or folder) or a VOC folder",
+    )
+    add_format_arguments(data)
+    data.add_argument(
+        "--strict",
+        action="store_true",
+        default=None,
+        help="send nothing if any row is invalid (reads DATA twice)",
+    )
+    data.add_argument(
+        "--tmp-dir",
+        metavar="DIR",
+        help="where scattered rows of one image are grouped first (temp files of about "
+        "DATA's size, removed at the end; default: the system's temp folder)",
+    )
+
+    conn = up.add_argument_group(
+        "credentials and connection",
+        "Also from CLARIFAI_PAT, CLARIFAI_API_KEY, CLARIFAI_USER_ID, CLARIFAI_APP_ID,\n"
+        "CLARIFAI_API_BASE (for a token, safer than an option, which others may see).",
+    )
+    cred = conn.add_mutually_exclusive_group()
+    cred.add_argument(
+        "--pat", metavar="TOKEN", help="personal access token (with --user-id, --app-id)"
+    )
+    cred.add_argument("--api-key", metavar="KEY", help="app-scoped API key")
+    conn.add_argument("--user-id", metavar="U", help="the app's owner")
+    conn.add_argument("--app-id", metavar="A", help="the app")
+    conn.add_argument("--dataset-id", metavar="D", help="also add every input to this dataset")
+    conn.add_argument(
+        "--base",
+        metavar="URL",
+        help="https://host[:port] (TLS; default https://api.clarifai.com) or http://host:port "
+        "(plaintext, such as the sandbox)",
+    )
+    conn.add_argument(
+        "--ca-file",
+        metavar="PATH",
+        help="trust the certificate authorities of this PEM file for TLS (such as the one "
+        "'ingest sandbox --tls' prints)",
+    )
+
+    pace = up.add_argument_group("throughput")
+    pace.add_argument(
+        "--rps",
+        type=positive_float,
+        metavar="R",
+        help="requests per second for all calls together (default 15, Clarifai's limit per key)",
+    )
+    pace.add_argument(
+        "--concurrency", type=positive_int, metavar="N", help="calls in flight per stage (4)"
+    )
+    pace.add_argument(
+        "--batch-size",
+        type=positive_int,
+        metavar="N",
+        help="inputs per PostInputs and annotations per PostAnnotations (max and default 128)",
+    )
+    pace.add_argument(
+        "--processing-timeout",
+        type=positive_float,
+        metavar="S",
+        help="fail an input Clarifai has not processed after S seconds (default 600)",
+    )
+    pace.add_argument(
+        "--call-timeout",
+        type=positive_float,
+        metavar="S",
+        help="deadline of each call; a call past it is retried (default 60)",
+    )
+
+    kept = up.add_argument_group("journal and failures")
+    kept.add_argument(
+        "--state",
+        metavar="PATH",
+        help="the resume journal: the rows that landed (default DATA.ingest-state; kept, "
+        "so the same command again sends nothing)",
+    )
+    kept.add_argument(
+        "--restart", action="store_true", help="ignore the journal and consider every row again"
+    )
+    kept.add_argument(
+        "--failures",
+        metavar="PATH",
+        help="every failed or invalid row, plus 'line' and 'error': a file to upload again "
+        "(default DATA.failures.csv)",
+    )
+
+    out = up.add_argument_group("output")
+    out.add_argument("--report-json", metavar="PATH", help="write the report here as JSON")
+    out.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no live display (nor, when stderr is not a terminal, its line every 5 s)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ingest",
-        description="Upload annotated images (a CSV of URLs and boxes) into Clarifai, "
+        description="Upload annotated images (CSV, COCO, YOLO, Pascal VOC) into Clarifai, "
         "fast, resumably, without duplicates.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="run 'ingest COMMAND --help' for a command's options; "
-        "'make demo' shows an upload against the local sandbox",
+        "'ingest demo' shows an upload against an in-process sandbox",
     )
     from ingest import __version__
 
@@ -75,97 +159,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser(
         "upload",
-        help="upload a CSV of images and boxes",
-        description="Upload every row of DATA.csv: one input per image URL, one annotation "
-        "per box. Credentials and address also come from CLARIFAI_PAT, CLARIFAI_USER_ID, "
-        "CLARIFAI_APP_ID, CLARIFAI_API_KEY and CLARIFAI_API_BASE.",
+        help="upload a dataset: one input per image, one annotation per region",
+        description="Upload every row of DATA: one input per image, one annotation per box "
+        "or polygon.",
+        usage="ingest upload DATA [options]",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=UPLOAD_EPILOG,
     )
-    up.add_argument(
-        "data",
-        metavar="DATA",
-        help="the CSV, COCO JSON file, YOLO dataset (data.yaml or folder) or VOC folder",
-    )
-    add_format_arguments(up)
-    cred = up.add_mutually_exclusive_group()
-    cred.add_argument(
-        "--pat", metavar="TOKEN", help="personal access token (env CLARIFAI_PAT; safer than here)"
-    )
-    cred.add_argument("--api-key", metavar="KEY", help="app-scoped API key (env CLARIFAI_API_KEY)")
-    up.add_argument("--user-id", metavar="U", help="app owner, with --pat (env CLARIFAI_USER_ID)")
-    up.add_argument("--app-id", metavar="A", help="the app, with --pat (env CLARIFAI_APP_ID)")
-    up.add_argument(
-        "--base",
-        metavar="URL",
-        help="https://host[:port] (TLS, default https://api.clarifai.com) or http://host:port "
-        "(plaintext, e.g. the sandbox) (env CLARIFAI_API_BASE)",
-    )
-    up.add_argument(
-        "--ca-file",
-        metavar="PATH",
-        help="trust the certificate authorities in this PEM file for TLS, e.g. the one "
-        "'ingest sandbox --tls' prints (gRPC's GRPC_DEFAULT_SSL_ROOTS_FILE_PATH also works)",
-    )
-    up.add_argument("--dataset-id", metavar="D", help="also add every input to this dataset")
-    up.add_argument(
-        "--batch-size",
-        type=positive_int,
-        metavar="N",
-        help="inputs per PostInputs and annotations per PostAnnotations (max 128, default 128)",
-    )
-    up.add_argument(
-        "--concurrency", type=positive_int, metavar="N", help="calls in flight per stage (4)"
-    )
-    up.add_argument(
-        "--rps",
-        type=positive_float,
-        metavar="R",
-        help="request budget per second for all calls (default 15, Clarifai's limit per key)",
-    )
-    up.add_argument(
-        "--processing-timeout",
-        type=positive_float,
-        metavar="S",
-        help="give up on an input Clarifai has not processed after S seconds (default 600)",
-    )
-    up.add_argument(
-        "--call-timeout",
-        type=positive_float,
-        metavar="S",
-        help="deadline of each call; a call past it is retried (default 60)",
-    )
-    up.add_argument(
-        "--tmp-dir",
-        metavar="DIR",
-        help="where a file whose rows of one image are scattered is grouped by image first "
-        "(temp files of about the file's size, removed at the end; default: the system's "
-        "temp folder)",
-    )
-    up.add_argument(
-        "--state", metavar="PATH", help="resume journal (default DATA.csv.ingest-state)"
-    )
-    up.add_argument("--failures", metavar="PATH", help="failures file (default DATA.failures.csv)")
-    up.add_argument("--report-json", metavar="PATH", help="write the JSON report here")
-    up.add_argument(
-        "--no-progress", action="store_true", help="no live display and no progress lines"
-    )
-    up.add_argument(
-        "--restart",
-        action="store_true",
-        help="ignore the resume journal and consider every row again",
-    )
-    up.add_argument(
-        "--strict", action="store_true", help="send nothing if any row is invalid (reads twice)"
-    )
+    _add_upload_arguments(up)
     up.set_defaults(func=cmd_upload)
 
     val = sub.add_parser(
         "validate",
-        help="check a CSV without sending anything",
-        description="Read and check the whole of DATA.csv; nothing is sent. Lists every "
-        "invalid row (line, column, reason) and what the file holds. Exit 1 if any row "
-        "is invalid, 2 if the file cannot be used at all.",
+        help="check a dataset without sending anything",
+        description="Read and check the whole of DATA; nothing is sent. Lists every "
+        "invalid row (line, column, reason) and what the data holds. Exit 1 if any row "
+        "is invalid, 2 if the data cannot be used at all.",
     )
     val.add_argument("data", metavar="DATA")
     add_format_arguments(val)
@@ -188,8 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="upload the example data to an in-process sandbox with the live display",
         description="Start a sandbox with realistic limits, upload examples/boxes.csv with "
-        "the live display, and show what the sandbox holds. State files go to a fresh "
-        "temporary folder, so the demo can be run again.",
+        "the live display, then one COCO, YOLO and VOC example, and show what the sandbox "
+        "holds. Run it from the repository. Its files go to a temporary folder, removed at "
+        "the end, and its sandbox stops with it.",
     )
     demo.add_argument("--no-progress", action="store_true", help="no live display")
     demo.set_defaults(func=cmd_demo)

@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ingest.cli.common import scrub
+from ingest.cli.progress import RATE_WINDOW
 from ingest.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -37,8 +38,9 @@ def write_report(plan: UploadPlan, result: UploadResult) -> None:
         raise ConfigError(f"cannot write the report {path}: {exc.strerror or exc}") from None
 
 
-def print_summary(result: UploadResult, console: Console) -> None:
-    """The closing table: counts by outcome, speed, requests, where the files are."""
+def print_summary(result: UploadResult, console: Console, *, hints: bool = True) -> None:
+    """The closing table: counts by outcome, speed, requests, where the files are; then
+    the notes, and (``hints``) what to run next."""
     r = result.report
     handled = r.rows_landed + r.rows_present + r.rows_failed
     rate = handled / r.elapsed_s if r.elapsed_s > 0 else 0.0
@@ -79,11 +81,10 @@ def print_summary(result: UploadResult, console: Console) -> None:
             f"{r.grouping_s:,.1f} s ({r.grouping_temp_bytes / 1e6:,.1f} MB of temp files, removed)",
         )
     table.add_row("speed", f"{rate:,.1f}", f"rows/s over {r.elapsed_s:,.1f} s")
-    req_rate = r.requests / r.elapsed_s if r.elapsed_s > 0 else 0.0
+    # a rate over a few seconds says more about the server's burst than about the pace
+    pace = f"{r.requests / r.elapsed_s:.1f}/s, " if r.elapsed_s >= RATE_WINDOW else ""
     table.add_row(
-        "requests",
-        f"{r.requests:,}",
-        f"{req_rate:.1f}/s, {r.throttled:,} throttled, {r.retries:,} retried",
+        "requests", f"{r.requests:,}", f"{pace}{r.throttled:,} throttled, {r.retries:,} retried"
     )
     table.add_section()
     if result.failures is not None:
@@ -94,7 +95,9 @@ def print_summary(result: UploadResult, console: Console) -> None:
         table.add_row("journal", "", str(result.journal))
     console.print(table)
     for note in result.notes:
-        console.print(Text(note, style="yellow"))
+        console.print(Text(scrub(note), style="yellow"))
+    if not hints:
+        return
     if result.interrupted:
         console.print(
             Text(
@@ -102,10 +105,7 @@ def print_summary(result: UploadResult, console: Console) -> None:
                 style="bold yellow",
             )
         )
-    elif result.failures is not None:
-        console.print(
-            Text(
-                f"{r.rows_failed:,} row(s) failed; to retry them: ingest upload {result.failures}",
-                style="red",
-            )
-        )
+    elif result.retry:
+        token = f", with the token in {result.token_variable}" if result.token_variable else ""
+        hint = f"{r.rows_failed:,} row(s) failed; to retry them{token}: {result.retry}"
+        console.print(Text(scrub(hint), style="red"), soft_wrap=True)  # one line to copy

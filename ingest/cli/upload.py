@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import shlex
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,9 +14,17 @@ import anyio
 import anyio.lowlevel
 from rich.console import Console
 
-from ingest.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, SECRETS, err_console
+from ingest.cli.common import (
+    CONFIG_OPTIONS,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    SECRET_VARIABLES,
+    SECRETS,
+    err_console,
+)
 from ingest.cli.formats import format_options
-from ingest.cli.progress import Snapshot, reporter_for, snapshot, watch
+from ingest.cli.progress import Snapshot, describe_failure, reporter_for, snapshot, watch
 from ingest.cli.signals import abort, arm_hard_exit
 from ingest.cli.summary import print_summary, write_report
 from ingest.config import Config
@@ -52,34 +61,35 @@ class UploadPlan:
     handle_signals: bool = True
     formats: FormatOptions = field(default_factory=FormatOptions)
     """How the data path is read (--format, --regions, --images, --concept-ids)."""
+    retry_options: list[str] = field(default_factory=list)
+    """The options that the command to upload the failures file repeats (no secret)."""
+    token_variable: str = ""
+    """The variable that command asks the token in, when it was given as an option."""
 
 
 @dataclass
 class _Sink:
-    """Consumes outcomes: journal, failures file, counters for the display."""
+    """Consumes outcomes: journal, failures file, the latest failure for the display."""
 
     journal: Journal
     failures: FailuresWriter
-    ended: int = 0
-    boxes: int = 0
-    last_error: str = ""
+    last_failure: str = ""
+    last_image: str = ""
 
     def take(self, batch: list[Outcome]) -> None:
         journal, failures = self.journal, self.failures
+        failed: Outcome | None = None
         for o in batch:
             if o.status is Status.FAILED:
                 failures.write(o)
-                self.last_error = f"line {o.line}: {o.error}"
+                failed = o
             else:
                 journal.add(o.line)
-            if o.annotation_id:
-                self.boxes += 1
-        self.ended += len(batch)
+        if failed is not None:
+            image = failed.raw.get("url") or failed.raw.get("file") or ""
+            self.last_failure = describe_failure(failed.line, failed.error, image)
+            self.last_image = image
         failures.flush()
-
-    @property
-    def box_fraction(self) -> float | None:
-        return self.boxes / self.ended if self.ended else None
 
 
 @dataclass
@@ -91,6 +101,10 @@ class UploadResult:
     journal: Path | None = None
     report_json: Path | None = None
     notes: list[str] = field(default_factory=list)
+    retry: str = ""
+    """The command that uploads the failures file, when there is one."""
+    token_variable: str = ""
+    """The variable that command takes the token from, when the run had it as an option."""
 
 
 def _check_paths(plan: UploadPlan) -> None:
@@ -153,8 +167,10 @@ async def _upload(
         return snapshot(
             ing.report,
             ing.client,
-            box_fraction=sink.box_fraction,
-            last_error=sink.last_error,
+            resumed=journal.resumed,
+            last_failure=sink.last_failure,
+            last_image=sink.last_image,
+            interrupted=state["interrupted"],
         )
 
     async def flusher() -> None:
@@ -234,6 +250,10 @@ async def _upload(
         report_json=plan.report_json,
         notes=notes,
     )
+    if result.failures is not None:
+        result.retry = shlex.join(["ingest", "upload", str(result.failures)])
+        result.retry = " ".join([result.retry, *plan.retry_options])
+        result.token_variable = plan.token_variable
     if plan.report_json is not None:
         write_report(plan, result)
     return result
@@ -253,23 +273,7 @@ def _journal_target(plan: UploadPlan) -> dict[str, object]:
 
 
 def _config_from_args(ns: argparse.Namespace) -> Config:
-    options = {
-        "pat": ns.pat,
-        "api_key": ns.api_key,
-        "user_id": ns.user_id,
-        "app_id": ns.app_id,
-        "base": ns.base,
-        "ca_file": ns.ca_file,
-        "dataset_id": ns.dataset_id,
-        "batch_size": ns.batch_size,
-        "annotation_batch_size": ns.batch_size,
-        "concurrency": ns.concurrency,
-        "rps": ns.rps,
-        "processing_timeout": ns.processing_timeout,
-        "call_timeout": ns.call_timeout,
-        "strict": ns.strict or None,
-        "tmp_dir": ns.tmp_dir,
-    }
+    options = {name: getattr(ns, _dest(option)) for name, option in CONFIG_OPTIONS.items()}
     for secret in (
         ns.pat,
         ns.api_key,
@@ -285,6 +289,38 @@ def _config_from_args(ns: argparse.Namespace) -> Config:
             "CLARIFAI_USER_ID, CLARIFAI_APP_ID), or --api-key (or CLARIFAI_API_KEY)"
         )
     return config
+
+
+def _dest(option: str) -> str:
+    return option.removeprefix("--").replace("-", "_")
+
+
+def retry_options(ns: argparse.Namespace, data_format: str) -> tuple[list[str], str]:
+    """The options an upload of the failures file needs, and the variable for the token.
+
+    The options given on the command line that say where the rows go and how (the
+    connection, the app, the dataset, the pace; ``--concept-ids`` when the data is a CSV,
+    whose cells the failures file keeps as they were), never a secret: when the token was
+    an option, the second value names the environment variable to put it in instead
+    (otherwise ""). Options of the data's own format, the journal and the output do not
+    apply to the failures file, a CSV of its own.
+    """
+    options: list[str] = []
+    variable = ""
+    for name, option in CONFIG_OPTIONS.items():
+        value = getattr(ns, _dest(option), None)
+        if value is None or value is False or option in options:
+            continue
+        if name in SECRET_VARIABLES:
+            variable = SECRET_VARIABLES[name]
+        elif value is True:
+            options.append(option)
+        else:
+            text = f"{value:g}" if isinstance(value, float) else str(value)
+            options += [option, shlex.quote(text)]
+    if data_format == "csv" and getattr(ns, "concept_ids", "ids") != "ids":
+        options += ["--concept-ids", ns.concept_ids]
+    return options, variable
 
 
 def _tune_gc() -> None:
@@ -303,6 +339,7 @@ def _tune_gc() -> None:
 def cmd_upload(ns: argparse.Namespace) -> int:
     config = _config_from_args(ns)
     source = Path(ns.data)
+    retry, token_variable = retry_options(ns, detect(source, ns.format))
     plan = UploadPlan(
         source=source,
         config=config,
@@ -312,6 +349,8 @@ def cmd_upload(ns: argparse.Namespace) -> int:
         progress="none" if ns.no_progress else "auto",
         restart=ns.restart,
         formats=format_options(ns),
+        retry_options=retry,
+        token_variable=token_variable,
     )
     console = err_console()
 
