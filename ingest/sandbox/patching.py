@@ -9,7 +9,8 @@ metadata (a JSON object) and to its concepts (a list of objects with an ``id``):
     two lists, items that carry an ``id`` merge into the stored item with that id (or
     are appended), and every other item is **appended** - so sending
     ``{"tags": ["a"]}`` twice stores ``["a", "a"]`` ("For non-id lists, merge will
-    append"; "For id lists, merge will append"; "Deep merge, notice the id:1 matches").
+    append"; "For id lists, merge will append"; "Deep merge, notice the id:1 matches");
+    a ``null`` value changes nothing ("Merge a null element does nothing").
 ``remove``
     ``true`` deletes the key ("Remove a sub element"); ``null`` and ``{}`` do nothing
     ("Elements with nil/{} should do nothing"); an object recurses ("Remove a multiple
@@ -82,6 +83,8 @@ def patch_json(
         if action == "remove":
             _remove_key(out, key, value)
             continue
+        if value is None and action == "merge":
+            continue  # "Merge a null element does nothing"
         old = out.get(key)
         if isinstance(value, dict) and isinstance(old, dict):
             out[key] = patch_json(old, value, action, overwrite=overwrite)

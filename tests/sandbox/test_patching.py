@@ -30,10 +30,6 @@ NOT_FOLLOWED = {
         "keeps such keys ('hey': true survives): the sandbox merges items with one id as "
         "'Deep merge' shows"
     ),
-    "Merge a null element does nothing": (
-        "the sandbox stores the null (merge's own rules, not the overwrite readings, decide "
-        "this; the client never sends a null)"
-    ),
     "Only objects with id's can be put into lists": (
         "the result empties the whole object, where 'For non-id lists, remove will append' "
         "just above it appends the same kind of item: the sandbox appends"
