@@ -13,12 +13,13 @@ is streamed in 256 KiB chunks (:mod:`.csvstream`), never held in memory; every f
 becomes the same seed-format rows (:mod:`.dataset`), checked by one
 :class:`~ingest.source.validate.Validator`. Decisions, for users and the other stages:
 
-* Header: ``url`` or ``file`` (exactly one) and ``left_col``, ``top_row``,
-  ``right_col``, ``bottom_row`` are required; ``pos_concepts``, ``neg_concepts``,
+* Header: ``url`` or ``file`` (exactly one) is required; ``left_col``, ``top_row``,
+  ``right_col``, ``bottom_row`` are all four there or none (a file without them is a
+  classification set: every row image-level); ``pos_concepts``, ``neg_concepts``,
   ``concept_names`` (a JSON object naming the row's concept ids), ``metadata``,
   ``input_id``, ``polygon`` (a polygon region instead of a box), ``annotation_info`` (a
-  JSON object for the annotation) and ``dataset_id`` (a dataset the row's input also goes
-  into) are optional; ``line`` and ``error`` (the failures
+  JSON object for the annotation), ``dataset_id`` (a dataset the row's input also goes
+  into) and ``geo`` (the input's ``longitude,latitude``) are optional; ``line`` and ``error`` (the failures
   file's) are known and not uploaded. Names are matched exactly (case matters) after
   stripping surrounding spaces. A missing column raises
   :class:`~ingest.errors.MissingColumnError`; a cell that is a near miss of a column

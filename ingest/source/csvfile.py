@@ -119,7 +119,7 @@ class CsvSource(SourceBase):
                 return
         raise SourceError(
             f"{shown}: the file is empty; expected a header line naming the columns "
-            "url (or file), left_col, top_row, right_col, bottom_row"
+            "url (or file), and for boxes left_col, top_row, right_col, bottom_row"
         )
 
     async def _records(self) -> AsyncIterator[tuple[list[Record], bool]]:

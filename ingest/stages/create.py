@@ -23,6 +23,7 @@ __all__ = [
     "add_labels",
     "create_worker",
     "fold_metadata",
+    "geo_of",
     "labels_of",
     "settle",
 ]
@@ -70,6 +71,9 @@ async def build_input(target: Any, image: Image, dataset_id: str | None) -> None
     else:
         data.image.url = first.url
     add_labels(data, image)
+    geo = geo_of(image)
+    if geo is not None:
+        data.geo.geo_point.longitude, data.geo.geo_point.latitude = geo
     if dataset_id:
         target.dataset_ids.append(dataset_id)
     if first.dataset_id and first.dataset_id != dataset_id:
@@ -116,6 +120,14 @@ def labels_of(image: Image) -> tuple[dict[str, tuple[float, str]], dict[str, Any
                     if concept not in concepts:
                         concepts[concept] = (value, names.get(concept, concept))
     return concepts, fold_metadata(image.rows, {})
+
+
+def geo_of(image: Image) -> tuple[float, float] | None:
+    """The geo point (longitude, latitude) of ``image``: its first row giving one decides."""
+    for row in image.rows:
+        if row.geo is not None:
+            return row.geo
+    return None
 
 
 def add_concept(data: Any, concept: str, value: float, name: str) -> None:
