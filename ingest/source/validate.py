@@ -243,7 +243,7 @@ class Validator:
             try:
                 left, top, right, bottom = float(a), float(b), float(c), float(d)
             except ValueError:
-                pass
+                left = math.nan
             if 0.0 <= left < right <= 1.0 and 0.0 <= top < bottom <= 1.0:  # False for NaN
                 has_box = True
             elif (a or b or c or d) and (a.strip() or b.strip() or c.strip() or d.strip()):

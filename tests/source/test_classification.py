@@ -235,7 +235,7 @@ async def test_strict_refuses_a_column_a_classification_set_would_not_upload(
     async with Sandbox(SandboxOptions(**FAST)) as sb:
         plan = plan_for(sb, path)
         plan.config = sandbox_config(sb, strict=True)
-        with pytest.raises(SourceError, match="'notes' is not one ingest reads.*strict"):
+        with pytest.raises(SourceError, match=r"'notes' is not one ingest reads.*strict"):
             await run_upload(plan, Console(file=io.StringIO()))
         assert not sb.inputs
 
