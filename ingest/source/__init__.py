@@ -20,8 +20,8 @@ becomes the same seed-format rows (:mod:`.dataset`), checked by one
   ``input_id``, ``polygon`` (a polygon region instead of a box), ``annotation_info`` (a
   JSON object for the annotation), ``dataset_id`` (a dataset the row's input also goes
   into) and ``geo`` (the input's ``longitude,latitude``) are optional; ``line`` and
-  ``error`` (the failures file's) are known and not uploaded. Names are matched exactly (case matters) after
-  stripping surrounding spaces. A missing column raises
+  ``error`` (the failures file's) are known and not uploaded. Names are matched exactly
+  (case matters) after stripping surrounding spaces. A missing column raises
   :class:`~ingest.errors.MissingColumnError`; a cell that is a near miss of a column
   ingest reads (``pos_concept``, ``URL``) raises :class:`~ingest.errors.SourceError`
   with a "did you mean" (:mod:`.columns`); any other column is kept in ``Row.raw`` (it
