@@ -158,6 +158,10 @@ def check_header(columns: Sequence[str], path: str | None) -> tuple[str, dict[st
         if name not in index:
             cell = next((c for c, n in meant.items() if n == name), None)
             hint = "" if cell is None else f"{_not_read(cell)}; did you mean {name!r}?"
+            if not hint and name == image and "input" in index:
+                hint = (
+                    "an 'input' column is the official SDK's CSV's: read it with --format sdk-csv"
+                )
             raise MissingColumnError(name, path=path, hint=hint)
     for cell, known in meant.items():
         if known is not None:

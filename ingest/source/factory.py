@@ -22,16 +22,18 @@ from .dataset import DatasetSource
 from .formats import DatasetPath
 from .grouping import ImageGrouping
 from .iterable import AsyncIterableSource, IterableSource
+from .sdkcsv import SdkCsvSource
 from .voc import VocSource
 from .yolo import YoloSource
 
 __all__ = ["FORMATS", "READERS", "detect", "open_rows"]
 
-READERS: tuple[type[DatasetSource], ...] = (
+READERS: tuple[type[DatasetSource] | type[SdkCsvSource], ...] = (
     CocoSource,
     YoloSource,
     VocSource,
     ClassFolderSource,  # after the folder formats: any folder of image folders
+    SdkCsvSource,  # a CSV with the official SDK's header
 )
 """The format readers, in the order :func:`detect` asks them."""
 
@@ -44,8 +46,9 @@ def detect(path: str | os.PathLike[str], format: str | None = None) -> str:
 
     Each reader in :data:`READERS` is asked in turn (``.json`` is COCO; a ``.yaml`` or a
     folder with ``data.yaml`` or ``images/`` and ``labels/`` is YOLO; a folder with
-    ``Annotations/`` is VOC; a folder of folders of images is class folders); any other
-    file (or a path that does not exist) is a CSV.
+    ``Annotations/`` is VOC; a folder of folders of images is class folders; a file whose
+    header is ``inputid,input,concepts...`` is the official SDK's CSV); any other file (or
+    a path that does not exist) is a CSV.
     Raises :class:`SourceError` for a folder that no reader reads, saying what was
     looked for.
     """

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
+import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,16 +26,14 @@ from ingest.model import InvalidRow, Row
 from ingest.sandbox import Sandbox, SandboxOptions
 from ingest.source import DatasetPath, detect, open_rows
 from ingest.source.imagesize import IMAGE_SUFFIXES
-from tests.helpers import sandbox_config
+from tests.helpers import cli_env, sandbox_config
 from tests.source.imagefiles import write_png
 from tests.source.test_formats_cli import plan_for
+from tests.source.test_sdkcsv import TARBALL, sdk_missing
 
 pytestmark = pytest.mark.anyio
 
 FAST: dict[str, Any] = {"rps": 0, "processing": (0.02, 0.1)}
-TARBALL = (
-    Path(__file__).resolve().parents[3] / "shared/third-party/clarifai-python-tests-8dbe72bb.tar.gz"
-)
 
 
 def make_splits(tmp_path: Path) -> Path:
@@ -261,6 +261,28 @@ async def test_strict_refuses_what_class_folders_would_not_upload(tmp_path: Path
         assert not sb.inputs
 
 
+LOADER = """
+import json, sys
+from clarifai.datasets.upload.loaders.imagenet_classification import ImageNetDataLoader
+loader = ImageNetDataLoader(data_dir=sys.argv[1])
+print(json.dumps(list(zip(loader.image_paths, loader.concepts))))
+"""
+"""The SDK's ImageNet loader reading a folder, in its own process (its globals stay out of
+this one): each image's path and labels."""
+
+
+async def sdk_imagenet(folder: Path) -> list[tuple[str, list[str]]]:
+    why = sdk_missing()
+    if why is not None:  # pragma: no cover
+        pytest.skip(why)
+    done = await anyio.run_process(
+        [sys.executable, "-c", LOADER, str(folder)], env=cli_env(), check=False
+    )
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    out: list[tuple[str, list[str]]] = json.loads(done.stdout.decode().splitlines()[-1])
+    return out
+
+
 @pytest.fixture
 def imagenet(tmp_path: Path) -> Path:
     """The SDK's own ImageNet sample, from its tests' tarball (never copied here)."""
@@ -275,9 +297,7 @@ def imagenet(tmp_path: Path) -> Path:
 
 
 async def test_the_sdks_imagenet_sample_lands_as_its_own_loader_reads_it(imagenet: Path) -> None:
-    loader_module = pytest.importorskip("clarifai.datasets.upload.loaders.imagenet_classification")
-    loader = loader_module.ImageNetDataLoader(data_dir=str(imagenet))
-    sdk = {Path(p): labels for p, labels in zip(loader.image_paths, loader.concepts, strict=True)}
+    sdk = {Path(p): labels for p, labels in await sdk_imagenet(imagenet)}
     assert detect(imagenet) == "classes"
     with anyio.fail_after(60):
         async with Sandbox(SandboxOptions(**FAST)) as sb:
