@@ -20,7 +20,7 @@ from rich.console import Console
 
 from ingest import ids
 from ingest.cli import main, run_upload
-from ingest.errors import SourceError
+from ingest.errors import JournalError, SourceError
 from ingest.failures import default_failures_path
 from ingest.model import InvalidRow, Row
 from ingest.sandbox import Sandbox, SandboxOptions
@@ -233,6 +233,9 @@ async def test_class_folders_land_as_the_folders_say(tmp_path: Path) -> None:
             write_png(root / "train/cat/empty.png", 5, 5)
             fixed = await run_upload(plan_for(sb, default_failures_path(root)), console)
             assert fixed.exit_status == 0
+            # the folders changed since the journal was written: resuming is refused
+            with pytest.raises(JournalError, match="changed since its journal"):
+                await run_upload(plan_for(sb, root, dataset_per_split=True), console)
             assert [
                 c.id for c in sb.inputs[ids.input_id("file:pets/train/cat/empty.png")].data.concepts
             ] == ["cat"]

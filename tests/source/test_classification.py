@@ -191,6 +191,7 @@ async def test_a_classification_set_lands_as_the_file_says(tmp_path: Path) -> No
             report = first.report
             assert report.rows_failed == 2 and report.rows_landed == 4
             assert report.annotations_created == 0
+            assert report.grouped  # a's rows, scattered, were grouped on disk first
             assert held(sb) == expected(path)
             # every annotation is the input-level one PostInputs makes: no region anywhere
             assert not sb.annotations
