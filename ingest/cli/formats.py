@@ -39,9 +39,9 @@ def add_format_arguments(parser: argparse._ActionsContainer) -> None:
         "--concept-ids",
         choices=("ids", "names"),
         default="ids",
-        help="CSV: concept cells hold ids (default) or names such as 'traffic light', "
-        "made ids as the COCO loader does (lower case, other characters '-'); the name is "
-        "kept as the concept's name",
+        help="CSV, the SDK's CSV: concept cells hold ids (default) or names such as "
+        "'traffic light', made ids as the COCO loader does (lower case, other characters "
+        "'-'); the name is kept as the concept's name",
     )
     parser.add_argument(
         "--class-names",

@@ -242,9 +242,12 @@ class SdkCsvSource(CsvSource):
         except OSError:
             return False
         text = head.decode("utf-8", errors="replace").removeprefix("\ufeff")
-        for cells in csv.reader(io.StringIO(text)):
-            if any(c.strip() for c in cells):
-                return sdk_header(cells)
+        try:
+            for cells in csv.reader(io.StringIO(text)):
+                if any(c.strip() for c in cells):
+                    return sdk_header(cells)
+        except csv.Error:  # not a CSV the SDK reads; the CSV reader says why
+            return False
         return False
 
     async def _validator_for(self, shown: str) -> Validator:
