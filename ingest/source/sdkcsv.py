@@ -42,7 +42,6 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
-from urllib.parse import urlsplit
 
 from ingest.errors import MissingColumnError, SourceError
 from ingest.model import InvalidRow, Row
@@ -107,6 +106,7 @@ class SdkValidator(Validator):
         self._labels_i = index.get("concepts", -1)
         self._text_i = index.get("metadata", -1)
         self._root = base_dir.resolve()
+        self._last_text = ("", "")
         self._checked = self.check
         self.check = self._translated
 
@@ -140,10 +140,11 @@ class SdkValidator(Validator):
                 cells[self._labels_i] = "|".join(p for p in pieces if p)
         if self._text_i >= 0:
             text = cells[self._text_i]
-            if "'" in text and isinstance(parse_object(text), str):
-                quoted = text.replace("'", '"')  # the SDK's reading of single quotes
-                if isinstance(parse_object(quoted), dict):
-                    cells[self._text_i] = quoted
+            if "'" in text:
+                last = self._last_text
+                if last[0] != text:  # rows often repeat one metadata cell
+                    last = self._last_text = (text, _sdk_metadata(text))
+                cells[self._text_i] = last[1]
         return None
 
     def _same_image(self, line: int, cells: list[str]) -> tuple[str, str] | None:
@@ -174,7 +175,7 @@ class SdkValidator(Validator):
                     f"input {show(cell)} is a URL, but this file's inputs are local files (its "
                     "first row's is): give one kind per file, as the SDK's csv_type does"
                 )
-            return _media(cell, urlsplit(cell).path)
+            return _media(cell, cell.partition("?")[0].partition("#")[0])
         if "\n" in cell or len(cell) > 1024 or (" " in cell and not self._exists(cell)):
             return (
                 f"input {show(cell)} is text, not an image's URL or file: ingest uploads images "
@@ -206,9 +207,22 @@ class SdkValidator(Validator):
             return False
 
 
+def _sdk_metadata(text: str) -> str:
+    """A metadata cell holding ``'``: as it is when it is JSON, else as the SDK reads it
+    (every ``'`` turned into ``"``) when that is a JSON object."""
+    if isinstance(parse_object(text), str):
+        quoted = text.replace("'", '"')
+        if isinstance(parse_object(quoted), dict):
+            return quoted
+    return text
+
+
 def _media(cell: str, path: str) -> str:
     """Why the image ``cell`` (its path part ``path``) is not one: another kind of media."""
-    kind = _MEDIA.get(os.path.splitext(path)[1].lower())
+    dot = path.rfind(".")
+    if dot <= path.rfind("/"):
+        return ""
+    kind = _MEDIA.get(path[dot:].lower())
     if kind is None:
         return ""
     return f"input {show(cell)} is {kind}: ingest uploads images (the SDK's input_type 'image')"
