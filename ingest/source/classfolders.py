@@ -380,10 +380,11 @@ class ClassFolderSource(DatasetSource):
             concept = concept_id(folder.name) if folder.name else ""
             labelled = partial(make, concept=concept, metadata=metadata, dataset=dataset)
             line = folder.start
+            prefix = relative(folder.path, root) + "/"  # (resolved once per folder)
             for entry in _listed(folder.path):
                 name = entry.name
                 if _is_image(name) and not _hidden(name) and entry.is_file():
-                    yield [(line, labelled(relative(Path(entry.path), root)), "", "")]
+                    yield [(line, labelled(prefix + name), "", "")]
                     line += 1
 
 
