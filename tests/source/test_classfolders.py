@@ -8,7 +8,6 @@ import io
 import json
 import os
 import sys
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,10 +25,11 @@ from ingest.model import InvalidRow, Row
 from ingest.sandbox import Sandbox, SandboxOptions
 from ingest.source import DatasetPath, detect, open_rows
 from ingest.source.imagesize import IMAGE_SUFFIXES
-from tests.helpers import cli_env, sandbox_config
+from tests.helpers import cli_env
 from tests.source.imagefiles import write_png
+from tests.source.test_classification import upload_strictly
 from tests.source.test_formats_cli import plan_for
-from tests.source.test_sdkcsv import TARBALL, sdk_missing
+from tests.source.test_sdkcsv import extract_sdk_assets, sdk_missing
 
 pytestmark = pytest.mark.anyio
 
@@ -257,10 +257,8 @@ def test_validate_names_what_is_not_read_and_format_overrides(
 async def test_strict_refuses_what_class_folders_would_not_upload(tmp_path: Path) -> None:
     root = make_splits(tmp_path)
     async with Sandbox(SandboxOptions(**FAST)) as sb:
-        plan = plan_for(sb, root)
-        plan.config = sandbox_config(sb, strict=True)
         with pytest.raises(SourceError, match=r"README.md; nothing sent \(strict"):
-            await run_upload(plan, Console(file=io.StringIO()))
+            await upload_strictly(sb, root)
         assert not sb.inputs
 
 
@@ -289,14 +287,7 @@ async def sdk_imagenet(folder: Path) -> list[tuple[str, list[str]]]:
 @pytest.fixture
 def imagenet(tmp_path: Path) -> Path:
     """The SDK's own ImageNet sample, from its tests' tarball (never copied here)."""
-    if not TARBALL.is_file():
-        pytest.skip(
-            f"the SDK's tests are not here ({TARBALL} is absent: a clone without ../shared)"
-        )
-    with tarfile.open(TARBALL) as tar:
-        members = [m for m in tar.getmembers() if "assets/imagenet_classification" in m.name]
-        tar.extractall(tmp_path, members=members, filter="data")
-    return tmp_path / "tests/assets/imagenet_classification"
+    return extract_sdk_assets(tmp_path, "imagenet_classification")
 
 
 async def test_the_sdks_imagenet_sample_lands_as_its_own_loader_reads_it(imagenet: Path) -> None:

@@ -229,15 +229,20 @@ def test_validate_reads_a_classification_set_through_the_command_line(
     assert "every row is valid" in captured.out
 
 
+async def upload_strictly(sb: Sandbox, path: Path) -> None:
+    """``ingest upload PATH --strict`` into ``sb``."""
+    plan = plan_for(sb, path)
+    plan.config = sandbox_config(sb, strict=True)
+    await run_upload(plan, Console(file=io.StringIO()))
+
+
 async def test_strict_refuses_a_column_a_classification_set_would_not_upload(
     tmp_path: Path,
 ) -> None:
     path = write(tmp_path, f"url,pos_concepts,notes\n{A},cat,seen twice\n")
     async with Sandbox(SandboxOptions(**FAST)) as sb:
-        plan = plan_for(sb, path)
-        plan.config = sandbox_config(sb, strict=True)
         with pytest.raises(SourceError, match=r"'notes' is not one ingest reads.*strict"):
-            await run_upload(plan, Console(file=io.StringIO()))
+            await upload_strictly(sb, path)
         assert not sb.inputs
 
 

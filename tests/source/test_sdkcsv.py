@@ -12,6 +12,8 @@ import io
 import json
 import sys
 import tarfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +102,21 @@ def stored(sb: Sandbox, *, by_id: bool = True) -> dict[str, dict[str, Any]]:
     return out
 
 
+@asynccontextmanager
+async def by_sdk_and_ingest(path: Path, kind: str) -> AsyncIterator[tuple[Sandbox, Sandbox]]:
+    """Two fresh sandboxes: ``path`` uploaded into the first by the SDK (``csv_type``
+    ``kind``) and into the second by ingest, which must exit 0."""
+    with anyio.fail_after(120):
+        async with (
+            Sandbox(SandboxOptions(**FAST)) as by_sdk,
+            Sandbox(SandboxOptions(**FAST)) as ours,
+        ):
+            await sdk_upload(by_sdk, path, kind)
+            result = await ingest_upload(ours, path)
+            assert result.exit_status == 0 and result.report.rows_failed == 0
+            yield by_sdk, ours
+
+
 async def ingest_upload(sb: Sandbox, path: Path, *, restart: bool = False) -> Any:
     """``ingest upload PATH --dataset-id ds`` into ``sb`` (``--restart``: no journal)."""
     plan = plan_for(sb, path)
@@ -111,27 +128,20 @@ async def test_a_csv_of_urls_stores_what_the_sdk_stores(tmp_path: Path) -> None:
     path = tmp_path / "urls.csv"
     path.write_text(URLS)
     assert detect(path) == "sdk-csv"
-    with anyio.fail_after(120):
-        async with (
-            Sandbox(SandboxOptions(**FAST)) as by_sdk,
-            Sandbox(SandboxOptions(**FAST)) as ours,
-        ):
-            await sdk_upload(by_sdk, path, "url")
-            result = await ingest_upload(ours, path)
-            assert result.exit_status == 0 and result.report.inputs_created == 4
-            sdk = stored(by_sdk)
-            assert sdk == stored(ours)
-            assert set(sdk) == {"cat-1", "dog-1", "cat-2", "bare"}  # the file's ids, kept
-            assert sdk["cat-1"]["geo"] == {"geoPoint": {"longitude": -73.98, "latitude": 40.75}}
-            # a user moving over runs ingest on the same file, in the same app: every input
-            # is there as it should be, nothing is patched
-            result = await ingest_upload(by_sdk, path, restart=True)
-            assert result.report.inputs_existing == 4 and result.report.inputs_patched == 0
-            assert "PatchInputs" not in by_sdk.stats.requests
-            assert stored(by_sdk) == sdk
-            # sent again (--restart: no journal), still nothing to patch
-            again = await ingest_upload(ours, path, restart=True)
-            assert again.report.inputs_patched == 0 and stored(ours) == sdk
+    async with by_sdk_and_ingest(path, "url") as (by_sdk, ours):
+        sdk = stored(by_sdk)
+        assert sdk == stored(ours)
+        assert set(sdk) == {"cat-1", "dog-1", "cat-2", "bare"}  # the file's ids, kept
+        assert sdk["cat-1"]["geo"] == {"geoPoint": {"longitude": -73.98, "latitude": 40.75}}
+        # a user moving over runs ingest on the same file, in the same app: every input is
+        # there as it should be, nothing is patched
+        result = await ingest_upload(by_sdk, path, restart=True)
+        assert result.report.inputs_existing == 4 and result.report.inputs_patched == 0
+        assert "PatchInputs" not in by_sdk.stats.requests
+        assert stored(by_sdk) == sdk
+        # sent again (--restart: no journal), still nothing to patch
+        again = await ingest_upload(ours, path, restart=True)
+        assert again.report.inputs_patched == 0 and stored(ours) == sdk
 
 
 async def test_a_csv_of_files_stores_what_the_sdk_stores(tmp_path: Path) -> None:
@@ -145,20 +155,13 @@ async def test_a_csv_of_files_stores_what_the_sdk_stores(tmp_path: Path) -> None
         "images/b.png,dog,\"{'k': 1}\",\n"
         f"{absolute},bird,,\n"
     )
-    with anyio.fail_after(120):
-        async with (
-            Sandbox(SandboxOptions(**FAST)) as by_sdk,
-            Sandbox(SandboxOptions(**FAST)) as ours,
-        ):
-            await sdk_upload(by_sdk, path, "file_path")
-            result = await ingest_upload(ours, path)
-            assert result.exit_status == 0
-            # without an inputid column the SDK makes random ids; ingest's come from the
-            # files' paths (the same on every run): the inputs match by their bytes
-            assert stored(by_sdk, by_id=False) == stored(ours, by_id=False)
-            assert set(ours.inputs) == {
-                ids.input_id("file:images/" + name) for name in ("a.png", "b.png", "sub/c.png")
-            }
+    async with by_sdk_and_ingest(path, "file_path") as (by_sdk, ours):
+        # without an inputid column the SDK makes random ids; ingest's come from the
+        # files' paths (the same on every run): the inputs match by their bytes
+        assert stored(by_sdk, by_id=False) == stored(ours, by_id=False)
+        assert set(ours.inputs) == {
+            ids.input_id("file:images/" + name) for name in ("a.png", "b.png", "sub/c.png")
+        }
 
 
 # The SDK's failure modes, and what ingest does instead: every line is one case.
@@ -280,17 +283,23 @@ async def test_the_odd_file_lands_and_its_failures_upload_once_fixed(tmp_path: P
             assert (point.longitude, point.latitude) == (1.0, 2.0)
 
 
-@pytest.fixture
-def sdk_assets(tmp_path: Path) -> Path:
-    """The SDK's own test assets, from its tests' tarball (never copied here)."""
+def extract_sdk_assets(tmp_path: Path, under: str = "") -> Path:
+    """The SDK's own test assets (``tests/assets/UNDER``), from its tests' tarball,
+    extracted under ``tmp_path`` (never copied into the repository); skips without it."""
     if not TARBALL.is_file():
         pytest.skip(
             f"the SDK's tests are not here ({TARBALL} is absent: a clone without ../shared)"
         )
+    folder = f"tests/assets/{under}".rstrip("/")
     with tarfile.open(TARBALL) as tar:
-        members = [m for m in tar.getmembers() if m.name.startswith("tests/assets/")]
+        members = [m for m in tar.getmembers() if m.name.startswith(folder + "/")]
         tar.extractall(tmp_path, members=members, filter="data")
-    return tmp_path / "tests/assets"
+    return tmp_path / folder
+
+
+@pytest.fixture
+def sdk_assets(tmp_path: Path) -> Path:
+    return extract_sdk_assets(tmp_path)
 
 
 async def test_the_sdks_own_csv_of_text_is_refused_row_by_row(sdk_assets: Path) -> None:
@@ -338,15 +347,8 @@ async def test_the_sdks_own_images_in_an_sdk_csv_land_as_the_sdk_stores_them(
     """The SDK's test images (a PNG, the three of ``test/``, ImageNet's JPEGs), listed in
     its CSV format with every column, by ingest and by the SDK."""
     path = write_images_csv(sdk_assets)
-    with anyio.fail_after(120):
-        async with (
-            Sandbox(SandboxOptions(**FAST)) as by_sdk,
-            Sandbox(SandboxOptions(**FAST)) as ours,
-        ):
-            await sdk_upload(by_sdk, path, "file_path")
-            result = await ingest_upload(ours, path)
-            assert result.exit_status == 0 and result.report.inputs_created == 14
-            assert stored(by_sdk) == stored(ours)
+    async with by_sdk_and_ingest(path, "file_path") as (by_sdk, ours):
+        assert len(ours.inputs) == 14 and stored(by_sdk) == stored(ours)
 
 
 async def test_the_header_follows_the_sdks_rules_and_ingests(tmp_path: Path) -> None:
