@@ -11,9 +11,8 @@ protocol (:class:`RowSource`).
 :func:`open_rows` (:mod:`.factory`) recognises the source and opens its reader:
 :mod:`.csvfile`, :mod:`.iterable`, :mod:`.coco`, :mod:`.yolo`, :mod:`.voc`,
 :mod:`.classfolders` (a folder of class folders), :mod:`.sdkcsv` (the official SDK's
-CSV). A CSV file
-is streamed in 256 KiB chunks (:mod:`.csvstream`), never held in memory; every format
-becomes the same seed-format rows (:mod:`.dataset`), checked by one
+CSV). A CSV file is streamed in 256 KiB chunks (:mod:`.csvstream`), never held in
+memory; every format becomes the same seed-format rows (:mod:`.dataset`), checked by one
 :class:`~ingest.source.validate.Validator`. Decisions, for users and the other stages:
 
 * Header: ``url`` or ``file`` (exactly one) is required; ``left_col``, ``top_row``,

@@ -109,14 +109,17 @@ def _subfolders(folder: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.name)
 
 
-def _kind(folder: Path) -> str:
+def _kind(folder: Path) -> tuple[str, str | None]:
     """``class`` (it holds an image), ``split`` (it holds none, but a sub-folder does) or
-    ``""``."""
-    if _first_image(str(folder)) is not None:
-        return "class"
-    if any(_first_image(str(sub)) is not None for sub in _subfolders(folder)):
-        return "split"
-    return ""
+    ``""``; and the first image met."""
+    image = _first_image(str(folder))
+    if image is not None:
+        return "class", image
+    for sub in _subfolders(folder):
+        image = _first_image(str(sub))
+        if image is not None:
+            return "split", image
+    return "", None
 
 
 def _annotated(image: str) -> bool:
@@ -172,12 +175,7 @@ class ClassFolderSource(DatasetSource):
         if not path.is_dir() or _described(path):
             return False
         for sub in _subfolders(path):
-            image = _first_image(str(sub))
-            if image is None:
-                image = next(
-                    (i for s in _subfolders(sub) if (i := _first_image(str(s))) is not None),
-                    None,
-                )
+            _, image = _kind(sub)
             if image is not None:
                 return not _annotated(image)
         return False
@@ -204,7 +202,7 @@ class ClassFolderSource(DatasetSource):
 
     def _layout(self, root: Path, unread: _Unread) -> list[_Folder]:
         """The folders of images, in the walk's order (see the module docs)."""
-        kinds = [(sub, _kind(sub)) for sub in _subfolders(root)]
+        kinds = [(sub, _kind(sub)[0]) for sub in _subfolders(root)]
         splits = [sub for sub, kind in kinds if kind == "split"]
         classes = [sub for sub, kind in kinds if kind == "class"]
         self._splits = []

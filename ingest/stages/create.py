@@ -25,6 +25,7 @@ __all__ = [
     "fold_metadata",
     "geo_of",
     "labels_of",
+    "set_geo",
     "settle",
 ]
 
@@ -71,9 +72,7 @@ async def build_input(target: Any, image: Image, dataset_id: str | None) -> None
     else:
         data.image.url = first.url
     add_labels(data, image)
-    geo = geo_of(image)
-    if geo is not None:
-        data.geo.geo_point.longitude, data.geo.geo_point.latitude = geo
+    set_geo(data, geo_of(image))
     if dataset_id:
         target.dataset_ids.append(dataset_id)
     if first.dataset_id and first.dataset_id != dataset_id:
@@ -128,6 +127,12 @@ def geo_of(image: Image) -> tuple[float, float] | None:
         if row.geo is not None:
             return row.geo
     return None
+
+
+def set_geo(data: Any, geo: tuple[float, float] | None) -> None:
+    """Put the geo point (longitude, latitude) on ``data``, if there is one."""
+    if geo is not None:
+        data.geo.geo_point.longitude, data.geo.geo_point.latitude = geo
 
 
 def add_concept(data: Any, concept: str, value: float, name: str) -> None:

@@ -60,7 +60,14 @@ from ingest.client import describe
 from ingest.model import Image, Row, Status
 from ingest.ratelimit import Priority
 from ingest.stages.base import WorkerContext
-from ingest.stages.create import add_concept, fold_metadata, geo_of, labels_of, settle
+from ingest.stages.create import (
+    add_concept,
+    fold_metadata,
+    geo_of,
+    labels_of,
+    set_geo,
+    settle,
+)
 
 __all__ = ["LabelPatch", "label_patch", "patch_worker"]
 
@@ -165,11 +172,6 @@ def _stored_geo(stored: Any) -> Geo | None:
     return point.longitude, point.latitude
 
 
-def _set_geo(data: Any, geo: Geo | None) -> None:
-    if geo is not None:
-        data.geo.geo_point.longitude, data.geo.geo_point.latitude = geo
-
-
 async def patch_worker(stage: WorkerContext, batcher: Batcher[LabelPatch]) -> None:
     """Send batches of patches until the stage's stream ends."""
     async with stage.outcomes:
@@ -203,14 +205,14 @@ def _request(action: str, patches: list[LabelPatch]) -> Any:
         if action == "merge":
             for concept, value, name in patch.concepts:
                 add_concept(target.data, concept, value, name)
-            _set_geo(target.data, patch.geo)
+            set_geo(target.data, patch.geo)
         elif action == "remove":
             target.data.metadata.update(dict.fromkeys(patch.remove, True))
         else:
             for concept, value, name in patch.keep:
                 add_concept(target.data, concept, value, name)
             target.data.metadata.update(patch.metadata or {})
-            _set_geo(target.data, patch.keep_geo)
+            set_geo(target.data, patch.keep_geo)
     return request
 
 
