@@ -66,6 +66,8 @@ class Row:
     concept_names: Mapping[str, str] | None = None
     dataset_id: str = ""
     """A dataset the row's input also goes into (the ``dataset_id`` column), or ""."""
+    geo: tuple[float, float] | None = None
+    """The input's geo point (longitude, latitude), or ``None`` (the ``geo`` column)."""
 
     @property
     def box(self) -> Box | None:

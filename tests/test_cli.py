@@ -294,7 +294,7 @@ def test_validate_lists_invalid_rows(tmp_path: Path) -> None:
     good = run("validate", str(clean(data).write(tmp_path / "g.csv")), timeout=30)
     assert good.returncode == 0 and "every row is valid" in good.stdout
     missing = tmp_path / "m.csv"
-    missing.write_text("url\nx\n")
+    missing.write_text("url,left_col\nx,0.1\n")  # one box column without the others
     nocol = run("validate", str(missing), timeout=30)
     assert nocol.returncode == 2 and "required column" in nocol.stderr
 

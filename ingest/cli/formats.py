@@ -20,7 +20,8 @@ def add_format_arguments(parser: argparse._ActionsContainer) -> None:
         choices=FORMATS,
         help="what DATA is (default: recognised from the path: .json is COCO, a .yaml, a "
         "folder with data.yaml or with images/ and labels/ is YOLO, a folder with "
-        "Annotations/ is VOC, anything else a CSV)",
+        "Annotations/ is VOC, a folder of folders of images is class folders, anything else "
+        "a CSV)",
     )
     parser.add_argument(
         "--regions",
@@ -38,9 +39,9 @@ def add_format_arguments(parser: argparse._ActionsContainer) -> None:
         "--concept-ids",
         choices=("ids", "names"),
         default="ids",
-        help="CSV: concept cells hold ids (default) or names such as 'traffic light', "
-        "made ids as the COCO loader does (lower case, other characters '-'); the name is "
-        "kept as the concept's name",
+        help="CSV, the SDK's CSV: concept cells hold ids (default) or names such as "
+        "'traffic light', made ids as the COCO loader does (lower case, other characters "
+        "'-'); the name is kept as the concept's name",
     )
     parser.add_argument(
         "--class-names",
@@ -53,16 +54,16 @@ def add_format_arguments(parser: argparse._ActionsContainer) -> None:
     parser.add_argument(
         "--split",
         metavar="NAME",
-        help="YOLO, Pascal VOC: read only this split (a YOLO yaml's train, val or test, or a "
-        "folder under images/; a VOC ImageSets/Main/NAME.txt); every input carries its "
-        "splits in its metadata either way",
+        help="YOLO, Pascal VOC, class folders: read only this split (a YOLO yaml's train, val "
+        "or test, or a folder under images/; a VOC ImageSets/Main/NAME.txt; a split folder "
+        "holding class folders); every input carries its splits in its metadata either way",
     )
     parser.add_argument(
         "--dataset-per-split",
         action="store_true",
-        help="YOLO, Pascal VOC: put each split's inputs into a dataset named after the split "
-        "(train, val, test), made when the app lacks it (a VOC image in several splits: the "
-        "smallest, e.g. train rather than trainval)",
+        help="YOLO, Pascal VOC, class folders: put each split's inputs into a dataset named "
+        "after the split (train, val, test), made when the app lacks it (a VOC image in "
+        "several splits: the smallest, e.g. train rather than trainval)",
     )
 
 

@@ -47,6 +47,11 @@ metadata (a JSON object) and to its concepts (a list of objects with an ``id``):
     Under ``keys`` and ``deep``, given concepts replace the stored list and no concept
     given leaves it.
 
+The input's ``geo`` (a geo point: an object of scalars) sent with ``merge`` or under any
+reading of ``overwrite`` takes the value sent ("``merge`` action will overwrite a
+``key:value`` with ``key:new_value``"); an ``overwrite`` under ``whole`` that does not send
+it loses it (the page's input example).
+
 Not modelled: the example "Only objects with id's can be put into lists" (a remove of
 ``{"key1": [{"key2": true}]}`` that empties the whole object), which contradicts the
 non-id append rule just above it in the same page.
@@ -145,6 +150,10 @@ def patch_data(data: Any, patch: Any, action: str, *, overwrite: str = "whole") 
         if patch.HasField("geo"):
             data.geo.CopyFrom(patch.geo)
         return
+    if patch.HasField("geo") and action != "remove":
+        # a geo point is an object of scalars: merge overwrites scalars, and every reading
+        # of overwrite gives a key that was sent its new value
+        data.geo.CopyFrom(patch.geo)
     if patch.concepts:
         if action == "overwrite":
             del data.concepts[:]

@@ -1,5 +1,6 @@
-"""Readers that yield validated rows: a CSV file, a COCO, YOLO or Pascal VOC dataset, or
-any (async) iterable of mappings, each behind one protocol (:class:`RowSource`).
+"""Readers that yield validated rows: a CSV file, a COCO, YOLO or Pascal VOC dataset, class
+folders, the official SDK's CSV, or any (async) iterable of mappings, each behind one
+protocol (:class:`RowSource`).
 
 ::
 
@@ -8,19 +9,21 @@ any (async) iterable of mappings, each behind one protocol (:class:`RowSource`).
             ...
 
 :func:`open_rows` (:mod:`.factory`) recognises the source and opens its reader:
-:mod:`.csvfile`, :mod:`.iterable`, :mod:`.coco`, :mod:`.yolo`, :mod:`.voc`. A CSV file
-is streamed in 256 KiB chunks (:mod:`.csvstream`), never held in memory; every format
-becomes the same seed-format rows (:mod:`.dataset`), checked by one
+:mod:`.csvfile`, :mod:`.iterable`, :mod:`.coco`, :mod:`.yolo`, :mod:`.voc`,
+:mod:`.classfolders` (a folder of class folders), :mod:`.sdkcsv` (the official SDK's
+CSV). A CSV file is streamed in 256 KiB chunks (:mod:`.csvstream`), never held in
+memory; every format becomes the same seed-format rows (:mod:`.dataset`), checked by one
 :class:`~ingest.source.validate.Validator`. Decisions, for users and the other stages:
 
-* Header: ``url`` or ``file`` (exactly one) and ``left_col``, ``top_row``,
-  ``right_col``, ``bottom_row`` are required; ``pos_concepts``, ``neg_concepts``,
+* Header: ``url`` or ``file`` (exactly one) is required; ``left_col``, ``top_row``,
+  ``right_col``, ``bottom_row`` are all four there or none (a file without them is a
+  classification set: every row image-level); ``pos_concepts``, ``neg_concepts``,
   ``concept_names`` (a JSON object naming the row's concept ids), ``metadata``,
   ``input_id``, ``polygon`` (a polygon region instead of a box), ``annotation_info`` (a
-  JSON object for the annotation) and ``dataset_id`` (a dataset the row's input also goes
-  into) are optional; ``line`` and ``error`` (the failures
-  file's) are known and not uploaded. Names are matched exactly (case matters) after
-  stripping surrounding spaces. A missing column raises
+  JSON object for the annotation), ``dataset_id`` (a dataset the row's input also goes
+  into) and ``geo`` (the input's ``longitude,latitude``) are optional; ``line`` and
+  ``error`` (the failures file's) are known and not uploaded. Names are matched exactly
+  (case matters) after stripping surrounding spaces. A missing column raises
   :class:`~ingest.errors.MissingColumnError`; a cell that is a near miss of a column
   ingest reads (``pos_concept``, ``URL``) raises :class:`~ingest.errors.SourceError`
   with a "did you mean" (:mod:`.columns`); any other column is kept in ``Row.raw`` (it

@@ -35,6 +35,7 @@ __all__ = [
     "concept_id",
     "format_polygon",
     "id_problem",
+    "parse_geo",
     "parse_object",
     "parse_polygon",
     "show",
@@ -114,8 +115,10 @@ def id_problem(value: str) -> str:
 def check_header(columns: Sequence[str], path: str | None) -> tuple[str, dict[str, int]]:
     """Check the header; return the image column (``url`` or ``file``) and name -> index.
 
-    Raises :class:`MissingColumnError` for a missing column (saying which header cell
-    looks meant as it, if one does) and :class:`SourceError` for duplicate names, both
+    The box columns are all four or none (a header without any is a classification set:
+    every row is image-level). Raises :class:`MissingColumnError` for a missing column
+    (the image's, or a box column beside others; saying which header cell looks meant as
+    it, if one does) and :class:`SourceError` for duplicate names, both
     ``url`` and ``file``, or a cell that is a near miss of a column ingest reads
     (:func:`~ingest.source.columns.near_miss`: "column 'pos_concept' is not one ingest
     reads; did you mean 'pos_concepts'?"). Other cells ingest does not read are no
@@ -149,10 +152,16 @@ def check_header(columns: Sequence[str], path: str | None) -> tuple[str, dict[st
     image = "file" if "file" in index else "url"
     if not has_image:  # a near miss of either names the missing one
         image = next((n for n in meant.values() if n in IMAGE_COLUMNS), None) or image
-    for name in (image, *BOX_COLUMNS):
+    # the box columns: all four, or none at all (a classification set: image-level rows)
+    boxes = [n for n in BOX_COLUMNS if n in index]
+    for name in (image, *(BOX_COLUMNS if boxes else ())):
         if name not in index:
             cell = next((c for c, n in meant.items() if n == name), None)
             hint = "" if cell is None else f"{_not_read(cell)}; did you mean {name!r}?"
+            if not hint and name == image and "input" in index:
+                hint = (
+                    "an 'input' column is the official SDK's CSV's: read it with --format sdk-csv"
+                )
             raise MissingColumnError(name, path=path, hint=hint)
     for cell, known in meant.items():
         if known is not None:
@@ -254,6 +263,26 @@ def parse_polygon(text: str) -> tuple[float, ...] | str:
     if area2 == 0.0:
         return "the polygon has no area (its points are on one line)"
     return values
+
+
+GEO_RULE = "a geo point is 'longitude,latitude' in degrees (the SDK's geopoints cell)"
+
+
+def parse_geo(text: str) -> tuple[float, float] | str:
+    """The (longitude, latitude) of a ``geo`` cell, or why it is invalid."""
+    pieces = [p.strip() for p in text.split(",")]
+    if len(pieces) != 2:
+        return f"geo {show(text)} has {len(pieces)} value(s); {GEO_RULE}"
+    values: list[float] = []
+    for what, piece, limit in zip(("longitude", "latitude"), pieces, (180.0, 90.0), strict=True):
+        try:
+            v = float(piece)
+        except ValueError:
+            return f"the {what} {show(piece)} is not a number; {GEO_RULE}"
+        if not -limit <= v <= limit:  # False for NaN
+            return f"the {what} {piece} is outside [-{limit:g}, {limit:g}]; {GEO_RULE}"
+        values.append(v)
+    return values[0], values[1]
 
 
 def _is_float(text: str) -> bool:

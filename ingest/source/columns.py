@@ -40,7 +40,8 @@ IMAGE_COLUMNS = ("url", "file")
 """The image: exactly one of them."""
 
 BOX_COLUMNS = ("left_col", "top_row", "right_col", "bottom_row")
-"""The box: the four must exist (all four empty on a row without a region)."""
+"""The box: all four or none (a file without them is a classification set; all four
+empty on a row without a region)."""
 
 OPTIONAL_COLUMNS = (
     "pos_concepts",
@@ -51,6 +52,7 @@ OPTIONAL_COLUMNS = (
     "polygon",
     "annotation_info",
     "dataset_id",
+    "geo",
 )
 """Read when present."""
 

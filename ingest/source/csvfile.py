@@ -106,20 +106,25 @@ class CsvSource(SourceBase):
                             )
                 self.columns = [c.strip() for c in cells]
                 self._header_line = line
-                self._validator = Validator(
-                    self.columns,
-                    path=shown,
-                    base_dir=self.base_dir,
-                    counting=self._counting,
-                    concept_ids=self._concept_ids,
-                )
-                self._unknown_columns(shown)
                 self._pending = records[i + 1 :]
                 self._pending_dirty = chunk.dirty
+                self._validator = await self._validator_for(shown)
+                self._unknown_columns(shown)
                 return
         raise SourceError(
             f"{shown}: the file is empty; expected a header line naming the columns "
-            "url (or file), left_col, top_row, right_col, bottom_row"
+            "url (or file), and for boxes left_col, top_row, right_col, bottom_row"
+        )
+
+    async def _validator_for(self, shown: str) -> Validator:
+        """The validator of the header just read (``columns``; the records after it wait
+        in ``_pending``, which a subclass may extend from the chunks to look at them)."""
+        return Validator(
+            self.columns,
+            path=shown,
+            base_dir=self.base_dir,
+            counting=self._counting,
+            concept_ids=self._concept_ids,
         )
 
     async def _records(self) -> AsyncIterator[tuple[list[Record], bool]]:

@@ -15,18 +15,26 @@ from pathlib import Path
 from ingest.errors import ConfigError, SourceError
 
 from .base import RowSource, Source
+from .classfolders import ClassFolderSource
 from .coco import CocoSource
 from .csvfile import CsvSource
 from .dataset import DatasetSource
 from .formats import DatasetPath
 from .grouping import ImageGrouping
 from .iterable import AsyncIterableSource, IterableSource
+from .sdkcsv import SdkCsvSource
 from .voc import VocSource
 from .yolo import YoloSource
 
 __all__ = ["FORMATS", "READERS", "detect", "open_rows"]
 
-READERS: tuple[type[DatasetSource], ...] = (CocoSource, YoloSource, VocSource)
+READERS: tuple[type[DatasetSource] | type[SdkCsvSource], ...] = (
+    CocoSource,
+    YoloSource,
+    VocSource,
+    ClassFolderSource,  # after the folder formats: any folder of image folders
+    SdkCsvSource,  # a CSV with the official SDK's header
+)
 """The format readers, in the order :func:`detect` asks them."""
 
 FORMATS: tuple[str, ...] = ("csv", *(r.format_name for r in READERS))
@@ -38,7 +46,9 @@ def detect(path: str | os.PathLike[str], format: str | None = None) -> str:
 
     Each reader in :data:`READERS` is asked in turn (``.json`` is COCO; a ``.yaml`` or a
     folder with ``data.yaml`` or ``images/`` and ``labels/`` is YOLO; a folder with
-    ``Annotations/`` is VOC); any other file (or a path that does not exist) is a CSV.
+    ``Annotations/`` is VOC; a folder of folders of images is class folders; a file whose
+    header is ``inputid,input,concepts...`` is the official SDK's CSV); any other file (or
+    a path that does not exist) is a CSV.
     Raises :class:`SourceError` for a folder that no reader reads, saying what was
     looked for.
     """

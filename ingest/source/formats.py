@@ -33,15 +33,16 @@ CLASS_NAMES = ("names", "numbers")
 class FormatOptions:
     """How a dataset path is read.
 
-    ``format``: ``csv``, ``coco``, ``yolo``, ``voc`` or ``None`` (recognised from the
-    path; :data:`~ingest.source.factory.FORMATS` lists them, and opening refuses any
-    other). ``regions``: ``boxes`` (default), ``polygons`` or ``both``: which regions
-    COCO segmentations and YOLO segment rows become (a COCO annotation without a
-    polygon, such as a crowd annotation in RLE, keeps its box). ``images``: the folder
-    of COCO's local images (default: the usual folders beside the annotation file).
+    ``format``: ``csv``, ``coco``, ``yolo``, ``voc``, ``classes`` (class folders) or
+    ``None`` (recognised from the path; :data:`~ingest.source.factory.FORMATS` lists
+    them, and opening refuses any other). ``regions``: ``boxes`` (default), ``polygons``
+    or ``both``: which regions COCO segmentations and YOLO segment rows become (a COCO
+    annotation without a polygon, such as a crowd annotation in RLE, keeps its box).
+    ``images``: the folder of COCO's local images (default: the usual folders beside the
+    annotation file).
     ``concept_ids``: ``ids`` (concept cells of a CSV hold ids) or ``names`` (they hold
     names, made ids the way the formats' class names are). ``dataset_per_split``
-    (YOLO, VOC): each split's inputs also go into a dataset named after it, made when
+    (YOLO, VOC, class folders): each split's inputs also go into a dataset named after it, made when
     the app lacks it. ``class_names`` and ``split``: below.
     """
 
@@ -50,13 +51,14 @@ class FormatOptions:
     images: str | None = None
     concept_ids: str = "ids"
     dataset_per_split: bool = False
-    """YOLO, VOC: put each split's inputs into a dataset of the split's name (train, val...)."""
+    """YOLO, VOC, class folders: put each split's inputs into a dataset of the split's name
+    (train, val...)."""
     class_names: str = "names"
     """YOLO: ``names`` (the yaml's or classes.txt's; a dataset without them is refused)
     or ``numbers`` (the class numbers are the concepts)."""
     split: str | None = None
-    """YOLO and VOC: upload only this split (``train``, ``val``...); every row keeps the
-    position it has when every split is read, so one journal serves them all."""
+    """YOLO, VOC and class folders: upload only this split (``train``, ``val``...); every
+    row keeps the position it has when every split is read, so one journal serves them all."""
 
     def __post_init__(self) -> None:
         if self.regions not in REGIONS:

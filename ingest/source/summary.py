@@ -88,9 +88,11 @@ async def validate_path(
     """
     data = DatasetPath.of(path)
     options = data.options
+    kind = detect(data.path, options.format)
     counting = write_csv is None and options.concept_ids == "ids"  # the fast path
-    if counting and detect(data.path, options.format) == "csv":
+    if counting and kind == "csv":
         return await validate_file(data.path)
+    data = DatasetPath(data.path, options, format=kind)  # recognised once
     summary = ValidationSummary()
     images: set[str] = set()
     labels: set[str] = set()

@@ -12,6 +12,9 @@ Limits (documented in :mod:`ingest.source`):
 * local files (``file`` column) of at most :data:`MAX_FILE_BYTES`;
 * polygons (``polygon`` column) of 3 to :data:`MAX_POLYGON_POINTS` points.
 
+The box columns are all four or none: a file without any is a classification set,
+every row of it image-level (labels and metadata for the whole image).
+
 Optional region and annotation columns:
 
 * ``polygon``: a polygon region instead of a box, as normalised ``x y`` pairs separated
@@ -21,6 +24,9 @@ Optional region and annotation columns:
 * ``annotation_info``: a JSON object stored in the annotation's ``annotation_info``.
 * ``dataset_id``: a dataset the row's input also goes into (made when the app lacks it);
   an image's first row decides.
+* ``geo``: the input's geo point, ``longitude,latitude`` in degrees (the official SDK's
+  ``geopoints`` cell: ``-73.98,40.75``), kept as ``Input.data.geo.geo_point``; an image's
+  first row giving one decides.
 * ``concept_names``: a JSON object naming the row's concepts (``{"traffic-light":
   "Traffic Light"}``), kept as ``Concept.name``; a concept it leaves out is its own
   name. The format readers write it for class names that are not their id, so a failed
@@ -54,6 +60,7 @@ from .cells import (
     check_header,
     concept_id,
     id_problem,
+    parse_geo,
     parse_object,
     parse_polygon,
     show,
@@ -116,7 +123,9 @@ class Validator:
         self._label_sets: set[tuple[str, ...]] = set()
         self.image, index = check_header(self.columns, path)
         self._image_i = index[self.image]
-        self._box_i = tuple(index[c] for c in BOX_COLUMNS)
+        # no box columns at all: a classification set (every row image-level)
+        self._box_i = tuple(index[c] for c in BOX_COLUMNS) if BOX_COLUMNS[0] in index else None
+        self._geo_i = index.get("geo", -1)
         self._pos_i = index.get("pos_concepts", -1)
         self._neg_i = index.get("neg_concepts", -1)
         self._meta_i = index.get("metadata", -1)
@@ -225,18 +234,20 @@ class Validator:
             if problem:
                 return InvalidRow(line, "file", problem, self._raw(cells))
 
-        # The box: four empty cells, or four numbers in [0, 1] in order.
+        # The box: four empty cells, or four numbers in [0, 1] in order (or no box columns).
         bi = self._box_i
-        a, b, c, d = cells[bi[0]], cells[bi[1]], cells[bi[2]], cells[bi[3]]
         has_box = False
-        try:
-            left, top, right, bottom = float(a), float(b), float(c), float(d)
-        except ValueError:
-            left = top = right = bottom = math.nan
-        if 0.0 <= left < right <= 1.0 and 0.0 <= top < bottom <= 1.0:  # False for NaN
-            has_box = True
-        elif (a or b or c or d) and (a.strip() or b.strip() or c.strip() or d.strip()):
-            return box_problem(line, (a, b, c, d), self._raw(cells))
+        left = top = right = bottom = math.nan
+        if bi is not None:
+            a, b, c, d = cells[bi[0]], cells[bi[1]], cells[bi[2]], cells[bi[3]]
+            try:
+                left, top, right, bottom = float(a), float(b), float(c), float(d)
+            except ValueError:
+                left = math.nan
+            if 0.0 <= left < right <= 1.0 and 0.0 <= top < bottom <= 1.0:  # False for NaN
+                has_box = True
+            elif (a or b or c or d) and (a.strip() or b.strip() or c.strip() or d.strip()):
+                return box_problem(line, (a, b, c, d), self._raw(cells))
 
         # A polygon instead of a box.
         polygon: tuple[float, ...] | None = None
@@ -298,6 +309,15 @@ class Validator:
                 if isinstance(got_meta, str):
                     return InvalidRow(line, "metadata", got_meta, self._raw(cells))
                 metadata = got_meta
+
+        geo: tuple[float, float] | None = None
+        if self._geo_i >= 0:
+            text = cells[self._geo_i]
+            if text and not text.isspace():
+                got_geo = parse_geo(text)
+                if isinstance(got_geo, str):
+                    return InvalidRow(line, "geo", got_geo, self._raw(cells))
+                geo = got_geo
 
         info: dict[str, Any] | None = None
         if self._info_i >= 0:
@@ -403,6 +423,7 @@ class Validator:
             info,
             names,
             dataset,
+            geo,
         )
 
     def _raw(self, cells: list[str]) -> dict[str, str]:

@@ -23,7 +23,9 @@ __all__ = [
     "add_labels",
     "create_worker",
     "fold_metadata",
+    "geo_of",
     "labels_of",
+    "set_geo",
     "settle",
 ]
 
@@ -70,6 +72,7 @@ async def build_input(target: Any, image: Image, dataset_id: str | None) -> None
     else:
         data.image.url = first.url
     add_labels(data, image)
+    set_geo(data, geo_of(image))
     if dataset_id:
         target.dataset_ids.append(dataset_id)
     if first.dataset_id and first.dataset_id != dataset_id:
@@ -116,6 +119,20 @@ def labels_of(image: Image) -> tuple[dict[str, tuple[float, str]], dict[str, Any
                     if concept not in concepts:
                         concepts[concept] = (value, names.get(concept, concept))
     return concepts, fold_metadata(image.rows, {})
+
+
+def geo_of(image: Image) -> tuple[float, float] | None:
+    """The geo point (longitude, latitude) of ``image``: its first row giving one decides."""
+    for row in image.rows:
+        if row.geo is not None:
+            return row.geo
+    return None
+
+
+def set_geo(data: Any, geo: tuple[float, float] | None) -> None:
+    """Put the geo point (longitude, latitude) on ``data``, if there is one."""
+    if geo is not None:
+        data.geo.geo_point.longitude, data.geo.geo_point.latitude = geo
 
 
 def add_concept(data: Any, concept: str, value: float, name: str) -> None:

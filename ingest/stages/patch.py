@@ -34,6 +34,12 @@ settle over the stored metadata, and a concept already stored keeps its value (t
 first row naming a concept decides). The stretches go one at a time
 (:class:`~.base.Turns`), so each reads what the one before it left.
 
+Geo. An input's geo point (``data.geo``, the ``geo`` column) the stored input lacks, or
+holds with other coordinates (compared as the float32 the service keeps), goes in the
+``merge``; every ``overwrite`` carries the input's geo point (the rows', else the stored
+one), since the page's input overwrite loses a ``geo`` it was not sent. A later stretch
+keeps a stored geo point (the first row giving one decides).
+
 When nothing differs, nothing is sent. Repeating any of it leaves the service as it
 was; a change made to the same input by someone else between the check and the patch
 can be overwritten for the keys the rows name.
@@ -41,6 +47,7 @@ can be overwritten for the keys the rows name.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,12 +60,22 @@ from ingest.client import describe
 from ingest.model import Image, Row, Status
 from ingest.ratelimit import Priority
 from ingest.stages.base import WorkerContext
-from ingest.stages.create import add_concept, fold_metadata, labels_of, settle
+from ingest.stages.create import (
+    add_concept,
+    fold_metadata,
+    geo_of,
+    labels_of,
+    set_geo,
+    settle,
+)
 
 __all__ = ["LabelPatch", "label_patch", "patch_worker"]
 
 Concept = tuple[str, float, str]
 """(id, value, name)"""
+
+Geo = tuple[float, float]
+"""(longitude, latitude)"""
 
 
 @dataclass(slots=True)
@@ -75,6 +92,10 @@ class LabelPatch:
     final ones lack."""
     keep: list[Concept] = field(default_factory=list)
     """Every concept the input must hold, sent again with the overwrite."""
+    geo: Geo | None = None
+    """A geo point the input lacks (or holds another): merged."""
+    keep_geo: Geo | None = None
+    """The geo point the input must hold, sent again with the overwrite."""
 
     @property
     def input_id(self) -> str:
@@ -83,7 +104,7 @@ class LabelPatch:
     def needs(self, action: str) -> bool:
         """Whether this patch sends anything with PatchInputs ``action``."""
         if action == "merge":
-            return bool(self.concepts)
+            return bool(self.concepts) or self.geo is not None
         if action == "remove":
             return bool(self.remove)
         return self.metadata is not None
@@ -97,8 +118,12 @@ class LabelPatch:
 def label_patch(image: Image, stored: Any) -> LabelPatch | None:
     """What ``image``'s rows carry that the stored input (``stored.data``) lacks, if any."""
     concepts, metadata = labels_of(image)
-    if not concepts and not metadata:
+    geo = geo_of(image)
+    if not concepts and not metadata and geo is None:
         return None
+    held_geo = _stored_geo(stored)
+    if geo is not None and (_float32(geo) == held_geo or (image.continued and held_geo)):
+        geo = None  # held already (or a stored one an earlier stretch gave)
     have = {c.id: c.value for c in stored.data.concepts}
     if image.continued:  # a concept stored by an earlier stretch keeps its value
         missing = [(cid, v, name) for cid, (v, name) in concepts.items() if cid not in have]
@@ -119,14 +144,32 @@ def label_patch(image: Image, stored: Any) -> LabelPatch | None:
                 for key, value in final.items()
                 if isinstance(held.get(key), dict) and settle(held[key], value) != value
             ]
-    if not missing and final is None:
+    if not missing and final is None and geo is None:
         return None
     if final is None:
-        return LabelPatch(image, missing)
+        return LabelPatch(image, missing, geo=geo)
     # the overwrite carries every concept: the stored ones (with the rows' values) and new
     given = {cid: (cid, v, name) for cid, v, name in missing}
     keep = [given.pop(c.id, (c.id, c.value, c.name)) for c in stored.data.concepts]
-    return LabelPatch(image, missing, final, remove, keep + list(given.values()))
+    keep_geo = geo or held_geo
+    return LabelPatch(image, missing, final, remove, keep + list(given.values()), geo, keep_geo)
+
+
+_pack_float32 = struct.Struct("<ff")
+
+
+def _float32(geo: Geo) -> Geo:
+    """``geo`` as the service stores it (``GeoPoint`` holds float32)."""
+    longitude, latitude = _pack_float32.unpack(_pack_float32.pack(*geo))
+    return longitude, latitude
+
+
+def _stored_geo(stored: Any) -> Geo | None:
+    data = stored.data
+    if not data.HasField("geo") or not data.geo.HasField("geo_point"):
+        return None
+    point = data.geo.geo_point
+    return point.longitude, point.latitude
 
 
 async def patch_worker(stage: WorkerContext, batcher: Batcher[LabelPatch]) -> None:
@@ -162,12 +205,14 @@ def _request(action: str, patches: list[LabelPatch]) -> Any:
         if action == "merge":
             for concept, value, name in patch.concepts:
                 add_concept(target.data, concept, value, name)
+            set_geo(target.data, patch.geo)
         elif action == "remove":
             target.data.metadata.update(dict.fromkeys(patch.remove, True))
         else:
             for concept, value, name in patch.keep:
                 add_concept(target.data, concept, value, name)
             target.data.metadata.update(patch.metadata or {})
+            set_geo(target.data, patch.keep_geo)
     return request
 
 

@@ -364,3 +364,34 @@ async def test_an_overwrite_over_grpc_follows_the_reading_asked_for(
         data = await overwrite(metadata={"n": 1})
         assert [c.id for c in data.concepts] == ([] if reading == "whole" else ["dog"])
         assert data.image.url == "https://x/o1.jpg"  # the media stay, under every reading
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("reading", OVERWRITE_READINGS)
+async def test_a_geo_point_sent_takes_its_place_under_merge_and_every_overwrite(
+    sandbox: Any, reading: str
+) -> None:
+    """``merge`` "will overwrite a key:value with key:new_value": a geo point sent replaces
+    the stored one, and so does an overwrite under every reading; an overwrite under
+    "whole" that does not send it loses it (the page's input example)."""
+    async with sandbox(patch_overwrite=reading) as call:
+        assert (
+            await call("PostInputs", inputs_request(("g1", "https://x/g1.jpg")))
+        ).status.code == (sc.SUCCESS)
+
+        async def patch(action: str, **data: Any) -> Any:
+            request = service_pb2.PatchInputsRequest(action=action)
+            json_format.ParseDict(data, request.inputs.add(id="g1").data)
+            assert (await call("PatchInputs", request)).status.code == sc.SUCCESS
+            got = await call("GetInput", service_pb2.GetInputRequest(input_id="g1"))
+            return got.input.data
+
+        point = {"geo_point": {"longitude": 2.5, "latitude": 48.5}}
+        data = await patch("merge", geo=point)
+        assert json_format.MessageToDict(data.geo) == {
+            "geoPoint": {"longitude": 2.5, "latitude": 48.5}
+        }
+        data = await patch("overwrite", geo={"geo_point": {"longitude": -3.0, "latitude": 40.0}})
+        assert (data.geo.geo_point.longitude, data.geo.geo_point.latitude) == (-3.0, 40.0)
+        data = await patch("overwrite", metadata={"n": 1})
+        assert data.HasField("geo") == (reading != "whole")

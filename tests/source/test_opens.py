@@ -3,8 +3,9 @@
 ``os.listdir``), so every way of opening a file is seen (aiofiles' threads, ijson,
 ElementTree, PyYAML, pathlib).
 
-What each number is made of: a CSV is opened by the journal's fingerprint, the counting
-pass and the read; a COCO file by the two passes of opening (categories, first image),
+What each number is made of: a CSV is opened by the recognition of its header (the
+official SDK's CSV is recognised by it: its first 64 KiB), the journal's fingerprint, the
+counting pass and the read; a COCO file by the two passes of opening (categories, first image),
 the images and annotations passes, and the journal's fingerprint; a YOLO dataset's
 folder (for its yaml), yaml, label files and image folders once each; a VOC dataset's
 XML files twice (the opening pass for class names and the rows). Opened once more by
@@ -29,8 +30,10 @@ from rich.console import Console
 from ingest.cli import main, run_upload
 from ingest.sandbox import Sandbox, SandboxOptions
 from tests.helpers import sandbox_config
+from tests.source.test_classfolders import make_splits
 from tests.source.test_coco import coco, write
 from tests.source.test_formats_cli import plan_for
+from tests.source.test_sdkcsv import URLS
 from tests.source.test_voc import make_voc
 from tests.source.test_yolo import make_yolo
 
@@ -97,8 +100,8 @@ async def test_a_csv_is_read_by_its_counting_pass_its_read_and_the_journal(tmp_p
         "https://x.example/b.jpg,,,,,dog\n"
         "https://x.example/a.jpg,0.2,0.2,0.6,0.6,cat\n"  # scattered: grouped on disk
     )
-    assert of(await upload(tmp_path, data), ".csv") == {"boxes.csv": 3}
-    assert of(await validate(tmp_path, data), ".csv") == {"boxes.csv": 1}
+    assert of(await upload(tmp_path, data), ".csv") == {"boxes.csv": 4}
+    assert of(await validate(tmp_path, data), ".csv") == {"boxes.csv": 2}
 
 
 @pytest.mark.anyio
@@ -127,3 +130,27 @@ async def test_a_voc_dataset_reads_each_file_for_its_names_then_its_rows(tmp_pat
     for counts in (await upload(tmp_path, root), await validate(tmp_path, root)):
         assert of(counts, ".xml") == {f"voc/Annotations/{x}.xml": 2 for x in "abc"}
         assert of(counts, "/") == {"voc/Annotations/": 1}
+
+
+@pytest.mark.anyio
+async def test_class_folders_open_each_image_once(tmp_path: Path) -> None:
+    """Each image is opened once (its bytes sent); its folder is listed by the opening pass
+    and by the read (and looked into, up to its first image, to recognise the layout)."""
+    root = make_splits(tmp_path)
+    counts = await upload(tmp_path, root)
+    images = of(counts, ".png", ".PNG", ".jpg")
+    assert images and set(images.values()) == {1}
+    assert of(counts, "pets/train/cat/", "pets/val/cat/") == {
+        "pets/train/cat/": 2,
+        "pets/val/cat/": 2,
+    }
+    assert of(await validate(tmp_path, root), ".png", ".PNG", ".jpg") == {}
+
+
+@pytest.mark.anyio
+async def test_the_sdks_csv_is_read_as_a_csv_is(tmp_path: Path) -> None:
+    data = tmp_path / "inputs.csv"
+    data.write_text(URLS)
+    # recognised by its header, then as a CSV: the journal, the counting pass, the read
+    assert of(await upload(tmp_path, data), ".csv") == {"inputs.csv": 4}
+    assert of(await validate(tmp_path, data), ".csv") == {"inputs.csv": 3}

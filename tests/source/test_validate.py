@@ -194,7 +194,7 @@ async def test_async_iterable_source_and_numbers() -> None:
 @pytest.mark.anyio
 async def test_iterable_missing_column_raises_on_open() -> None:
     with pytest.raises(MissingColumnError):
-        async with open_rows([{"url": "https://x.example/a"}]):
+        async with open_rows([{"url": "https://x.example/a", "left_col": "0.1"}]):
             pass  # pragma: no cover
 
 

@@ -297,6 +297,47 @@ def test_invalid_rows_come_back_with_their_reasons(
     assert len(read_failures(tmp_path / "failures.csv")) == 4
 
 
+def test_a_classification_frame_without_box_columns_lands(
+    session: Session, portal: BlockingPortal, sb: Sandbox
+) -> None:
+    """No box columns: every row is image-level; a geo column lands as the input's point."""
+    schema = StructType(
+        [
+            StructField("url", StringType()),
+            StructField("pos_concepts", ArrayType(StringType())),
+            StructField("metadata", MapType(StringType(), StringType())),
+            StructField("geo", StringType()),
+        ]
+    )
+    u = "https://img.example.com"
+    rows = [
+        (f"{u}/1.jpg", ["cat", "pet"], {"split": "train"}, "2.5,48.5"),
+        (f"{u}/2.jpg", ["dog"], None, None),
+        (f"{u}/1.jpg", ["outdoor"], None, None),
+    ]
+    df = session.spark.createDataFrame(rows, schema).repartition(2, "url")
+    write(df, sb)
+    stored = portal.call(
+        lambda: {
+            s.data.image.url: (
+                sorted(c.id for c in s.data.concepts),  # (the rows' order within a task)
+                MessageToDict(s.data.metadata),
+                MessageToDict(s.data.geo),
+            )
+            for s in sb.inputs.values()
+        }
+    )
+    assert stored == {
+        f"{u}/1.jpg": (
+            ["cat", "outdoor", "pet"],
+            {"split": "train"},
+            {"geoPoint": {"longitude": 2.5, "latitude": 48.5}},
+        ),
+        f"{u}/2.jpg": (["dog"], {}, {}),
+    }
+    assert portal.call(lambda: len(sb.annotations)) == 0
+
+
 def test_no_secret_in_logs_plans_or_the_event_log(
     session: Session, portal: BlockingPortal, tmp_path: Path
 ) -> None:
