@@ -21,12 +21,18 @@ from .dataset import DatasetSource
 from .formats import DatasetPath
 from .grouping import ImageGrouping
 from .iterable import AsyncIterableSource, IterableSource
+from .labelme import LabelmeSource
 from .voc import VocSource
 from .yolo import YoloSource
 
 __all__ = ["FORMATS", "READERS", "detect", "open_rows"]
 
-READERS: tuple[type[DatasetSource], ...] = (CocoSource, YoloSource, VocSource)
+READERS: tuple[type[DatasetSource], ...] = (
+    LabelmeSource,  # before COCO: a LabelMe file is a .json file too
+    CocoSource,
+    YoloSource,
+    VocSource,
+)
 """The format readers, in the order :func:`detect` asks them."""
 
 FORMATS: tuple[str, ...] = ("csv", *(r.format_name for r in READERS))
@@ -36,9 +42,11 @@ FORMATS: tuple[str, ...] = ("csv", *(r.format_name for r in READERS))
 def detect(path: str | os.PathLike[str], format: str | None = None) -> str:
     """The format of ``path``: ``format`` when given, else recognised from the path.
 
-    Each reader in :data:`READERS` is asked in turn (``.json`` is COCO; a ``.yaml`` or a
-    folder with ``data.yaml`` or ``images/`` and ``labels/`` is YOLO; a folder with
-    ``Annotations/`` is VOC); any other file (or a path that does not exist) is a CSV.
+    Each reader in :data:`READERS` is asked in turn (a LabelMe ``.json`` file, or a folder
+    of them, is LabelMe; any other ``.json`` is COCO; a ``.yaml`` or a folder with
+    ``data.yaml`` or ``images/`` and ``labels/`` is YOLO; a folder with ``Annotations/`` is
+    VOC; an ``.xml`` file or a folder with ``annotations.xml`` is CVAT); any other file (or
+    a path that does not exist) is a CSV.
     Raises :class:`SourceError` for a folder that no reader reads, saying what was
     looked for.
     """
@@ -72,7 +80,7 @@ def open_rows(
 
     ``source`` is a data path (a :class:`~ingest.source.formats.DatasetPath` carries the
     options it is read with): a CSV, a COCO JSON file, a YOLO dataset, a Pascal VOC
-    folder; or an iterable or async iterable of mappings with the CSV's column names
+    folder, a LabelMe folder or file, a CVAT for images XML file (or its folder); or an iterable or async iterable of mappings with the CSV's column names
     (:mod:`ingest.source.iterable`). For a CSV, ``file`` paths are relative to its
     folder; for an iterable, to ``base_dir`` (default: the current folder).
 
