@@ -17,6 +17,7 @@ from ingest.errors import ConfigError, SourceError
 from .base import RowSource, Source
 from .coco import CocoSource
 from .csvfile import CsvSource
+from .cvat import CvatSource
 from .dataset import DatasetSource
 from .formats import DatasetPath
 from .grouping import ImageGrouping
@@ -32,6 +33,7 @@ READERS: tuple[type[DatasetSource], ...] = (
     CocoSource,
     YoloSource,
     VocSource,
+    CvatSource,
 )
 """The format readers, in the order :func:`detect` asks them."""
 
