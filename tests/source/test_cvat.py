@@ -31,6 +31,8 @@ from tests.source.imagefiles import write_png
 from tests.source.test_export import land, write_csv
 from tests.source.test_formats_cli import plan_for
 from tests.source.test_labelme import concept, floats, held, same_regions
+from tests.source.test_roundtrip import EXAMPLES
+from tests.source.test_roundtrip import land as roundtrip_land
 
 pytestmark = pytest.mark.anyio
 
@@ -389,3 +391,12 @@ async def test_resumed_through_the_command_line_and_written_as_csv(tmp_path: Pat
     assert await write_csv(root, out, *flags) == 0
     data = DatasetPath(root, regions="both", dataset_per_split=True)
     assert await land(out) == await land(data)
+
+
+async def test_the_example_lands_as_the_coco_example_does(tmp_path: Path) -> None:
+    """``examples/cvat`` holds the images and boxes of ``examples/coco``."""
+    for name in ("coco", "cvat"):
+        shutil.copytree(EXAMPLES / name, tmp_path / name)
+    coco = await roundtrip_land(tmp_path / "coco/annotations.json")
+    cvat = await roundtrip_land(tmp_path / "cvat")
+    assert cvat == coco and len(coco[0]) == 5 and len(coco[1]) == 4

@@ -25,6 +25,8 @@ from ingest.source import DatasetPath, detect, open_rows, validate_path
 from tests.helpers import input_id, sandbox_config
 from tests.source.imagefiles import png, write_png
 from tests.source.test_export import land, write_csv
+from tests.source.test_roundtrip import EXAMPLES
+from tests.source.test_roundtrip import land as roundtrip_land
 
 pytestmark = pytest.mark.anyio
 
@@ -431,3 +433,12 @@ async def test_the_written_csv_uploads_the_same_as_the_files(tmp_path: Path) -> 
     direct = await land(DatasetPath(root, regions="both"))
     assert len(direct[1]) == summary.boxes
     assert await land(out) == direct
+
+
+async def test_the_example_lands_as_the_coco_example_does(tmp_path: Path) -> None:
+    """``examples/labelme`` holds the images and boxes of ``examples/coco``."""
+    for name in ("coco", "labelme"):
+        shutil.copytree(EXAMPLES / name, tmp_path / name)
+    coco = await roundtrip_land(tmp_path / "coco/annotations.json")
+    labelme = await roundtrip_land(tmp_path / "labelme")
+    assert labelme == coco and len(coco[0]) == 5 and len(coco[1]) == 4
