@@ -18,21 +18,25 @@ def add_format_arguments(parser: argparse._ActionsContainer) -> None:
     parser.add_argument(
         "--format",
         choices=FORMATS,
-        help="what DATA is (default: recognised from the path: .json is COCO, a .yaml, a "
-        "folder with data.yaml or with images/ and labels/ is YOLO, a folder with "
-        "Annotations/ is VOC, anything else a CSV)",
+        help="what DATA is (default: recognised from the path: a LabelMe .json file or a "
+        "folder of them is LabelMe, any other .json is COCO, a .yaml, a folder with data.yaml "
+        "or with images/ and labels/ is YOLO, a folder with Annotations/ is VOC, an .xml file "
+        "or a folder with annotations.xml is CVAT, anything else a CSV)",
     )
     parser.add_argument(
         "--regions",
         choices=REGIONS,
         default="boxes",
-        help="COCO segmentations and YOLO segment rows become boxes (default), polygons, or both",
+        help="COCO segmentations, YOLO segment rows and LabelMe and CVAT polygons (circles, "
+        "ellipses and rotated boxes too) become boxes (default), polygons, or both",
     )
     parser.add_argument(
         "--images",
         metavar="DIR",
         help="COCO: upload the local images under DIR (file_name) instead of their URLs "
-        "(default: URLs when the file gives them, else images/ or <split>/ beside the file)",
+        "(default: URLs when the file gives them, else images/ or <split>/ beside the file); "
+        "CVAT: the images are DIR/<subset>/<name> or DIR/<name> (default: images/ beside "
+        "the XML)",
     )
     parser.add_argument(
         "--concept-ids",
@@ -53,16 +57,16 @@ def add_format_arguments(parser: argparse._ActionsContainer) -> None:
     parser.add_argument(
         "--split",
         metavar="NAME",
-        help="YOLO, Pascal VOC: read only this split (a YOLO yaml's train, val or test, or a "
-        "folder under images/; a VOC ImageSets/Main/NAME.txt); every input carries its "
-        "splits in its metadata either way",
+        help="YOLO, Pascal VOC, CVAT: read only this split (a YOLO yaml's train, val or test, "
+        "or a folder under images/; a VOC ImageSets/Main/NAME.txt; a CVAT subset); every "
+        "input carries its splits in its metadata either way",
     )
     parser.add_argument(
         "--dataset-per-split",
         action="store_true",
-        help="YOLO, Pascal VOC: put each split's inputs into a dataset named after the split "
-        "(train, val, test), made when the app lacks it (a VOC image in several splits: the "
-        "smallest, e.g. train rather than trainval)",
+        help="YOLO, Pascal VOC, CVAT: put each split's inputs into a dataset named after the "
+        "split (train, val, test; a CVAT subset), made when the app lacks it (a VOC image in "
+        "several splits: the smallest, e.g. train rather than trainval)",
     )
 
 

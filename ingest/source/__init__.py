@@ -1,5 +1,5 @@
-"""Readers that yield validated rows: a CSV file, a COCO, YOLO or Pascal VOC dataset, or
-any (async) iterable of mappings, each behind one protocol (:class:`RowSource`).
+"""Readers that yield validated rows: a CSV file, a COCO, YOLO, Pascal VOC, LabelMe or CVAT
+dataset, or any (async) iterable of mappings, each behind one protocol (:class:`RowSource`).
 
 ::
 
@@ -8,9 +8,10 @@ any (async) iterable of mappings, each behind one protocol (:class:`RowSource`).
             ...
 
 :func:`open_rows` (:mod:`.factory`) recognises the source and opens its reader:
-:mod:`.csvfile`, :mod:`.iterable`, :mod:`.coco`, :mod:`.yolo`, :mod:`.voc`. A CSV file
-is streamed in 256 KiB chunks (:mod:`.csvstream`), never held in memory; every format
-becomes the same seed-format rows (:mod:`.dataset`), checked by one
+:mod:`.csvfile`, :mod:`.iterable`, :mod:`.coco`, :mod:`.yolo`, :mod:`.voc`,
+:mod:`.labelme`, :mod:`.cvat` (the last two share :mod:`.shapes`). A CSV file is
+streamed in 256 KiB chunks (:mod:`.csvstream`), never held in memory; every format becomes
+the same seed-format rows (:mod:`.dataset`), checked by one
 :class:`~ingest.source.validate.Validator`. Decisions, for users and the other stages:
 
 * Header: ``url`` or ``file`` (exactly one) and ``left_col``, ``top_row``,

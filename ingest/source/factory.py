@@ -82,7 +82,8 @@ def open_rows(
 
     ``source`` is a data path (a :class:`~ingest.source.formats.DatasetPath` carries the
     options it is read with): a CSV, a COCO JSON file, a YOLO dataset, a Pascal VOC
-    folder, a LabelMe folder or file, a CVAT for images XML file (or its folder); or an iterable or async iterable of mappings with the CSV's column names
+    folder, a LabelMe folder or file, a CVAT for images XML file (or its folder); or an
+    iterable or async iterable of mappings with the CSV's column names
     (:mod:`ingest.source.iterable`). For a CSV, ``file`` paths are relative to its
     folder; for an iterable, to ``base_dir`` (default: the current folder).
 
