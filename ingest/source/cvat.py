@@ -21,14 +21,16 @@
   each is a warning naming the image and the shape's number (1 for the first child of the
   ``<image>``), given when the file is opened (``--strict`` refuses them).
 * ``annotation_info``: ``shape_type`` (``box``, ``polygon``, ``ellipse``), ``occluded``,
-  ``z_order``, ``source``, ``group_id`` and ``rotation`` when given, and ``attributes``
-  (``{"a1": true, "a2": "v3"}``) from the shape's ``<attribute name>`` elements. Shapes
-  sharing a ``group_id`` stay one annotation each, the group kept there.
+  ``z_order``, ``source``, ``group_id``, ``track_id`` and ``rotation`` when given, and
+  ``attributes`` (``{"a1": true, "a2": "v3"}``) from the shape's ``<attribute name>``
+  elements. Shapes sharing a ``group_id`` stay one annotation each, the group kept there.
 * The input's metadata: ``cvat_image_id``, ``split`` (the subset) and ``cvat_task_id`` when
   the export gives them. ``--split NAME`` reads one subset; ``--dataset-per-split`` puts
   each input into the dataset of its subset.
-* An XML attribute of an ``<image>`` or a shape that CVAT does not write is a warning (once
-  per name). Two ``<image>`` elements naming one file: the second's rows are invalid.
+* An XML attribute of an ``<image>`` or a shape that ingest does not read is a warning
+  (once per name), or an error with a "did you mean" when it is a near miss of one the
+  element lacks (``xbt`` for ``xbr``). Two ``<image>`` elements naming one file: the
+  second's rows are invalid.
 * Positions: each ``<image>`` takes one position per ``<tag>`` (at least one: the image's
   own row, used when no shape gives a row) and two per other child (its box's and its
   polygon's), in file order, whatever ``--regions``, ``--split`` and whether the shape is
@@ -207,7 +209,7 @@ class CvatSource(DatasetSource):
         self._root_with(self._images_dir)
         stats = self.stats
         skipped = Skipped(stats)
-        unknown = Unknown(stats, "CVAT")
+        unknown = Unknown(stats)
         names: dict[str, None] = {}
         subsets: dict[str, None] = {}
         files = FileList()
@@ -229,6 +231,8 @@ class CvatSource(DatasetSource):
                     continue
                 known = _SHAPE_ATTRS | set(_GEOMETRY.get(child.tag, ()))
                 unknown.check(shown, f"<{child.tag}> attribute", child.attrib, known)
+                inner = {e.tag: None for e in child}
+                unknown.check(shown, f"element in <{child.tag}>", inner, ("attribute",))
                 label = (child.get("label") or "").strip()
                 if label:
                     names.setdefault(label, None)
@@ -254,7 +258,7 @@ class CvatSource(DatasetSource):
         if xml.meta.version and xml.meta.version != "1.1":
             stats.note(f"{self._xml}: format version {xml.meta.version}, read as 1.1")
         for tag in xml.others:
-            stats.warn(f"{self._xml}: the element <{tag}> is not one CVAT writes; not read")
+            stats.warn(f"{self._xml}: the element <{tag}> is not one ingest reads; not read")
         self._meta = xml.meta
         self._fingerprint = files.fingerprint(self.format_name)
         stats.update(rows_total=rows, images_total=images)

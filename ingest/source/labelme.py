@@ -32,7 +32,8 @@
   {"cat": true, "dog": false}}``); each image flag that is true is also an image-level
   concept (``__ignore__`` aside). Labels and flag names become concept ids as class names
   do (``Traffic Light`` -> ``traffic-light``, the name kept).
-* A top-level key or a shape key LabelMe does not write is a warning (once per key).
+* A top-level key or a shape key ingest does not read is a warning (once per key), or an
+  error with a "did you mean" when it is a near miss of one the file lacks (``imagepath``).
 * Positions: each JSON file takes one position per image-level concept (at least one: the
   image's own row, used when no shape gives a row) and two per shape (its box's and its
   polygon's), in file order, whatever ``--regions`` and whether the shape is uploaded.
@@ -91,6 +92,10 @@ _NOT_STORED = {
 }
 _POINTS = {"rectangle": 2, "oriented_rectangle": 4, "circle": 2}
 _BYTE = re.compile(r"\(byte (\d+)\)")
+_OTHER_MARKERS = ("Annotations", "annotations.xml", "data.yaml", "data.yml")
+"""What marks a folder as another reader's (VOC, CVAT, YOLO with ``images/`` and
+``labels/`` besides): the factory asks LabelMe first (for a ``.json`` file, before COCO),
+so such a folder is not listed to look for LabelMe files."""
 
 
 class LabelmeSource(DatasetSource):
@@ -108,9 +113,14 @@ class LabelmeSource(DatasetSource):
     @staticmethod
     def recognises(path: Path) -> bool:
         """A LabelMe ``.json`` file, or a folder whose first ``.json`` files (by name)
-        include one; a folder without ``.json`` files: the same of its first sub-folders."""
+        include one; a folder without ``.json`` files: the same of its first sub-folders.
+        A folder with another reader's marker is not LabelMe's."""
         if not path.is_dir():
             return _is_json(path.name) and _is_labelme(path)
+        if any((path / marker).exists() for marker in _OTHER_MARKERS) or (
+            (path / "images").is_dir() and (path / "labels").is_dir()
+        ):
+            return False  # another reader's folder (YOLO, VOC, CVAT): not listed here
         try:
             entries = list(os.scandir(path))
             names = [e.name for e in entries if _is_json(e.name) and e.is_file()]
@@ -139,7 +149,7 @@ class LabelmeSource(DatasetSource):
         fail_dir = p.parent.resolve()
         stats = self.stats
         skipped = Skipped(stats)
-        unknown = Unknown(stats, "LabelMe")
+        unknown = Unknown(stats)
         names: dict[str, None] = {}
         files = FileList()
         roots = [fail_dir]

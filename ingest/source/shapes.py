@@ -25,11 +25,14 @@ from __future__ import annotations
 import hashlib
 import math
 from array import array
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from itertools import pairwise
+
+from ingest.errors import SourceError
 
 from .base import SourceStats
 from .cells import MAX_POLYGON_POINTS
+from .columns import near_miss
 from .dataset import Item
 from .formats import FormatOptions
 from .geometry import pixel_box, polygon_bounds, unit_polygon
@@ -263,19 +266,25 @@ class Repeats:
 
 
 class Unknown:
-    """Names a tool does not write (a JSON key, an XML attribute), each said once as a
-    warning: where it was first met, and that it is not uploaded."""
+    """Names ingest does not read (a JSON key, an XML attribute): a near miss of a name it
+    reads that the entry lacks (``imagepath``, ``shape``, ``xbt``) is an error with a "did
+    you mean", before anything is sent; any other is said once as a warning, where it was
+    first met."""
 
-    def __init__(self, stats: SourceStats, tool: str) -> None:
+    def __init__(self, stats: SourceStats) -> None:
         self.stats = stats
-        self.tool = tool
         self._met: set[tuple[str, str]] = set()
 
-    def check(self, where: str, what: str, names: Iterable[str], known: Collection[str]) -> None:
-        """Warn of each of ``names`` not in ``known`` (``what``: "key", "<box> attribute"...)."""
+    def check(self, where: str, what: str, names: Collection[str], known: Collection[str]) -> None:
+        """Refuse or warn of each of ``names`` not in ``known`` (``what``: "key",
+        "<box> attribute"...)."""
         for name in names:
-            if name not in known and (what, name) not in self._met:
-                self._met.add((what, name))
-                self.stats.warn(
-                    f"{where}: the {what} {name!r} is not one {self.tool} writes; not uploaded"
+            if name in known or (what, name) in self._met:
+                continue
+            meant = near_miss(name, sorted(k for k in known if k not in names))
+            if meant is not None:
+                raise SourceError(
+                    f"{where}: the {what} {name!r} is not one ingest reads; did you mean {meant!r}?"
                 )
+            self._met.add((what, name))
+            self.stats.warn(f"{where}: the {what} {name!r} is not one ingest reads; not uploaded")

@@ -275,7 +275,7 @@ async def test_rotated_boxes_ellipses_groups_and_tracks(tmp_path: Path) -> None:
     assert stats.warnings == [
         "image 'a.png' (id 0) shape 4: the shape is marked outside (not visible in the image); "
         "not uploaded",
-        "image 'a.png' (id 0) shape 6: the <box> attribute 'score' is not one CVAT writes; "
+        "image 'a.png' (id 0) shape 6: the <box> attribute 'score' is not one ingest reads; "
         "not uploaded",
     ]
 
@@ -341,6 +341,16 @@ async def test_what_is_not_cvat_is_refused_with_where(tmp_path: Path) -> None:
     bad.write_text(cvat('<image id="0" name="a.png">\n<box label="x">\n</image>\n'))
     with pytest.raises(SourceError, match=r"b.xml: not well-formed XML: mismatched tag: line 7"):
         await read(bad)
+    typo = tmp_path / "d.xml"
+    typo.write_text(
+        cvat('<image id="0" name="a.png"><box label="x" xtl="1" ytl="1" xbt="5" ybr="5"/></image>')
+    )
+    with pytest.raises(SourceError) as err:
+        await read(typo)
+    assert str(err.value) == (
+        "image 'a.png' (id 0) shape 1: the <box> attribute 'xbt' is not one ingest reads; "
+        "did you mean 'xbr'?"
+    )
     two = tmp_path / "c.xml"
     two.write_text(cvat('<image id="0" name="a.png"><tag label="Dog"/><tag label="dog"/></image>'))
     with pytest.raises(SourceError, match="'Dog' and 'dog' both become the concept id 'dog'"):

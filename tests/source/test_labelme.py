@@ -5,7 +5,9 @@ by file and shape."""
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
+import io
 import json
 import math
 import re
@@ -16,15 +18,19 @@ from typing import Any
 import anyio
 import pytest
 from google.protobuf.json_format import MessageToDict
+from rich.console import Console
 
 from ingest import Config, Ingester
+from ingest.cli import run_upload
 from ingest.errors import SourceError
+from ingest.failures import default_failures_path
 from ingest.model import InvalidRow, Row
 from ingest.sandbox import Sandbox, SandboxOptions
 from ingest.source import DatasetPath, detect, open_rows, validate_path
 from tests.helpers import input_id, sandbox_config
 from tests.source.imagefiles import png, write_png
 from tests.source.test_export import land, write_csv
+from tests.source.test_formats_cli import plan_for
 from tests.source.test_roundtrip import EXAMPLES
 from tests.source.test_roundtrip import land as roundtrip_land
 
@@ -412,8 +418,8 @@ async def test_unknown_keys_warn_and_strict_refuses_them(tmp_path: Path) -> None
     write(folder, "a.json", doc([box, shape("road", "line", [[1, 1], [5, 5]])], otherData={}))
     _, stats = await read(folder)
     assert stats.warnings == [
-        "lm/a.json: the key 'otherData' is not one LabelMe writes; not uploaded",
-        "lm/a.json shape 1: the shape key 'score' is not one LabelMe writes; not uploaded",
+        "lm/a.json: the key 'otherData' is not one ingest reads; not uploaded",
+        "lm/a.json shape 1: the shape key 'score' is not one ingest reads; not uploaded",
         "lm/a.json shape 2: a line (line) is not a box or a polygon; not uploaded",
     ]
     with anyio.fail_after(30):
@@ -442,3 +448,57 @@ async def test_the_example_lands_as_the_coco_example_does(tmp_path: Path) -> Non
     coco = await roundtrip_land(tmp_path / "coco/annotations.json")
     labelme = await roundtrip_land(tmp_path / "labelme")
     assert labelme == coco and len(coco[0]) == 5 and len(coco[1]) == 4
+
+
+async def test_a_misspelt_key_stops_with_a_did_you_mean(tmp_path: Path) -> None:
+    folder = tmp_path / "lm"
+    write_png(folder / "a.png", 100, 50)
+    content = doc([shape("dog", "rectangle", [[1, 1], [5, 5]])])
+    content["imagepath"] = content.pop("imagePath")
+    write(folder, "a.json", content)
+    with pytest.raises(SourceError) as err:
+        await read(folder)
+    assert str(err.value) == (
+        "lm/a.json: the key 'imagepath' is not one ingest reads; did you mean 'imagePath'?"
+    )
+
+
+async def test_a_bad_shape_goes_to_the_failures_file_and_uploads_once_fixed(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "lm"
+    write_png(folder / "a.png", 100, 50)
+    shapes = [
+        shape("dog", "rectangle", [[10, 5], [60, 40]]),
+        shape("cat", "polygon", [[10, 10], [300, 10], [20, 40]], group_id=1),
+    ]
+    write(folder, "a.json", doc(shapes))
+    console = Console(file=io.StringIO())
+    with anyio.fail_after(60):
+        async with Sandbox(SandboxOptions(rps=0, processing=(0.0, 0.01))) as sb:
+            first = await run_upload(plan_for(sb, folder, regions="polygons"), console)
+            assert first.exit_status == 1 and len(sb.annotations) == 1
+            failures = default_failures_path(folder)
+            with failures.open(newline="") as fh:
+                (row,) = list(csv.DictReader(fh))
+            assert row["line"] == "5" and row["file"] == "lm/a.png"  # the shape's first position
+            assert "lm/a.json shape 2: point 2 of the polygon has x = 300" in row["error"]
+            assert json.loads(row["annotation_info"]) == {"shape_type": "polygon", "group_id": 1}
+            # fixed by hand (x 300 -> 30, normalised), the failures file uploads as a CSV
+            row["polygon"] = "0.1 0.2 0.3 0.2 0.2 0.8"
+            with failures.open("w", newline="") as fh:
+                writer = csv.DictWriter(fh, fieldnames=list(row))
+                writer.writeheader()
+                writer.writerow(row)
+            fixed = await run_upload(plan_for(sb, failures), console)
+            assert fixed.exit_status == 0 and len(sb.annotations) == 2
+            polygons = [
+                a
+                for a in sb.annotations.values()
+                if not isinstance(a, str) and a.data.regions[0].region_info.HasField("polygon")
+            ]
+            assert [MessageToDict(p.annotation_info) for p in polygons] == [
+                {"shape_type": "polygon", "group_id": 1.0}
+            ]
+            again = await run_upload(plan_for(sb, folder, regions="polygons"), console)
+            assert again.report.rows_resumed == 1 and again.report.annotations_created == 0
