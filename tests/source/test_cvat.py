@@ -30,7 +30,7 @@ from tests.helpers import input_id, sandbox_config
 from tests.source.imagefiles import write_png
 from tests.source.test_export import land, write_csv
 from tests.source.test_formats_cli import plan_for
-from tests.source.test_labelme import concept, floats, held, same_regions
+from tests.source.test_labelme import concept, floats, held, read, same_regions
 from tests.source.test_roundtrip import EXAMPLES
 from tests.source.test_roundtrip import land as roundtrip_land
 
@@ -223,12 +223,6 @@ def cvat(images: str, meta: str = "") -> str:
         '<?xml version="1.0" encoding="utf-8"?>\n<annotations>\n  <version>1.1</version>\n'
         f"  <meta><task><labels>{meta}</labels></task></meta>\n{images}</annotations>\n"
     )
-
-
-async def read(data: Path | DatasetPath) -> tuple[list[Row | InvalidRow], Any]:
-    with anyio.fail_after(20):
-        async with open_rows(data) as src:
-            return [i async for i in src], src.stats
 
 
 async def test_rotated_boxes_ellipses_groups_and_tracks(tmp_path: Path) -> None:
