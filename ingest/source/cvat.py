@@ -43,6 +43,7 @@
 from __future__ import annotations
 
 import math
+import os
 import xml.etree.ElementTree as ET
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
@@ -240,7 +241,7 @@ class CvatSource(DatasetSource):
                 rows += _positions(image)
                 images += 1
                 path = self._image_path(image.get("name", ""), subset)
-                self._repeats.add(str(path.resolve()))
+                self._repeats.add(str(path))
                 if not self._xml_is_data():
                     files.add(path)
         self._repeats.seal()
@@ -274,7 +275,7 @@ class CvatSource(DatasetSource):
     def _image_path(self, name: str, subset: str) -> Path:
         """Where the image ``name`` of ``subset`` is (the first candidate when none is)."""
         candidates = self._candidates(name, subset)
-        return next((c for c in candidates if c.is_file()), candidates[0])
+        return next((c for c in candidates if os.path.isfile(c)), candidates[0])
 
     def _candidates(self, name: str, subset: str) -> list[Path]:
         base = self._images_dir
@@ -314,10 +315,10 @@ class CvatSource(DatasetSource):
         problem = ""
         if not name:
             problem = f"{where}: the image has no name"
-        elif not path.is_file():
+        elif not os.path.isfile(path):
             looked = ", ".join(relative(c, root) for c in self._candidates(name, subset))
             problem = f"{where}: the image is not there; looked for {looked}"
-        elif self._repeats.again(str(path.resolve())):
+        elif self._repeats.again(str(path)):
             problem = f"{where}: an earlier <image> of the file names the same image file"
         size = _size(image, path)
         if size is None and not problem:

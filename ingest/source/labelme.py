@@ -147,19 +147,20 @@ class LabelmeSource(DatasetSource):
             self._root = p.parent
             found = [p.name]
         fail_dir = p.parent.resolve()
+        prefix = _prefix(self._root, fail_dir)
         stats = self.stats
         skipped = Skipped(stats)
         unknown = Unknown(stats)
         names: dict[str, None] = {}
         files = FileList()
-        roots = [fail_dir]
+        roots = {p.parent: fail_dir}
         self._jsons = []
         self._repeats = Repeats()
         rows = embedded = ignored = 0
         for rel in found:
             json_path = self._root / rel
             doc = _read(json_path)
-            shown = relative(json_path, fail_dir)
+            shown = f"{prefix}{rel}"
             if not isinstance(doc, dict) or not isinstance(doc.get("shapes"), list):
                 if p.is_file():
                     raise SourceError(f"{p}: not a LabelMe file (no 'shapes' list)")
@@ -186,12 +187,13 @@ class LabelmeSource(DatasetSource):
                 elif kind != "invalid":
                     names.setdefault(shape["label"].strip(), None)
             rows += max(1, len(concepts)) + 2 * len(doc["shapes"])
-            found_image = _Found.of(json_path, doc)
+            found_image = _Found.of(json_path, doc, sized=False)
             if found_image.path is not None:
                 files.add(found_image.path)
-                resolved = found_image.path.resolve()
-                roots.append(resolved.parent)
-                self._repeats.add(str(resolved))
+                folder = found_image.path.parent
+                if folder not in roots:  # the folders images are in: a few, resolved once
+                    roots[folder] = folder.resolve()
+                self._repeats.add(str(found_image.path))
             elif found_image.data is not None:
                 embedded += 1
         skipped.finish()
@@ -209,7 +211,7 @@ class LabelmeSource(DatasetSource):
         self._fingerprint = files.fingerprint(self.format_name)
         stats.update(rows_total=rows, images_total=len(self._jsons))
         self._names = concept_map(names, str(p))
-        self.base_dir = Path(os.path.commonpath(roots))
+        self.base_dir = Path(os.path.commonpath(list(roots.values())))
         if self.base_dir != fail_dir:
             stats.note(
                 f"image paths in the failures file are relative to {self.base_dir}: "
@@ -224,14 +226,15 @@ class LabelmeSource(DatasetSource):
 
     def _items(self) -> Generator[list[Item], None, None]:
         line = 2
+        prefix = _prefix(self._root, self.base_dir)
         for rel in self._jsons:
-            rows, line = self._file_rows(self._root / rel, line)
+            rows, line = self._file_rows(self._root / rel, f"{prefix}{rel}", line)
             yield rows
 
-    def _file_rows(self, json_path: Path, line: int) -> tuple[list[Item], int]:
-        """The rows of one LabelMe file from position ``line``, and the next free one."""
+    def _file_rows(self, json_path: Path, shown: str, line: int) -> tuple[list[Item], int]:
+        """The rows of one LabelMe file (``shown`` in messages) from position ``line``, and
+        the next free one."""
         root = self.base_dir
-        shown = relative(json_path, root)
         doc = _read(json_path)
         shapes = doc.get("shapes") if isinstance(doc, dict) else None
         if not isinstance(doc, dict) or not isinstance(shapes, list):
@@ -240,7 +243,7 @@ class LabelmeSource(DatasetSource):
             return [(line, self._cells.make(relative(json_path, root)), "", reason)], line + 1
         found = _Found.of(json_path, doc)
         image, size, problem = found.resolve(shown, root)
-        if found.path is not None and self._repeats.again(str(found.path.resolve())):
+        if found.path is not None and self._repeats.again(str(found.path)):
             problem = f"{shown}: an earlier LabelMe file names the same image ({image})"
         flags = doc.get("flags")
         metadata = dump({"flags": flags}) if isinstance(flags, dict) and flags else ""
@@ -322,7 +325,9 @@ class _Found:
     problem: str
 
     @classmethod
-    def of(cls, json_path: Path, doc: dict[str, Any]) -> _Found:
+    def of(cls, json_path: Path, doc: dict[str, Any], *, sized: bool = True) -> _Found:
+        """Where the image of ``doc`` is; ``sized=False``: the file ``imagePath`` names is
+        taken without reading its size (the opening pass: which folders hold images)."""
         width, height = _positive(doc.get("imageWidth")), _positive(doc.get("imageHeight"))
         declared = (width, height) if width and height else None
         named = doc.get("imagePath")
@@ -334,6 +339,8 @@ class _Found:
             target = json_path.parent / named.replace("\\", "/")
             if target.is_file() and not _same_file(target, json_path):
                 candidate = target
+        if candidate is not None and not sized:
+            return cls(json_path, candidate, None, declared, "")
         if candidate is not None:
             got = image_size(candidate)
             if declared is None or got is None or got == declared:
@@ -481,10 +488,19 @@ def _positive(value: Any) -> int | None:
 
 
 def _same_file(a: Path, b: Path) -> bool:
+    """True when ``a`` is the JSON file ``b`` itself (LabelMe's tutorial names it so)."""
+    if not _is_json(a.name):
+        return False
     try:
         return a.samefile(b)
     except OSError:
         return False
+
+
+def _prefix(folder: Path, root: Path) -> str:
+    """What goes before a path relative to ``folder`` to make it relative to ``root``."""
+    rel = relative(folder, root)
+    return "" if rel in ("", ".") else rel + "/"
 
 
 def _is_json(name: str) -> bool:

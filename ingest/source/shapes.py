@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from array import array
 from collections.abc import Callable, Collection, Sequence
 from itertools import pairwise
@@ -234,7 +235,9 @@ class Skipped:
 class Repeats:
     """The image files named more than once: :meth:`add` each one's path in the opening
     pass (8 bytes each), :meth:`seal`, then :meth:`again` in the reading pass says whether
-    a path was met before (the first time: no)."""
+    a path was met before (the first time: no). Paths are compared as written, ``..``
+    folded (``lm/../images/a.png`` is ``images/a.png``), not resolved: a file named through
+    two symbolic links is not seen twice."""
 
     def __init__(self) -> None:
         self._keys = array("Q")
@@ -243,9 +246,8 @@ class Repeats:
 
     @staticmethod
     def _key(path: str) -> int:
-        return int.from_bytes(
-            hashlib.blake2b(path.encode(errors="surrogateescape"), digest_size=8).digest()
-        )
+        text = os.path.normpath(path).encode(errors="surrogateescape")
+        return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest())
 
     def add(self, path: str) -> None:
         self._keys.append(self._key(path))
