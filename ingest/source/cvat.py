@@ -15,7 +15,8 @@
   ``--regions``; a box with a ``rotation`` is the polygon of its corners, an ``<ellipse cx
   cy rx ry>`` the polygon of its curve (both cut at the image's edge), and ``<polygon
   points="x,y;x,y...">`` a polygon: these follow ``--regions`` (:mod:`.shapes`). ``<tag>``
-  is an image-level concept (its attributes go to the input's metadata under ``tags``).
+  is an image-level concept (its ``source``, ``group_id`` and attributes go to the input's
+  metadata: ``{"tags": {"good_frame": {"source": "manual"}}}``).
   ``<polyline>``, ``<points>``, ``<cuboid>``, ``<mask>`` and ``<skeleton>``, a shape marked
   ``outside="1"`` (not visible), and any element ingest does not know are not uploaded:
   each is a warning naming the image and the shape's number (1 for the first child of the
@@ -433,11 +434,13 @@ class CvatSource(DatasetSource):
         task = image.get("task_id")
         if task is not None:
             meta["cvat_task_id"] = _number(task)
-        described = {
-            (t.get("label") or "").strip(): self._attributes(t, (t.get("label") or "").strip())
-            for t in tags
-        }
-        described = {k: v for k, v in described.items() if v}
+        described: dict[str, Any] = {}
+        for tag in tags:  # a tag's source, group and attributes: {"good_frame": {...}}
+            label = (tag.get("label") or "").strip()
+            info = self._info(tag, label)
+            del info["shape_type"]
+            if label and info:
+                described[label] = info
         if described:
             meta["tags"] = described
         return meta

@@ -81,6 +81,13 @@ class Expected:
             if image.get("task_id"):
                 metadata["cvat_task_id"] = float(image.get("task_id", ""))
             tags = [(concept(t.get("label", "")), t.get("label")) for t in image.iter("tag")]
+            described = {
+                t.get("label"): {k: v for k, v in t.attrib.items() if k == "source"}
+                for t in image.iter("tag")
+                if t.get("source")
+            }
+            if described:
+                metadata["tags"] = described
             where = f"image {name!r} (id {image.get('id')}" + (
                 f", subset {subset})" if image.get("subset") else ")"
             )
@@ -404,3 +411,37 @@ async def test_the_example_lands_as_the_coco_example_does(tmp_path: Path) -> Non
     coco = await roundtrip_land(tmp_path / "coco/annotations.json")
     cvat = await roundtrip_land(tmp_path / "cvat")
     assert cvat == coco and len(coco[0]) == 5 and len(coco[1]) == 4
+
+
+async def test_tags_are_image_level_concepts_their_attributes_in_the_metadata(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "task"
+    write_png(root / "images/a.png", 100, 50)
+    meta = (
+        "<label><name>Sunny Day</name><type>tag</type><attributes><attribute><name>clear</name>"
+        "<input_type>checkbox</input_type></attribute></attributes></label>"
+    )
+    (root / "annotations.xml").write_text(
+        cvat(
+            '<image id="7" name="a.png" width="100" height="50">'
+            '<tag label="Sunny Day" source="manual" group_id="3">'
+            '<attribute name="clear">true</attribute></tag>'
+            '<tag label="outdoor" source="auto"></tag></image>\n',
+            meta,
+        )
+    )
+    items, _ = await read(root)
+    assert [(i.line, i.pos_concepts, i.annotation_id) for i in items if isinstance(i, Row)] == [
+        (2, ("sunny-day",), ""),
+        (3, ("outdoor",), ""),
+    ]
+    first = items[0]
+    assert isinstance(first, Row) and first.metadata == {
+        "cvat_image_id": 7,
+        "tags": {
+            "Sunny Day": {"source": "manual", "group_id": 3, "attributes": {"clear": True}},
+            "outdoor": {"source": "auto"},
+        },
+    }
+    assert first.concept_names is not None and first.concept_names["sunny-day"] == "Sunny Day"
