@@ -515,18 +515,28 @@ def _walk(root: Path) -> Iterator[str]:
         rel = stack.pop()
         folder = root / rel if rel else root
         try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            with os.scandir(folder) as listing:  # names only: the images beside are not kept
+                entries = sorted(_listed(listing))
         except OSError as exc:
             raise SourceError(f"{folder}: cannot list the folder: {exc.strerror or exc}") from None
         subdirs: list[str] = []
-        for e in entries:
-            name = f"{rel}/{e.name}" if rel else e.name
-            if e.is_dir():
-                if not e.name.startswith("."):
-                    subdirs.append(name)
-            elif _is_json(e.name):
+        for entry, is_dir in entries:
+            name = f"{rel}/{entry}" if rel else entry
+            if is_dir:
+                subdirs.append(name)
+            else:
                 yield name
         stack.extend(reversed(subdirs))
+
+
+def _listed(listing: Iterator[os.DirEntry[str]]) -> Iterator[tuple[str, bool]]:
+    """(name, is a folder) of the ``.json`` files and the folders not starting with ``.``."""
+    for e in listing:
+        if e.is_dir():
+            if not e.name.startswith("."):
+                yield e.name, True
+        elif _is_json(e.name):
+            yield e.name, False
 
 
 def _is_labelme(path: Path) -> bool:
