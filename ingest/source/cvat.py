@@ -223,6 +223,8 @@ class CvatSource(DatasetSource):
         for image in xml.images():
             subset = image.get("subset", xml.meta.subset)
             subsets.setdefault(subset, None)
+            if chosen is not None and subset != chosen:
+                continue  # another subset's image: not read, not warned of
             where = _where(image)
             unknown.check(where, "<image> attribute", image.attrib, _IMAGE_ATTRS)
             for k, child in enumerate(image, start=1):
@@ -238,13 +240,12 @@ class CvatSource(DatasetSource):
                 label = (child.get("label") or "").strip()
                 if label:
                     names.setdefault(label, None)
-            if chosen is None or subset == chosen:
-                rows += _positions(image)
-                images += 1
-                path = self._image_path(image.get("name", ""), subset)
-                self._repeats.add(str(path))
-                if not self._xml_is_data():
-                    files.add(path)
+            rows += _positions(image)
+            images += 1
+            path = self._image_path(image.get("name", ""), subset)
+            self._repeats.add(str(path))
+            if not self._xml_is_data():
+                files.add(path)
         self._repeats.seal()
         skipped.finish()
         held = [s for s in subsets if s]

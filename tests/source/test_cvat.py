@@ -318,8 +318,10 @@ async def test_where_images_are_looked_for(tmp_path: Path) -> None:
 async def test_one_subset_keeps_every_rows_position(tmp_path: Path) -> None:
     root = copy_export(tmp_path, "project")
     every = {i.line: i for i in (await read(DatasetPath(root, regions="both")))[0]}
-    train, _ = await read(DatasetPath(root, regions="both", split="Train"))
+    train, stats = await read(DatasetPath(root, regions="both", split="Train"))
     assert train and all(i.line in every for i in train)
+    assert len(stats.warnings) == 2  # its polyline and points; the other subsets' not named
+    assert all("subset Train" in w for w in stats.warnings)
     for item in train:
         assert isinstance(item, Row) and item.metadata is not None
         assert item.metadata["split"] == "Train"
