@@ -1,8 +1,9 @@
-"""Write the small COCO, YOLO and Pascal VOC examples beside this script.
+"""Write the small COCO, YOLO, Pascal VOC, LabelMe and CVAT examples beside this script.
 
-``python examples/make_formats.py`` (re)creates ``examples/coco/``, ``examples/yolo/``
-and ``examples/voc/``: the same four tiny images and the same boxes in each format,
-with a polygon or two and a class name with a space. No network, no imaging library.
+``python examples/make_formats.py`` (re)creates ``examples/coco/``, ``examples/yolo/``,
+``examples/voc/``, ``examples/labelme/`` and ``examples/cvat/``: the same four tiny images
+and the same boxes in each format, with a polygon or two and a class name with a space.
+No network, no imaging library.
 """
 
 from __future__ import annotations
@@ -111,8 +112,80 @@ def write_voc(root: Path) -> None:
         )
 
 
+def write_labelme(root: Path) -> None:
+    """One JSON file beside each image, as LabelMe saves them (no embedded image)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name, colour, boxes in IMAGES:
+        (root / name).write_bytes(png(W, H, colour))
+        shapes = []
+        for cls, x0, y0, x1, y1 in boxes:
+            polygon = name == "pets-1.png" and cls == 0
+            points = [POLYGON[i : i + 2] for i in range(0, len(POLYGON), 2)]
+            shapes.append(
+                {
+                    "label": CLASSES[cls],
+                    "points": points if polygon else [[x0, y0], [x1, y1]],
+                    "group_id": None,
+                    "description": "",
+                    "shape_type": "polygon" if polygon else "rectangle",
+                    "flags": {},
+                    "mask": None,
+                }
+            )
+        doc = {
+            "version": "5.7.0",
+            "flags": {},
+            "shapes": shapes,
+            "imagePath": name,
+            "imageData": None,
+            "imageHeight": H,
+            "imageWidth": W,
+        }
+        (root / (Path(name).stem + ".json")).write_text(json.dumps(doc, indent=2) + "\n")
+
+
+def write_cvat(root: Path) -> None:
+    """``annotations.xml`` and ``images/``, as CVAT exports a task "for images 1.1"."""
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    labels = "".join(
+        f"        <label>\n          <name>{n}</name>\n          <type>any</type>\n"
+        "          <attributes>\n          </attributes>\n        </label>\n"
+        for n in CLASSES
+    )
+    images = []
+    for i, (name, colour, boxes) in enumerate(IMAGES):
+        (root / "images" / name).write_bytes(png(W, H, colour))
+        shapes = []
+        for cls, x0, y0, x1, y1 in boxes:
+            common = f'label="{CLASSES[cls]}" source="manual" occluded="0"'
+            if name == "pets-1.png" and cls == 0:
+                points = ";".join(
+                    f"{POLYGON[j]:.2f},{POLYGON[j + 1]:.2f}" for j in range(0, len(POLYGON), 2)
+                )
+                shapes.append(
+                    f'    <polygon {common} points="{points}" z_order="0">\n    </polygon>'
+                )
+            else:
+                shapes.append(
+                    f'    <box {common} xtl="{x0:.2f}" ytl="{y0:.2f}" xbr="{x1:.2f}" '
+                    f'ybr="{y1:.2f}" z_order="0">\n    </box>'
+                )
+        body = "".join(s + "\n" for s in shapes)
+        images.append(
+            f'  <image id="{i}" name="{name}" width="{W}" height="{H}">\n{body}  </image>\n'
+        )
+    (root / "annotations.xml").write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n<annotations>\n  <version>1.1</version>\n'
+        "  <meta>\n    <task>\n      <name>examples</name>\n      <size>4</size>\n"
+        "      <mode>annotation</mode>\n      <labels>\n"
+        f"{labels}      </labels>\n    </task>\n  </meta>\n{''.join(images)}</annotations>\n"
+    )
+
+
 if __name__ == "__main__":
     write_coco(HERE / "coco")
     write_yolo(HERE / "yolo")
     write_voc(HERE / "voc")
-    print(f"wrote {HERE / 'coco'}, {HERE / 'yolo'} and {HERE / 'voc'}")
+    write_labelme(HERE / "labelme")
+    write_cvat(HERE / "cvat")
+    print(f"wrote coco/, yolo/, voc/, labelme/ and cvat/ in {HERE}")

@@ -18,22 +18,26 @@ def add_format_arguments(parser: argparse._ActionsContainer) -> None:
     parser.add_argument(
         "--format",
         choices=FORMATS,
-        help="what DATA is (default: recognised from the path: .json is COCO, a .yaml, a "
-        "folder with data.yaml or with images/ and labels/ is YOLO, a folder with "
-        "Annotations/ is VOC, a folder of folders of images is class folders, anything else "
-        "a CSV)",
+        help="what DATA is (default: recognised from the path: a LabelMe .json file or a "
+        "folder of them is LabelMe, any other .json is COCO, a .yaml, a folder with data.yaml "
+        "or with images/ and labels/ is YOLO, a folder with Annotations/ is VOC, an .xml file "
+        "or a folder with annotations.xml is CVAT, a folder of folders of images is class "
+        "folders, a CSV with the official SDK's header is the SDK's CSV, anything else a CSV)",
     )
     parser.add_argument(
         "--regions",
         choices=REGIONS,
         default="boxes",
-        help="COCO segmentations and YOLO segment rows become boxes (default), polygons, or both",
+        help="COCO segmentations, YOLO segment rows and LabelMe and CVAT polygons (circles, "
+        "ellipses and rotated boxes too) become boxes (default), polygons, or both",
     )
     parser.add_argument(
         "--images",
         metavar="DIR",
         help="COCO: upload the local images under DIR (file_name) instead of their URLs "
-        "(default: URLs when the file gives them, else images/ or <split>/ beside the file)",
+        "(default: URLs when the file gives them, else images/ or <split>/ beside the file); "
+        "CVAT: the images are DIR/<subset>/<name> or DIR/<name> (default: images/ beside "
+        "the XML)",
     )
     parser.add_argument(
         "--concept-ids",
@@ -54,15 +58,17 @@ def add_format_arguments(parser: argparse._ActionsContainer) -> None:
     parser.add_argument(
         "--split",
         metavar="NAME",
-        help="YOLO, Pascal VOC, class folders: read only this split (a YOLO yaml's train, val "
-        "or test, or a folder under images/; a VOC ImageSets/Main/NAME.txt; a split folder "
-        "holding class folders); every input carries its splits in its metadata either way",
+        help="YOLO, Pascal VOC, CVAT, class folders: read only this split (a YOLO yaml's "
+        "train, val or test, or a folder under images/; a VOC ImageSets/Main/NAME.txt; a CVAT "
+        "subset; a split folder holding class folders); every input carries its splits in its "
+        "metadata either way",
     )
     parser.add_argument(
         "--dataset-per-split",
         action="store_true",
-        help="YOLO, Pascal VOC, class folders: put each split's inputs into a dataset named "
-        "after the split (train, val, test), made when the app lacks it (a VOC image in "
+        help="YOLO, Pascal VOC, CVAT, class folders: put each split's inputs into a dataset "
+        "named after the split (train, val, test; a CVAT subset), made when the app lacks it "
+        "(a VOC image in "
         "several splits: the smallest, e.g. train rather than trainval)",
     )
 

@@ -1,6 +1,6 @@
-"""Readers that yield validated rows: a CSV file, a COCO, YOLO or Pascal VOC dataset, class
-folders, the official SDK's CSV, or any (async) iterable of mappings, each behind one
-protocol (:class:`RowSource`).
+"""Readers that yield validated rows: a CSV file, a COCO, YOLO, Pascal VOC, LabelMe or CVAT
+dataset, class folders, the official SDK's CSV, or any (async) iterable of mappings, each
+behind one protocol (:class:`RowSource`).
 
 ::
 
@@ -10,9 +10,10 @@ protocol (:class:`RowSource`).
 
 :func:`open_rows` (:mod:`.factory`) recognises the source and opens its reader:
 :mod:`.csvfile`, :mod:`.iterable`, :mod:`.coco`, :mod:`.yolo`, :mod:`.voc`,
-:mod:`.classfolders` (a folder of class folders), :mod:`.sdkcsv` (the official SDK's
-CSV). A CSV file is streamed in 256 KiB chunks (:mod:`.csvstream`), never held in
-memory; every format becomes the same seed-format rows (:mod:`.dataset`), checked by one
+:mod:`.labelme`, :mod:`.cvat` (the last two share :mod:`.shapes`), :mod:`.classfolders`
+(a folder of class folders), :mod:`.sdkcsv` (the official SDK's CSV). A CSV file is
+streamed in 256 KiB chunks (:mod:`.csvstream`), never held in memory; every format becomes
+the same seed-format rows (:mod:`.dataset`), checked by one
 :class:`~ingest.source.validate.Validator`. Decisions, for users and the other stages:
 
 * Header: ``url`` or ``file`` (exactly one) is required; ``left_col``, ``top_row``,

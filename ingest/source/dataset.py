@@ -1,11 +1,12 @@
 """What the format readers share: the :class:`DatasetSource` they build on, and the cells they make.
 
-Every reader (COCO, YOLO, Pascal VOC) turns its annotations into seed-format cells
-(normalised box or polygon, concept ids, metadata and ``annotation_info`` as JSON) and
-feeds them through the same :class:`~ingest.source.validate.Validator` as a CSV, so a
-failed row goes to the failures file as a CSV row that can be fixed and uploaded again.
-Each row has a stable position (its ``line``: the journal records finished rows by it),
-and the rows of one image always follow each other.
+Every reader (COCO, YOLO, Pascal VOC, LabelMe, CVAT) turns its annotations into
+seed-format cells (normalised box or polygon, concept ids, metadata and
+``annotation_info`` as JSON) and feeds them through the same
+:class:`~ingest.source.validate.Validator` as a CSV, so a failed row goes to the failures
+file as a CSV row that can be fixed and uploaded again. Each row has a stable position
+(its ``line``: the journal records finished rows by it), and the rows of one image always
+follow each other.
 """
 
 from __future__ import annotations

@@ -18,10 +18,12 @@ from .base import RowSource, Source
 from .classfolders import ClassFolderSource
 from .coco import CocoSource
 from .csvfile import CsvSource
+from .cvat import CvatSource
 from .dataset import DatasetSource
 from .formats import DatasetPath
 from .grouping import ImageGrouping
 from .iterable import AsyncIterableSource, IterableSource
+from .labelme import LabelmeSource
 from .sdkcsv import SdkCsvSource
 from .voc import VocSource
 from .yolo import YoloSource
@@ -29,9 +31,11 @@ from .yolo import YoloSource
 __all__ = ["FORMATS", "READERS", "detect", "open_rows"]
 
 READERS: tuple[type[DatasetSource] | type[SdkCsvSource], ...] = (
+    LabelmeSource,  # before COCO: a LabelMe file is a .json file too
     CocoSource,
     YoloSource,
     VocSource,
+    CvatSource,
     ClassFolderSource,  # after the folder formats: any folder of image folders
     SdkCsvSource,  # a CSV with the official SDK's header
 )
@@ -44,10 +48,12 @@ FORMATS: tuple[str, ...] = ("csv", *(r.format_name for r in READERS))
 def detect(path: str | os.PathLike[str], format: str | None = None) -> str:
     """The format of ``path``: ``format`` when given, else recognised from the path.
 
-    Each reader in :data:`READERS` is asked in turn (``.json`` is COCO; a ``.yaml`` or a
-    folder with ``data.yaml`` or ``images/`` and ``labels/`` is YOLO; a folder with
-    ``Annotations/`` is VOC; a folder of folders of images is class folders; a file whose
-    header is ``inputid,input,concepts...`` is the official SDK's CSV); any other file (or
+    Each reader in :data:`READERS` is asked in turn (a LabelMe ``.json`` file, or a folder
+    of them, is LabelMe; any other ``.json`` is COCO; a ``.yaml`` or a folder with
+    ``data.yaml`` or ``images/`` and ``labels/`` is YOLO; a folder with ``Annotations/`` is
+    VOC; an ``.xml`` file or a folder with ``annotations.xml`` is CVAT; a folder of folders
+    of images is class folders; a file whose header is ``inputid,input,concepts...`` is the
+    official SDK's CSV); any other file (or
     a path that does not exist) is a CSV.
     Raises :class:`SourceError` for a folder that no reader reads, saying what was
     looked for.
@@ -82,7 +88,8 @@ def open_rows(
 
     ``source`` is a data path (a :class:`~ingest.source.formats.DatasetPath` carries the
     options it is read with): a CSV, a COCO JSON file, a YOLO dataset, a Pascal VOC
-    folder; or an iterable or async iterable of mappings with the CSV's column names
+    folder, a LabelMe folder or file, a CVAT for images XML file (or its folder); or an
+    iterable or async iterable of mappings with the CSV's column names
     (:mod:`ingest.source.iterable`). For a CSV, ``file`` paths are relative to its
     folder; for an iterable, to ``base_dir`` (default: the current folder).
 

@@ -1,9 +1,10 @@
 """How a dataset path is read: :class:`FormatOptions`, and :class:`DatasetPath` that carries them.
 
-``ingest upload PATH`` takes, besides the seed CSV, a COCO JSON file, a YOLO dataset
-and a Pascal VOC folder (:mod:`ingest.source.factory` recognises which and opens its
-reader). Options travel with the path as a :class:`DatasetPath` (an ``os.PathLike``),
-so every entry point that takes a path takes one::
+``ingest upload PATH`` takes, besides the seed CSV, a COCO JSON file, a YOLO dataset,
+a Pascal VOC folder, a LabelMe folder (or file) and a CVAT for images XML file (or its
+folder) (:mod:`ingest.source.factory` recognises which and opens its reader). Options
+travel with the path as a :class:`DatasetPath` (an ``os.PathLike``), so every entry point
+that takes a path takes one::
 
     await ing.run(DatasetPath("instances_val2017.json", regions="both"))
 """
@@ -20,7 +21,7 @@ from ingest.errors import ConfigError, SourceError
 __all__ = ["CLASS_NAMES", "CONCEPT_IDS", "REGIONS", "DatasetPath", "FormatOptions", "require"]
 
 REGIONS = ("boxes", "polygons", "both")
-"""What COCO segmentations and YOLO segment rows become."""
+"""What COCO segmentations, YOLO segment rows and LabelMe and CVAT polygons become."""
 
 CONCEPT_IDS = ("ids", "names")
 """What the concept cells of a CSV hold."""
@@ -33,17 +34,18 @@ CLASS_NAMES = ("names", "numbers")
 class FormatOptions:
     """How a dataset path is read.
 
-    ``format``: ``csv``, ``coco``, ``yolo``, ``voc``, ``classes`` (class folders) or
-    ``None`` (recognised from the path; :data:`~ingest.source.factory.FORMATS` lists
-    them, and opening refuses any other). ``regions``: ``boxes`` (default), ``polygons``
-    or ``both``: which regions COCO segmentations and YOLO segment rows become (a COCO
-    annotation without a polygon, such as a crowd annotation in RLE, keeps its box).
-    ``images``: the folder of COCO's local images (default: the usual folders beside the
-    annotation file).
+    ``format``: ``csv``, ``labelme``, ``coco``, ``yolo``, ``voc``, ``cvat``, ``classes``
+    (class folders), ``sdk-csv`` or ``None`` (recognised from the path;
+    :data:`~ingest.source.factory.FORMATS` lists them, and opening refuses any other).
+    ``regions``: ``boxes`` (default), ``polygons`` or ``both``: which regions COCO
+    segmentations, YOLO segment rows and LabelMe and CVAT polygons become (a COCO
+    annotation without a polygon, such as a crowd annotation in RLE, keeps its box; so does
+    a LabelMe or CVAT box). ``images``: the folder of COCO's and CVAT's local images
+    (default: the usual folders beside the annotation file).
     ``concept_ids``: ``ids`` (concept cells of a CSV hold ids) or ``names`` (they hold
     names, made ids the way the formats' class names are). ``dataset_per_split``
-    (YOLO, VOC, class folders): each split's inputs also go into a dataset named after it, made when
-    the app lacks it. ``class_names`` and ``split``: below.
+    (YOLO, VOC, CVAT, class folders): each split's inputs also go into a dataset named
+    after it, made when the app lacks it. ``class_names`` and ``split``: below.
     """
 
     format: str | None = None
@@ -51,14 +53,15 @@ class FormatOptions:
     images: str | None = None
     concept_ids: str = "ids"
     dataset_per_split: bool = False
-    """YOLO, VOC, class folders: put each split's inputs into a dataset of the split's name
-    (train, val...)."""
+    """YOLO, VOC, CVAT, class folders: put each split's inputs into a dataset of the split's
+    name (train, val...; a CVAT subset)."""
     class_names: str = "names"
     """YOLO: ``names`` (the yaml's or classes.txt's; a dataset without them is refused)
     or ``numbers`` (the class numbers are the concepts)."""
     split: str | None = None
-    """YOLO, VOC and class folders: upload only this split (``train``, ``val``...); every
-    row keeps the position it has when every split is read, so one journal serves them all."""
+    """YOLO, VOC, CVAT and class folders: upload only this split (``train``, ``val``...; a
+    CVAT subset); every row keeps the position it has when every split is read, so one
+    journal serves them all."""
 
     def __post_init__(self) -> None:
         if self.regions not in REGIONS:

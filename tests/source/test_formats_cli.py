@@ -89,7 +89,7 @@ def test_validate_every_format_and_the_errors(
     (tmp_path / "empty").mkdir()
     assert main(["validate", str(tmp_path / "empty")]) == 2
     err = capsys.readouterr().err
-    assert "looked for a YOLO dataset" in err
+    assert "looked for a LabelMe folder" in err and "a YOLO dataset" in err
     p.write_text(p.read_text()[:-20])
     assert main(["validate", str(p)]) == 2
     assert "not valid JSON" in capsys.readouterr().err

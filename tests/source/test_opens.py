@@ -5,8 +5,9 @@ ElementTree, PyYAML, pathlib).
 
 What each number is made of: a CSV is opened by the recognition of its header (the
 official SDK's CSV is recognised by it: its first 64 KiB), the journal's fingerprint, the
-counting pass and the read; a COCO file by the two passes of opening (categories, first image),
-the images and annotations passes, and the journal's fingerprint; a YOLO dataset's
+counting pass and the read; a COCO file by the factory's look at its first keys (a LabelMe
+file is a ``.json`` too), the two passes of opening (categories, first image), the images
+and annotations passes, and the journal's fingerprint; a YOLO dataset's
 folder (for its yaml), yaml, label files and image folders once each; a VOC dataset's
 XML files twice (the opening pass for class names and the rows). Opened once more by
 the command line, each count would double.
@@ -107,8 +108,8 @@ async def test_a_csv_is_read_by_its_counting_pass_its_read_and_the_journal(tmp_p
 @pytest.mark.anyio
 async def test_a_coco_file_is_read_by_its_passes_once_each(tmp_path: Path) -> None:
     data = write(tmp_path, coco())
-    assert of(await upload(tmp_path, data), ".json") == {data.name: 5}
-    assert of(await validate(tmp_path, data), ".json") == {data.name: 4}
+    assert of(await upload(tmp_path, data), ".json") == {data.name: 6}
+    assert of(await validate(tmp_path, data), ".json") == {data.name: 5}
 
 
 @pytest.mark.anyio
