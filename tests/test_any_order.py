@@ -309,10 +309,13 @@ async def test_an_iterables_stretches_over_an_older_input_end_as_one_clean_run(
     rows[0]["metadata"] = json.dumps({"deep": {"a": 2}})
     rows[1]["metadata"] = json.dumps({"deep": {"b": 3}})
 
+    first_ended = anyio.Event()
+
     async def trickle() -> Any:
-        for row in rows:
-            yield row
-            await anyio.sleep(0.05)  # a source that pauses: the window lets the image go
+        yield rows[0]
+        # the first row's stretch has ended (its outcome came): the second is one of its own
+        await first_ended.wait()
+        yield rows[1]
 
     with anyio.fail_after(60):
         options = SandboxOptions(**FAST, patch_overwrite=reading)  # type: ignore[arg-type]
@@ -320,8 +323,11 @@ async def test_an_iterables_stretches_over_an_older_input_end_as_one_clean_run(
             config = config_for(sb, window=1, linger=0.02, processing_estimate=0.5)
             async with Ingester(config) as ing:
                 await ing.run([old_row])
+            outcomes = []
             async with Ingester(config) as ing, ing.stream(trickle()) as stream:
-                outcomes = [o async for o in stream]
+                async for outcome in stream:
+                    outcomes.append(outcome)
+                    first_ended.set()
             (_, concepts, metadata), *_ = held(sb)[0].values()
     assert {o.status for o in outcomes} == {Status.LANDED}
     assert ing.report.inputs_patched == 2  # two stretches, each completing the input
