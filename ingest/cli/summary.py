@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -26,8 +27,14 @@ def write_report(plan: UploadPlan, result: UploadResult) -> None:
         interrupted=result.interrupted,
         exit_status=result.exit_status,
     )
-    path = plan.report_json
-    assert path is not None
+    if result.dataset_versions:
+        data["dataset_versions"] = dict(result.dataset_versions)
+    assert plan.report_json is not None
+    write_json(plan.report_json, data)
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """A command's JSON report: sorted keys, no secret, written whole or not at all."""
     text = scrub(json.dumps(data, indent=2, sort_keys=True)) + "\n"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,6 +100,8 @@ def print_summary(result: UploadResult, console: Console, *, hints: bool = True)
         table.add_row("report", "", str(result.report_json))
     if result.journal is not None:
         table.add_row("journal", "", str(result.journal))
+    for dataset_id, version_id in result.dataset_versions.items():
+        table.add_row("version", "", f"{version_id} of dataset {dataset_id}", style="green")
     console.print(table)
     for note in result.notes:
         console.print(Text(scrub(note), style="yellow"))
