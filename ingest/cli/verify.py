@@ -11,6 +11,7 @@ something differs, 2 as for ``upload``.
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 from dataclasses import dataclass, field
 from functools import partial
@@ -325,7 +326,8 @@ def print_verify_summary(result: VerifyResult, console: Console) -> None:
             f"rows of one image were scattered: grouped by image first in "
             f"{r.grouping_s:,.1f} s ({r.grouping_temp_bytes / 1e6:,.1f} MB of temp files, removed)",
         )
-    per = f"{r.requests * 128 / r.images_checked:.1f} per 128 images, " if r.images_checked else ""
+    batches = math.ceil(r.images_checked / 128)
+    per = f"{r.requests / batches:.1f} per 128 images, " if batches else ""
     table.add_row(
         "requests",
         f"{r.requests:,}",
