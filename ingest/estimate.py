@@ -9,9 +9,10 @@ annotated once (up to 128 per ``PostAnnotations``); each dataset the data names 
 ``ListInputs`` takes 128 ids is a guess (docs/clarifai-facts.md, "Limits").
 
 Time: the requests at the budget (the client spaces them evenly, and keeps every stage
-busy, so the budget is what bounds a large upload), plus the end of the run that the
+busy, so the budget is what bounds a large upload), and the end of the run that the
 budget cannot fill: the last inputs' processing (the service's, before their boxes can
-go), their check, and their last annotation calls.
+go) beyond what the annotation calls held back for it fill, their check, their last
+annotation calls.
 
 A verification (``ingest verify``) reads instead: one ``ListInputs`` per 128 images and
 the pages of ``ListAnnotations`` of those inputs (up to 1,000 annotations a page, the
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "ANNOTATION_PAGE",
+    "BACKLOG_CALLS",
     "PER_CALL",
     "Estimate",
     "estimate_upload",
@@ -63,6 +65,11 @@ def verify_requests(images: int, annotations: int, per_call: int = PER_CALL) -> 
     return batches * (1 + math.floor(per_batch / ANNOTATION_PAGE) + 1)
 
 
+BACKLOG_CALLS = 32
+"""Most annotation calls an upload holds back for the end of its run, to send while the last
+inputs are processed (the pipeline's own bound)."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Estimate:
     """The requests and wall time of an upload at a request budget, and what they assume."""
@@ -74,9 +81,9 @@ class Estimate:
     post_dataset_versions: int = 0
     rps: float
     """The request budget the time is worked out at (``Config.rps``)."""
-    tail_s: float
-    """Seconds at the end that the budget cannot fill: the last inputs' processing and
-    their check, then their last annotations."""
+    seconds: float
+    """The wall time: every request at the budget, and the end of the run that the budget
+    cannot fill (:attr:`tail_s`)."""
     assumptions: list[str] = field(default_factory=list)
 
     @property
@@ -102,11 +109,26 @@ class Estimate:
         return {k: v for k, v in out.items() if v}
 
     @property
-    def seconds(self) -> float:
-        """The wall time: every request at the budget, then the tail."""
-        if not self.requests:
-            return 0.0
-        return self.requests / self.rps + self.tail_s
+    def tail_s(self) -> float:
+        """Seconds beyond the requests at the budget: the wait for the last inputs'
+        processing that the annotation calls held back for it do not fill."""
+        return max(0.0, self.seconds - self.requests / self.rps)
+
+
+def _seconds(requests: int, annotation_calls: int, rps: float, processing_s: float) -> float:
+    """The wall time of ``requests`` at ``rps`` when the last inputs take ``processing_s``.
+
+    The last inputs are checked once processing has usually finished, and again half that
+    later for those that had not (the wait); meanwhile the upload sends the annotation
+    calls it held back for it (at most :data:`BACKLOG_CALLS`, and no more than the wait
+    has room for); after the wait, the last check and the last inputs' annotations.
+    """
+    if not requests:
+        return 0.0
+    wait = processing_s + max(0.5, processing_s / 2)
+    held = min(annotation_calls, BACKLOG_CALLS, math.ceil(rps * wait))
+    after = min(requests, held + 2)
+    return max(requests / rps, (requests - after) / rps + wait + 2 / rps)
 
 
 def estimate_upload(
@@ -130,19 +152,16 @@ def estimate_upload(
     post_inputs = _calls(inputs, batch_size)
     list_inputs = _calls(inputs, check_batch_size)
     post_annotations = _calls(regions, annotation_batch_size)
-    # the last inputs: processed, checked once (the check waits for the estimate, and a
-    # recheck half that when they are not done yet), then their boxes posted
-    recheck = max(0.5, processing_s / 2)
-    last_annotations = min(post_annotations, 1)
-    tail = processing_s + recheck + last_annotations / rps if inputs else 0.0
+    requests = post_inputs + list_inputs + post_annotations + datasets + dataset_versions
     assumptions = [
         f"{batch_size} inputs per PostInputs, {check_batch_size} ids per ListInputs, "
-        f"{annotation_batch_size} regions per PostAnnotations",
+        f"{annotation_batch_size} regions per PostAnnotations; each input checked once "
+        "(one that is not processed yet is checked again: a few more ListInputs)",
         "every image is new to the app, and none fails (an image already there costs the "
-        "same calls; a PatchInputs is added for each 128 that lack labels or metadata)",
+        "same calls, and a PatchInputs for each 128 that lack labels or metadata)",
         f"the service answers within the budget of {rps:g} requests/s without throttling",
-        f"processing takes about {processing_s:g} s an input, which the requests overlap "
-        "but for the last inputs",
+        f"processing takes about {processing_s:g} s an input, which the other requests "
+        "overlap but for the last inputs",
     ]
     return Estimate(
         post_inputs=post_inputs,
@@ -151,6 +170,6 @@ def estimate_upload(
         post_datasets=datasets,
         post_dataset_versions=dataset_versions,
         rps=rps,
-        tail_s=tail,
+        seconds=_seconds(requests, post_annotations, rps, processing_s),
         assumptions=assumptions,
     )

@@ -51,6 +51,9 @@ ALL_SCOPES = "All"
 #: Invalid rows a plan keeps (the first ones, with their reasons).
 SHOWN_INVALID = 5
 
+#: The order the checks are told in (by the first word of their name).
+_ORDER = {"credentials": 0, "app": 1, "scopes": 2, "dataset": 3, "temp": 4, "data": 5}
+
 #: The most dataset pages ListDatasets is asked for (a thousand datasets a page).
 _DATASET_PAGES = 100
 
@@ -293,8 +296,6 @@ def _data_checks(config: Config, plan: Plan) -> None:
         says = f"{len(d.invalid):,} invalid row(s): {first}{more}"
         if config.strict:
             plan.checks.append(Check("data", False, f"{says}; with --strict nothing is sent"))
-        else:
-            plan.notes.append(f"{says} (they fail; the rest uploads)")
     if config.strict and d.warnings:
         plan.checks.append(Check("data", False, f"{d.warnings[0]}; with --strict nothing is sent"))
     if not d.valid:
@@ -346,6 +347,8 @@ async def make_plan(
                 plan.notes.append(
                     "the images already in the app were not counted: the key lacks Inputs:Get"
                 )
+    # the service's answers first, then what the data needs here
+    plan.checks.sort(key=lambda c: _ORDER.get(c.name.split()[0], len(_ORDER)))
     plan.estimate = estimate_upload(
         summary.images,
         summary.boxes,

@@ -34,7 +34,10 @@ def call(server: Server, method: str, request: Any) -> Any:
 
 
 def verify(server: Server, data: Data, *more: str, **env: str) -> Any:
-    return run("verify", str(data.path), "--base", server.base, "--rps", "300", *more, **env)
+    # the timeout given here, so that ``env`` (environment variables) cannot fill it
+    return run(
+        "verify", str(data.path), "--base", server.base, "--rps", "300", *more, timeout=60, **env
+    )
 
 
 def read_report(path: Path) -> dict[str, Any]:
