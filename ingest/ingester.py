@@ -221,7 +221,17 @@ class Ingester(AsyncResource):
         version_id = uuid.uuid4().hex
         request = service_pb2.PostDatasetVersionsRequest(dataset_id=dataset_id)
         request.dataset_versions.add(id=version_id, description=description)
-        reply = await self.client.call("PostDatasetVersions", request)
+        try:
+            reply = await self.client.call("PostDatasetVersions", request)
+        except ClarifaiError as exc:
+            if exc.code != sc.CONN_DOES_NOT_EXIST:
+                raise
+            raise ClarifaiError(
+                f"no version of dataset {dataset_id!r} made: the dataset (or the app) does not "
+                f"exist; Clarifai answers {exc.description}",
+                code=exc.code,
+                description=exc.description,
+            ) from None
         status = reply.status
         if status.code == sc.SUCCESS or (
             status.code == sc.DATABASE_DUPLICATE_KEY and version_id in status.details

@@ -159,6 +159,11 @@ async def _upload(
     """The upload of ``rows``, opened: journal, failures file, display, report."""
     path = plan.source
     columns = list(rows.columns)
+    if plan.dataset_version and not plan.config.dataset_id and "dataset_id" not in columns:
+        raise ConfigError(
+            "--dataset-version makes a version of the dataset the rows go into: give "
+            "--dataset-id (the data names no dataset)"
+        )
     journal_path = await anyio.to_thread.run_sync(journal_file, rows, plan.state)
     journal = Journal.open(
         journal_path,
@@ -166,11 +171,6 @@ async def _upload(
         state_path=plan.state,
         restart=plan.restart,
     )
-    if plan.dataset_version and not plan.config.dataset_id and "dataset_id" not in columns:
-        raise ConfigError(
-            "--dataset-version makes a version of the dataset the rows go into: give "
-            "--dataset-id (the data names no dataset)"
-        )
     failures = FailuresWriter(plan.failures, columns)
     reporter = reporter_for(plan.progress, console)
     notes: list[str] = list(rows.stats.notes)
