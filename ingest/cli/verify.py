@@ -237,6 +237,7 @@ async def _verify(
                 async with ing.verify(rows, strict=plan.strict) as found:
                     report = found.report
                     async for batch in found.batches():
+                        latest = None
                         for d in batch:
                             if d.extra:
                                 extras += 1
@@ -244,7 +245,9 @@ async def _verify(
                                     reporter.log(f"extra: {d.error}", one_line=True)
                                 continue
                             resend.write(_as_outcome(d))
-                            last.take(d)
+                            latest = d
+                        if latest is not None:
+                            last.take(latest)  # the display shows the latest only
                         resend.flush()
                 report = found.report
             finally:

@@ -48,6 +48,7 @@ from ingest.verify.differences import Difference, DifferenceKind
 __all__ = ["compare", "same_float32", "same_json"]
 
 _F32 = struct.Struct("<f")
+_BOX = struct.Struct("<4f")
 _EPSILON = 2.0**-23
 """float32's relative precision: two coordinates closer than this are the same."""
 _SHOWN = 5
@@ -115,7 +116,9 @@ def _region_problem(row: Row, region: Any) -> str:
             return f"the {_region(row)} is another kind of region in the app"
         bb = info.bounding_box
         held = (bb.left_col, bb.top_row, bb.right_col, bb.bottom_row)
-        if all(same_float32(a, b) for a, b in zip(row.coords, held, strict=True)):
+        if _BOX.unpack(_BOX.pack(*row.coords)) == held or all(
+            same_float32(a, b) for a, b in zip(row.coords, held, strict=True)
+        ):
             return ""
         where = ", ".join(f"{v:.6g}" for v in held)
         return f"the {_region(row)} is at ({where}) in the app"
@@ -167,6 +170,8 @@ def _annotation_problems(row: Row, ann: Any) -> list[tuple[DifferenceKind, str]]
                 f"{_concepts_text(want)} in the data",
             )
         )
+    if not row.info and not ann.annotation_info.fields:
+        return out  # neither has annotation_info (the common case)
     info = json_format.MessageToDict(ann.annotation_info)
     if not same_json(info, row.info or {}):
         out.append(
