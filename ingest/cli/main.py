@@ -113,7 +113,9 @@ def _add_pace_arguments(parser: argparse.ArgumentParser, *, upload: bool) -> Non
         "--batch-size",
         type=positive_int,
         metavar="N",
-        help="inputs per PostInputs and annotations per PostAnnotations (max and default 128)",
+        help="inputs per PostInputs and annotations per PostAnnotations (max and default 128)"
+        if upload
+        else "images per ListInputs (max and default 128)",
     )
     if upload:
         pace.add_argument(

@@ -356,6 +356,8 @@ def print_verify_summary(result: VerifyResult, console: Console) -> None:
 
 def cmd_verify(ns: argparse.Namespace) -> int:
     config = config_from_args(ns)
+    if ns.batch_size:  # verify's batches are of ids to read back
+        config = config.with_options(check_batch_size=ns.batch_size)
     source = Path(ns.data)
     retry, token_variable = retry_options(ns, detect(source, ns.format))
     plan = VerifyPlan(
