@@ -22,7 +22,7 @@ from ingest.errors import ClarifaiError, ConfigError, InvalidRowsError, SourceEr
 from ingest.model import Outcome
 from ingest.pipeline import Tallies, run_pipeline
 from ingest.plan import Plan, make_plan
-from ingest.report import Report
+from ingest.report import Report, RunFigures
 from ingest.source import DatasetPath, RowSource, Source, SourceStats, open_rows, validate_path
 from ingest.verify import Difference, VerifyReport, check_rows
 
@@ -356,7 +356,7 @@ class _Run:
         s = client.stats
         self._before = (s.requests, s.throttled, s.retries, dict(s.by_method))
 
-    def record(self, report: Report | VerifyReport) -> None:
+    def record(self, report: RunFigures) -> None:
         """What the source says of its read and the client's counts since the run began."""
         src = self.source
         report.phase = src.phase

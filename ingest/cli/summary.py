@@ -13,6 +13,7 @@ from rich.text import Text
 from ingest.cli.common import scrub
 from ingest.cli.progress import RATE_WINDOW
 from ingest.errors import ConfigError
+from ingest.report import RunFigures
 
 if TYPE_CHECKING:
     from ingest.cli.upload import UploadPlan, UploadResult
@@ -43,6 +44,17 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
         tmp.replace(path)
     except OSError as exc:
         raise ConfigError(f"cannot write the report {path}: {exc.strerror or exc}") from None
+
+
+def add_grouping(table: Table, r: RunFigures) -> None:
+    """The closing table's line on the grouping on disk, when there was one."""
+    if r.grouped:
+        table.add_row(
+            "grouped",
+            "",
+            f"rows of one image were scattered: grouped by image first in "
+            f"{r.grouping_s:,.1f} s ({r.grouping_temp_bytes / 1e6:,.1f} MB of temp files, removed)",
+        )
 
 
 def print_summary(result: UploadResult, console: Console, *, hints: bool = True) -> None:
@@ -80,13 +92,7 @@ def print_summary(result: UploadResult, console: Console, *, hints: bool = True)
         f"{r.annotations_failed:,} failed",
     )
     table.add_section()
-    if r.grouped:
-        table.add_row(
-            "grouped",
-            "",
-            f"rows of one image were scattered: grouped by image first in "
-            f"{r.grouping_s:,.1f} s ({r.grouping_temp_bytes / 1e6:,.1f} MB of temp files, removed)",
-        )
+    add_grouping(table, r)
     table.add_row("speed", f"{rate:,.1f}", f"rows/s over {r.elapsed_s:,.1f} s")
     # a rate over a few seconds says more about the server's burst than about the pace
     pace = f"{r.requests / r.elapsed_s:.1f}/s, " if r.elapsed_s >= RATE_WINDOW else ""

@@ -35,7 +35,7 @@ from ingest.cli.progress import (
     snapshot,
     watch,
 )
-from ingest.cli.summary import write_json
+from ingest.cli.summary import add_grouping, write_json
 from ingest.cli.upload import check_source, config_from_args, retry_options
 from ingest.config import Config
 from ingest.errors import ConfigError
@@ -322,13 +322,7 @@ def print_verify_summary(result: VerifyResult, console: Console) -> None:
         f"{r.images_checked:,}",
         f"checked, {r.inputs_found:,} in the app; {r.annotations_read:,} annotations read",
     )
-    if r.grouped:
-        table.add_row(
-            "grouped",
-            "",
-            f"rows of one image were scattered: grouped by image first in "
-            f"{r.grouping_s:,.1f} s ({r.grouping_temp_bytes / 1e6:,.1f} MB of temp files, removed)",
-        )
+    add_grouping(table, r)
     batches = math.ceil(r.images_checked / 128)
     per = f"{r.requests / batches:.1f} per 128 images, " if batches else ""
     table.add_row(

@@ -11,12 +11,12 @@ says end as none (they are counted in :attr:`VerifyReport.rows_equal`).
 from __future__ import annotations
 
 import enum
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from ingest.model import NO_CELLS
+from ingest.report import RunFigures
 
 __all__ = ["Difference", "DifferenceKind", "VerifyReport"]
 
@@ -118,14 +118,14 @@ class Difference(NamedTuple):
 
 
 @dataclass(slots=True)
-class VerifyReport:
+class VerifyReport(RunFigures):
     """What a verification found. Live while it goes on; final when it ends.
 
     Every row read is in exactly one of ``rows_equal`` and ``rows_differing`` once the
     verification has ended (``rows_invalid`` are among the differing ones).
-    ``differences`` counts each kind by its unit (:class:`DifferenceKind`): rows, inputs or
-    annotations. ``equal``: the app holds everything the data says (with ``strict``, and
-    nothing more).
+    ``differences`` counts each kind by its unit (:class:`DifferenceKind`): rows, inputs
+    or annotations. ``equal``: the app holds everything the data says (with ``strict``,
+    and nothing more). The source's and the client's figures are :class:`RunFigures`'.
     """
 
     strict: bool = False
@@ -143,20 +143,6 @@ class VerifyReport:
     """Annotations of those inputs read from the app (input-level ones included)."""
     differences: dict[str, int] = field(default_factory=dict)
     """Each kind of difference found (:attr:`DifferenceKind.key`), counted by its unit."""
-    requests: int = 0
-    throttled: int = 0
-    retries: int = 0
-    requests_by_method: dict[str, int] = field(default_factory=dict)
-    elapsed_s: float = 0.0
-    rows_total: int = 0
-    """Records in the file, from the counting pass (0 while unknown)."""
-    images_total: int = 0
-    grouped: bool = False
-    grouping_s: float = 0.0
-    grouping_temp_bytes: int = 0
-    notes: list[str] = field(default_factory=list)
-    phase: str = field(default="", repr=False)
-    started: float = field(default_factory=time.monotonic, repr=False)
 
     def count(self, kind: DifferenceKind, n: int = 1) -> None:
         self.differences[kind.key] = self.differences.get(kind.key, 0) + n
