@@ -13,15 +13,21 @@ scopes it runs the same, and the sandbox counts no write.
 from __future__ import annotations
 
 import csv
+import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from clarifai_grpc.grpc.api import service_pb2
+from rich.console import Console
 
+from ingest.cli.progress import EventDetector
+from ingest.cli.verify import VerifyLive, VerifyPlain, _Last, _probe
 from ingest.sandbox.auth import is_write
 from ingest.sandbox.patching import OVERWRITE_READINGS
+from ingest.verify import VerifyReport
 from tests.test_cli import APP, AUTH, Server, run, start_server
 from tests.verify.data import Data, box_annotation, patch_annotations, write_data
 
@@ -163,3 +169,40 @@ def test_a_read_only_key_verifies_and_the_sandbox_counts_no_write(tmp_path: Path
     }
     assert served["ListAnnotations"] >= 1 and "ListAnnotations" not in by_upload
     assert "ro-key" not in done.stderr
+
+
+def test_the_display_shows_rows_read_images_checked_and_rows_compared() -> None:
+    """The verification's live display: its three bars with the counting pass's totals, and
+    the differing rows and extras on the status line; its plain line the same."""
+    report = VerifyReport(
+        rows_read=300,
+        rows_equal=280,
+        rows_differing=20,
+        rows_invalid=2,
+        images=100,
+        images_checked=90,
+        rows_total=400,
+        images_total=120,
+        differences={"annotations_extra": 3},
+    )
+    buf = io.StringIO()
+    live = VerifyLive(Console(file=buf, force_terminal=True, width=140, color_system=None))
+    snap = _probe(report, None, _Last())
+    live.start(snap)
+    live.stop(snap)
+    frame = buf.getvalue()
+    for label, count in (
+        ("rows read", "300/400"),
+        ("images checked", "90/120"),
+        ("rows compared", "300/400"),
+    ):
+        assert re.search(rf"{label}\s.*{count}", frame), frame
+    assert "differing 20 (2 invalid) · extras 3" in frame
+    plain = io.StringIO()
+    line = VerifyPlain(plain).line(snap)
+    assert "rows read 300/400, compared 300/400 (as the app holds them 280)" in line
+    assert "images checked 90/120" in line and "differing 20" in line
+    events = EventDetector(failed="differ")
+    events.feed(_probe(VerifyReport(), None, _Last()))
+    [event] = events.feed(snap)
+    assert event.text.startswith("20 rows differ in")

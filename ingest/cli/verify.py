@@ -16,6 +16,7 @@ import shlex
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.lowlevel
@@ -127,7 +128,7 @@ class _Last:
         self.text = describe_failure(difference.line, difference.error, self.image)
 
 
-def _probe(report: VerifyReport, ing: Ingester, last: _Last) -> Snapshot:
+def _probe(report: VerifyReport, client: Any, last: _Last) -> Snapshot:
     """The display's snapshot of a verification: the upload's, where rows that "landed" are
     the rows the app holds as the data says, rows that "failed" those that differ,
     ``inputs_processed`` the images checked and ``annotations_existing`` the extras."""
@@ -147,7 +148,7 @@ def _probe(report: VerifyReport, ing: Ingester, last: _Last) -> Snapshot:
         phase=report.phase,
         started=report.started,
     )
-    return snapshot(as_upload, ing.client, last_failure=last.text, last_image=last.image)
+    return snapshot(as_upload, client, last_failure=last.text, last_image=last.image)
 
 
 def _status(s: Snapshot, rate: float | None) -> str:
@@ -225,7 +226,7 @@ async def _verify(
     extras = 0
 
     def probe() -> Snapshot:
-        return _probe(report, ing, last)
+        return _probe(report, ing.client, last)
 
     try:
         async with ing, anyio.create_task_group() as tg:
