@@ -5,7 +5,8 @@ throttled replies, rows landed, duplicated and lost, against what the data holds
 (:class:`benchmarks.data.Data`, read from the file apart from ingest). :func:`ceiling` is
 the request-budget ceiling of data whose rows that can land are known beforehand.
 
-The ceiling is the fewest requests *for this protocol*: each input created once (128 per
+The ceiling is the fewest requests *for this protocol* (:mod:`ingest.estimate`, the
+arithmetic ``ingest plan`` estimates an upload with): each input created once (128 per
 ``PostInputs``), its processing checked once (one ``ListInputs`` by ids per 128 inputs;
 how many ids one ``ListInputs`` takes is not documented, so 128 is itself a guess, listed
 in docs/clarifai-facts.md), each box annotated once (128 per ``PostAnnotations``). A
@@ -22,13 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.data import BoxKey, Data, box_key, download_fails, image_number
+from ingest.estimate import PER_CALL, upload_requests
 from ingest.sandbox import Sandbox
 
 __all__ = ["PER_CALL", "Ceiling", "ImageOf", "analyse", "ceiling", "ceiling_requests"]
-
-PER_CALL = 128
-"""Items per call: Clarifai's most inputs per PostInputs and annotations per PostAnnotations,
-and (a guess) ids per ListInputs."""
 
 ImageOf = Callable[[Any], str]
 """The image a stored input holds (the key of :attr:`Data.boxes`), from its message."""
@@ -40,8 +38,9 @@ def _url_or_bytes(message: Any) -> str:
 
 
 def ceiling_requests(inputs: int, boxes: int, per_call: int = PER_CALL) -> int:
-    """The fewest requests for this protocol: create and check each input, annotate each box."""
-    return 2 * math.ceil(inputs / per_call) + math.ceil(boxes / per_call)
+    """The fewest requests for this protocol: create and check each input, annotate each box
+    (the arithmetic ``ingest plan`` estimates with: :func:`ingest.estimate.upload_requests`)."""
+    return upload_requests(inputs, boxes, per_call)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Runs, one after the other, each in its own process (warnings are errors there), every
 command of :data:`benchmarks.readme.BLOCKS` (the suite with its 5M-row file, Spark, the
-COCO runs, the iterables, the grouping), each writing its results file into
+COCO runs, the iterables, the grouping, the verification), each writing its results file into
 ``benchmarks/results/``; then renders the page from them (:mod:`benchmarks.readme`). Each
 results file records its own run time (the page sums them). The results must come from
 committed code: with uncommitted
@@ -38,6 +38,7 @@ QUICK = {
     "iterables": "python -m benchmarks.iterables --images 500",
     "spark": "python -m benchmarks.spark --quick",
     "grouping": "python -m benchmarks.grouping --images 3000 --repeats 1",
+    "verify": "python -m benchmarks.verify --quick --big",
 }
 """The same commands at small sizes."""
 

@@ -8,6 +8,9 @@
 
     async with ingest.Ingester(ingest.Config.from_env()) as ing:
         report = await ing.run("boxes.csv")
+        plan = await ing.plan("boxes.csv")                 # before: checks and estimate
+        async with ing.verify("boxes.csv") as differences: # after: what the app lacks
+            ...
 """
 
 from __future__ import annotations
@@ -30,9 +33,12 @@ from ingest.errors import (
     TransportError,
     UnreachableError,
 )
-from ingest.ingester import Ingester, Outcomes, Source, run
+from ingest.estimate import Estimate
+from ingest.ingester import Differences, Ingester, Outcomes, Source, run
 from ingest.model import Box, InvalidRow, Outcome, Row, Status
+from ingest.plan import Check, Plan
 from ingest.report import Report
+from ingest.verify import Difference, DifferenceKind, VerifyReport
 
 __version__ = "0.1.0"
 
@@ -43,9 +49,14 @@ __all__ = [
     "AccountError",
     "AuthError",
     "Box",
+    "Check",
     "ClarifaiError",
     "Config",
     "ConfigError",
+    "Difference",
+    "DifferenceKind",
+    "Differences",
+    "Estimate",
     "IngestError",
     "Ingester",
     "InvalidRow",
@@ -54,6 +65,7 @@ __all__ = [
     "MissingColumnError",
     "Outcome",
     "Outcomes",
+    "Plan",
     "Report",
     "RetriesExhaustedError",
     "Row",
@@ -63,6 +75,7 @@ __all__ = [
     "TLSError",
     "TransportError",
     "UnreachableError",
+    "VerifyReport",
     "__version__",
     "run",
 ]

@@ -50,6 +50,7 @@ __all__ = [
     "CALL_SCOPES",
     "FATAL_CODES",
     "PAT_WITHOUT_APP",
+    "READ_SCOPES",
     "RETRYABLE_CODES",
     "RETRYABLE_GRPC",
     "STOP_CODES",
@@ -104,6 +105,15 @@ CALL_SCOPES: dict[str, str] = {
     "PatchInputs": "Inputs:Patch",
     "PostAnnotations": "Annotations:Add",
     "PostDatasets": "Datasets:Add",
+    "PostDatasetVersions": "Datasets:Add",
+}
+
+#: The calls that only read the app (``ingest verify`` and ``ingest plan``) and the scope
+#: each needs from an app key with scopes.
+READ_SCOPES: dict[str, str] = {
+    "ListInputs": "Inputs:Get",
+    "ListAnnotations": "Annotations:Get",
+    "ListDatasets": "Datasets:Get",
 }
 
 _ALL_SCOPES = ", ".join(dict.fromkeys(CALL_SCOPES.values()))
@@ -112,6 +122,11 @@ _ALL_SCOPES = ", ".join(dict.fromkeys(CALL_SCOPES.values()))
 def scopes_hint(method: str) -> str:
     """What to say when ``method`` was refused for the key's scopes."""
     needed = CALL_SCOPES.get(method)
+    if needed is None and method in READ_SCOPES:
+        return (
+            f"the key lacks the scope {READ_SCOPES[method]} that reading the app needs "
+            f"({method}); give the key {READ_SCOPES[method]}"
+        )
     refused = f"{method} needs {needed}" if needed else f"{method} was refused"
     return (
         f"the key lacks the scopes this upload needs ({refused}); create a key with {_ALL_SCOPES}"

@@ -31,11 +31,12 @@ __all__ = ["FailuresWriter", "default_failures_path"]
 LINE, ERROR = "line", "error"
 
 
-def default_failures_path(csv_path: str | os.PathLike[str]) -> Path:
-    """``DATA.csv`` -> ``DATA.failures.csv`` (same folder)."""
+def default_failures_path(csv_path: str | os.PathLike[str], *, name: str = "failures") -> Path:
+    """``DATA.csv`` -> ``DATA.failures.csv`` (same folder); ``name`` another file of rows
+    in this format beside the data (``ingest verify``'s ``DATA.resend.csv``)."""
     p = Path(csv_path)
     stem = p.stem if p.suffix.lower() == ".csv" else p.name
-    return p.with_name(f"{stem}.failures.csv")
+    return p.with_name(f"{stem}.{name}.csv")
 
 
 class FailuresWriter:

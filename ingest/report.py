@@ -11,11 +11,39 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["Report"]
+__all__ = ["Report", "RunFigures"]
 
 
 @dataclass(slots=True)
-class Report:
+class RunFigures:
+    """What every run over some data reports besides its own counts (an upload's
+    :class:`Report`, a verification's ``VerifyReport``): what the source says of its read,
+    the client's calls, the time. Assembled in one place, ``Ingester``'s run record."""
+
+    requests: int = 0
+    throttled: int = 0
+    retries: int = 0
+    elapsed_s: float = 0.0
+    rows_total: int = 0
+    """Records in the file, from the counting pass (0 for an iterable source)."""
+    images_total: int = 0
+    """Distinct images in the data, from the counting pass (0 while unknown)."""
+    grouped: bool = False
+    """The file's rows were not grouped by image: they were grouped on disk first."""
+    grouping_s: float = 0.0
+    """Seconds the counting pass and, when needed, the grouping took before rows went on."""
+    grouping_temp_bytes: int = 0
+    """Bytes of temp files the grouping wrote (removed at the end)."""
+    notes: list[str] = field(default_factory=list)
+    """What the source has to say about the read (a backend used, rows kept as boxes...)."""
+    phase: str = field(default="", repr=False)
+    """What the source is doing before rows flow: "scanning", "grouping" or ""."""
+    requests_by_method: dict[str, int] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic, repr=False)
+
+
+@dataclass(slots=True)
+class Report(RunFigures):
     """What a run did. Live while the run goes on; final when it returns.
 
     Every row read is in exactly one of ``rows_landed``, ``rows_present``,
@@ -39,28 +67,8 @@ class Report:
     annotations_created: int = 0
     annotations_existing: int = 0
     annotations_failed: int = 0
-    requests: int = 0
-    throttled: int = 0
-    retries: int = 0
-    elapsed_s: float = 0.0
-    rows_total: int = 0
-    """Records in the file, from the counting pass (0 for an iterable source)."""
-    images_total: int = 0
-    """Distinct images in the data, from the counting pass (0 while unknown)."""
-    grouped: bool = False
-    """The file's rows were not grouped by image: they were grouped on disk first."""
-    grouping_s: float = 0.0
-    """Seconds the counting pass and, when needed, the grouping took before rows went on."""
-    grouping_temp_bytes: int = 0
-    """Bytes of temp files the grouping wrote (removed at the end)."""
     inputs_patched: int = 0
     """Existing inputs whose labels or metadata were completed (only what differed)."""
-    notes: list[str] = field(default_factory=list)
-    """What the source has to say about the read (a backend used, rows kept as boxes...)."""
-    phase: str = field(default="", repr=False)
-    """What the source is doing before rows flow: "scanning", "grouping" or ""."""
-    requests_by_method: dict[str, int] = field(default_factory=dict)
-    started: float = field(default_factory=time.monotonic, repr=False)
 
     @property
     def rows_done(self) -> int:

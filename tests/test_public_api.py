@@ -11,6 +11,7 @@ from tests.helpers import REPORT_KEYS
 PUBLIC = [
     "Config", "Ingester", "run", "__version__",
     "Box", "InvalidRow", "Outcome", "Outcomes", "Report", "Row", "Source", "Status",
+    "Differences", "Difference", "DifferenceKind", "VerifyReport", "Plan", "Check", "Estimate",
     "AccountError", "AuthError", "ClarifaiError", "ConfigError", "IngestError", "InvalidRowsError",
     "JournalError", "MissingColumnError", "RetriesExhaustedError", "SourceError", "TLSError",
     "TransportError", "UnreachableError",

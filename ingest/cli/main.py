@@ -17,9 +17,11 @@ from ingest.cli.common import (
 )
 from ingest.cli.demo import cmd_demo
 from ingest.cli.formats import add_format_arguments
+from ingest.cli.plan import cmd_plan
 from ingest.cli.sandbox import cmd_sandbox
 from ingest.cli.upload import cmd_upload
 from ingest.cli.validate import cmd_validate
+from ingest.cli.verify import VERIFY_EPILOG, cmd_verify
 from ingest.errors import IngestError, first_error
 
 UPLOAD_EPILOG = """\
@@ -42,20 +44,19 @@ upload; 130 interrupted (the same command continues)
 """
 
 
-def _add_upload_arguments(up: argparse.ArgumentParser) -> None:
-    data = up.add_argument_group("the data and its format")
+def _add_data_arguments(
+    parser: argparse.ArgumentParser, *, strict: str, strict_dest: str = "strict"
+) -> None:
+    """DATA, its format options, ``--strict`` (saying ``strict``, into ``strict_dest``)
+    and ``--tmp-dir``."""
+    data = parser.add_argument_group("the data and its format")
     data.add_argument(
         "data",
         metavar="DATA",
         help="a CSV, a COCO JSON file, a YOLO dataset (data.yaml or folder) or a VOC folder",
     )
     add_format_arguments(data)
-    data.add_argument(
-        "--strict",
-        action="store_true",
-        default=None,
-        help="send nothing if any row is invalid (reads DATA twice)",
-    )
+    data.add_argument("--strict", action="store_true", default=None, dest=strict_dest, help=strict)
     data.add_argument(
         "--tmp-dir",
         metavar="DIR",
@@ -63,7 +64,12 @@ def _add_upload_arguments(up: argparse.ArgumentParser) -> None:
         "DATA's size, removed at the end; default: the system's temp folder)",
     )
 
-    conn = up.add_argument_group(
+
+def _add_connection_arguments(
+    parser: argparse.ArgumentParser, *, dataset: str
+) -> argparse._ArgumentGroup:
+    """The credentials, the app, ``--dataset-id`` (saying ``dataset``), the address."""
+    conn = parser.add_argument_group(
         "credentials and connection",
         "Also from CLARIFAI_PAT, CLARIFAI_API_KEY, CLARIFAI_USER_ID, CLARIFAI_APP_ID,\n"
         "CLARIFAI_API_BASE (for a token, safer than an option, which others may see).",
@@ -75,7 +81,7 @@ def _add_upload_arguments(up: argparse.ArgumentParser) -> None:
     cred.add_argument("--api-key", metavar="KEY", help="app-scoped API key")
     conn.add_argument("--user-id", metavar="U", help="the app's owner")
     conn.add_argument("--app-id", metavar="A", help="the app")
-    conn.add_argument("--dataset-id", metavar="D", help="also add every input to this dataset")
+    conn.add_argument("--dataset-id", metavar="D", help=dataset)
     conn.add_argument(
         "--base",
         metavar="URL",
@@ -88,8 +94,12 @@ def _add_upload_arguments(up: argparse.ArgumentParser) -> None:
         help="trust the certificate authorities of this PEM file for TLS (such as the one "
         "'ingest sandbox --tls' prints)",
     )
+    return conn
 
-    pace = up.add_argument_group("throughput")
+
+def _add_pace_arguments(parser: argparse.ArgumentParser, *, upload: bool) -> None:
+    """The request budget and the calls' shape (``upload``: the processing timeout too)."""
+    pace = parser.add_argument_group("throughput")
     pace.add_argument(
         "--rps",
         type=positive_float,
@@ -103,20 +113,46 @@ def _add_upload_arguments(up: argparse.ArgumentParser) -> None:
         "--batch-size",
         type=positive_int,
         metavar="N",
-        help="inputs per PostInputs and annotations per PostAnnotations (max and default 128)",
+        help="inputs per PostInputs and annotations per PostAnnotations (max and default 128)"
+        if upload
+        else "images per ListInputs (max and default 128)",
     )
-    pace.add_argument(
-        "--processing-timeout",
-        type=positive_float,
-        metavar="S",
-        help="fail an input Clarifai has not processed after S seconds (default 600)",
-    )
+    if upload:
+        pace.add_argument(
+            "--processing-timeout",
+            type=positive_float,
+            metavar="S",
+            help="fail an input Clarifai has not processed after S seconds (default 600)",
+        )
     pace.add_argument(
         "--call-timeout",
         type=positive_float,
         metavar="S",
         help="deadline of each call; a call past it is retried (default 60)",
     )
+
+
+def _add_output_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    out = parser.add_argument_group("output")
+    out.add_argument("--report-json", metavar="PATH", help="write the report here as JSON")
+    out.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no live display (nor, when stderr is not a terminal, its line every 5 s)",
+    )
+    return out
+
+
+def _add_upload_arguments(up: argparse.ArgumentParser) -> None:
+    _add_data_arguments(up, strict="send nothing if any row is invalid (reads DATA twice)")
+    conn = _add_connection_arguments(up, dataset="also add every input to this dataset")
+    conn.add_argument(
+        "--dataset-version",
+        action="store_true",
+        help="once every row landed (exit 0), make a version of the dataset the rows went "
+        "into (--dataset-id, and those the data names) and print its id",
+    )
+    _add_pace_arguments(up, upload=True)
 
     kept = up.add_argument_group("journal and failures")
     kept.add_argument(
@@ -134,14 +170,7 @@ def _add_upload_arguments(up: argparse.ArgumentParser) -> None:
         help="every failed or invalid row, plus 'line' and 'error': a file to upload again "
         "(default DATA.failures.csv)",
     )
-
-    out = up.add_argument_group("output")
-    out.add_argument("--report-json", metavar="PATH", help="write the report here as JSON")
-    out.add_argument(
-        "--no-progress",
-        action="store_true",
-        help="no live display (nor, when stderr is not a terminal, its line every 5 s)",
-    )
+    _add_output_arguments(up)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -186,6 +215,76 @@ def build_parser() -> argparse.ArgumentParser:
         "the same as uploading DATA",
     )
     val.set_defaults(func=cmd_validate)
+
+    # -- read-only: verify and plan ------------------------------------------------------
+    ver = sub.add_parser(
+        "verify",
+        help="compare a dataset with what the app holds (read-only)",
+        description="Read what the app holds for every image of DATA (its input and "
+        "annotations) and compare it with what an upload of DATA stores. Writes nothing to "
+        "the app; the rows to send again go to a CSV that 'ingest upload' takes.",
+        usage="ingest verify DATA [options]",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=VERIFY_EPILOG,
+    )
+    _add_data_arguments(
+        ver,
+        strict="annotations, concepts and metadata keys the app holds and DATA does not "
+        "have count as differences (exit 1)",
+        strict_dest="extras_differ",
+    )
+    _add_connection_arguments(
+        ver,
+        dataset="the dataset the upload put the inputs into: repeated in the command that "
+        "sends the rows again (membership is not compared)",
+    )
+    _add_pace_arguments(ver, upload=False)
+    out = _add_output_arguments(ver)
+    out.add_argument(
+        "--resend",
+        metavar="PATH",
+        help="the rows to send again, each with what differs in 'error': a file 'ingest "
+        "upload' takes (default DATA.resend.csv)",
+    )
+    ver.set_defaults(func=cmd_verify)
+
+    pln = sub.add_parser(
+        "plan",
+        help="check credentials, scopes, app and datasets, and estimate an upload (read-only)",
+        description="Before an upload: check that the credentials work, that the key has the "
+        "scopes the upload needs, that the app and the datasets exist; count what DATA holds; "
+        "estimate the upload's requests and time. A few calls, none that writes. Exit 0 when "
+        "an upload could start, 2 with the reason when it could not.",
+        usage="ingest plan DATA [options]",
+    )
+    _add_data_arguments(
+        pln, strict="plan an upload that sends nothing if any row is invalid (as upload's)"
+    )
+    conn = _add_connection_arguments(pln, dataset="the dataset the upload adds every input to")
+    conn.add_argument(
+        "--dataset-version",
+        action="store_true",
+        help="the upload will make a dataset version at the end (needs Datasets:Add)",
+    )
+    pln.add_argument(
+        "--rps",
+        type=positive_float,
+        metavar="R",
+        help="the request budget the upload will use (default 15)",
+    )
+    pln.add_argument(
+        "--batch-size",
+        type=positive_int,
+        metavar="N",
+        help="inputs per PostInputs and annotations per PostAnnotations (max and default 128)",
+    )
+    pln.add_argument(
+        "--check-existing",
+        action="store_true",
+        help="also count the images already in the app (one ListInputs per 128 images)",
+    )
+    pln.add_argument("--report-json", metavar="PATH", help="write the plan here as JSON")
+    pln.set_defaults(func=cmd_plan)
 
     sub.add_parser(
         "sandbox",

@@ -262,9 +262,17 @@ class EventDetector:
     """
 
     def __init__(
-        self, *, window: float = 5.0, retry_storm: int = 20, failures_every: float = 30.0
+        self,
+        *,
+        window: float = 5.0,
+        retry_storm: int = 20,
+        failures_every: float = 30.0,
+        failed: str = "failed",
     ) -> None:
         self.window = window
+        self.failed = failed
+        """What the notice of failed rows says they did ("failed"; a verification's rows
+        "differ")."""
         self.retry_storm = retry_storm
         self.failures_every = failures_every
         self._prev: Snapshot | None = None
@@ -342,7 +350,8 @@ class EventDetector:
             rows = "1 row" if failed == 1 else f"{failed:,} rows"
             events.append(
                 Event(
-                    f"{rows} failed in {max(now - told_at, 1):.0f} s; latest {snap.last_failure}",
+                    f"{rows} {self.failed} in {max(now - told_at, 1):.0f} s; "
+                    f"latest {snap.last_failure}",
                     snap.last_image,
                 )
             )
@@ -465,9 +474,15 @@ _PHASES = {"scanning": "counting the rows", "grouping": "grouping the rows by im
 
 
 class LiveReporter(Reporter):
-    """A rich live display on ``console`` (stderr by default)."""
+    """A rich live display on ``console`` (stderr by default).
+
+    A command showing other work says which bars (:attr:`shown`, each a key and its
+    label), what each counts (:meth:`_counts`) and what the status line says
+    (:meth:`_status`).
+    """
 
     interval = 0.2
+    shown: tuple[tuple[str, str], ...] = _BARS
 
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True)
@@ -486,7 +501,7 @@ class LiveReporter(Reporter):
         self._rate = RequestRate()
 
     def start(self, snap: Snapshot) -> None:
-        for key, label in _BARS:
+        for key, label in self.shown:
             self._tasks[key] = self.bars.add_task(label, total=None)
         self.update(snap)
         self.bars.start()
@@ -507,6 +522,10 @@ class LiveReporter(Reporter):
             self.bars.update(self._tasks[key], completed=completed, total=total)
         self.bars.show_bars = not snap.counting
         self.update_status(snap)
+
+    def _status(self, snap: Snapshot, rate: float | None) -> str:
+        """The status line's counts."""
+        return _status_text(snap, rate)
 
     def log(
         self, message: str, *, style: str = "", image: str = "", one_line: bool = False
@@ -544,11 +563,11 @@ class LiveReporter(Reporter):
         style = "red" if snap.rows_failed else ""
         if snap.interrupted:
             self.bars.status = Text.assemble(
-                (_where(snap), "bold yellow"), ("\n", ""), (_status_text(snap, rate), style)
+                (_where(snap), "bold yellow"), ("\n", ""), (self._status(snap, rate), style)
             )
             return
         self.bars.status = Text.assemble(
-            (f"{_elapsed(snap)} elapsed", "dim"), (" · ", ""), (_status_text(snap, rate), style)
+            (f"{_elapsed(snap)} elapsed", "dim"), (" · ", ""), (self._status(snap, rate), style)
         )
 
 
@@ -619,13 +638,20 @@ async def watch(
         reporter.update(snap)
 
 
-def reporter_for(mode: str, console: Console) -> Reporter:
+def reporter_for(
+    mode: str,
+    console: Console,
+    *,
+    live: type[LiveReporter] = LiveReporter,
+    plain: type[PlainReporter] = PlainReporter,
+) -> Reporter:
     """The reporter for ``mode``: ``"live"``, ``"plain"``, ``"none"``, or ``"auto"``
-    (live when ``console`` is a terminal, plain lines on stderr otherwise)."""
+    (live when ``console`` is a terminal, plain lines on stderr otherwise); ``live`` and
+    ``plain`` are the classes that show a command's own work."""
     if mode == "auto":
         mode = "live" if console.is_terminal else "plain"
     if mode == "live":
-        return LiveReporter(console)
+        return live(console)
     if mode == "plain":
-        return PlainReporter(sys.stderr)
+        return plain(sys.stderr)
     return Reporter()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -12,6 +13,7 @@ from rich.text import Text
 from ingest.cli.common import scrub
 from ingest.cli.progress import RATE_WINDOW
 from ingest.errors import ConfigError
+from ingest.report import RunFigures
 
 if TYPE_CHECKING:
     from ingest.cli.upload import UploadPlan, UploadResult
@@ -26,8 +28,14 @@ def write_report(plan: UploadPlan, result: UploadResult) -> None:
         interrupted=result.interrupted,
         exit_status=result.exit_status,
     )
-    path = plan.report_json
-    assert path is not None
+    if result.dataset_versions:
+        data["dataset_versions"] = dict(result.dataset_versions)
+    assert plan.report_json is not None
+    write_json(plan.report_json, data)
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """A command's JSON report: sorted keys, no secret, written whole or not at all."""
     text = scrub(json.dumps(data, indent=2, sort_keys=True)) + "\n"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -36,6 +44,17 @@ def write_report(plan: UploadPlan, result: UploadResult) -> None:
         tmp.replace(path)
     except OSError as exc:
         raise ConfigError(f"cannot write the report {path}: {exc.strerror or exc}") from None
+
+
+def add_grouping(table: Table, r: RunFigures) -> None:
+    """The closing table's line on the grouping on disk, when there was one."""
+    if r.grouped:
+        table.add_row(
+            "grouped",
+            "",
+            f"rows of one image were scattered: grouped by image first in "
+            f"{r.grouping_s:,.1f} s ({r.grouping_temp_bytes / 1e6:,.1f} MB of temp files, removed)",
+        )
 
 
 def print_summary(result: UploadResult, console: Console, *, hints: bool = True) -> None:
@@ -73,13 +92,7 @@ def print_summary(result: UploadResult, console: Console, *, hints: bool = True)
         f"{r.annotations_failed:,} failed",
     )
     table.add_section()
-    if r.grouped:
-        table.add_row(
-            "grouped",
-            "",
-            f"rows of one image were scattered: grouped by image first in "
-            f"{r.grouping_s:,.1f} s ({r.grouping_temp_bytes / 1e6:,.1f} MB of temp files, removed)",
-        )
+    add_grouping(table, r)
     table.add_row("speed", f"{rate:,.1f}", f"rows/s over {r.elapsed_s:,.1f} s")
     # a rate over a few seconds says more about the server's burst than about the pace
     pace = f"{r.requests / r.elapsed_s:.1f}/s, " if r.elapsed_s >= RATE_WINDOW else ""
@@ -93,6 +106,8 @@ def print_summary(result: UploadResult, console: Console, *, hints: bool = True)
         table.add_row("report", "", str(result.report_json))
     if result.journal is not None:
         table.add_row("journal", "", str(result.journal))
+    for dataset_id, version_id in result.dataset_versions.items():
+        table.add_row("version", "", f"{version_id} of dataset {dataset_id}", style="green")
     console.print(table)
     for note in result.notes:
         console.print(Text(scrub(note), style="yellow"))

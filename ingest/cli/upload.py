@@ -24,7 +24,14 @@ from ingest.cli.common import (
     err_console,
 )
 from ingest.cli.formats import format_options
-from ingest.cli.progress import Snapshot, describe_failure, reporter_for, snapshot, watch
+from ingest.cli.progress import (
+    Reporter,
+    Snapshot,
+    describe_failure,
+    reporter_for,
+    snapshot,
+    watch,
+)
 from ingest.cli.signals import abort, arm_hard_exit
 from ingest.cli.summary import print_summary, write_report
 from ingest.config import Config
@@ -34,7 +41,7 @@ from ingest.ingester import Ingester
 from ingest.journal import Journal, default_state_path
 from ingest.model import Outcome, Status
 from ingest.report import Report
-from ingest.source import DatasetPath, FormatOptions, RowSource, detect
+from ingest.source import DatasetPath, FormatOptions, RowSource, detect, validate_path
 from ingest.source.fingerprint import journal_file
 from ingest.source.formats import require
 
@@ -65,6 +72,8 @@ class UploadPlan:
     """The options that the command to upload the failures file repeats (no secret)."""
     token_variable: str = ""
     """The variable that command asks the token in, when it was given as an option."""
+    dataset_version: bool = False
+    """Once every row landed, make a version of each dataset the rows went into."""
 
 
 @dataclass
@@ -105,6 +114,8 @@ class UploadResult:
     """The command that uploads the failures file, when there is one."""
     token_variable: str = ""
     """The variable that command takes the token from, when the run had it as an option."""
+    dataset_versions: dict[str, str] = field(default_factory=dict)
+    """The dataset versions made (``--dataset-version``): version id by dataset id."""
 
 
 def _check_paths(plan: UploadPlan) -> None:
@@ -118,15 +129,21 @@ def _check_paths(plan: UploadPlan) -> None:
         raise ConfigError("--state and --failures name the same file; give them different paths")
 
 
+def check_source(source: Path, formats: FormatOptions) -> Path:
+    """The data path, once it is known to exist (a CSV: a regular file)."""
+    path = require(source)
+    if not path.is_file() and detect(path, formats.format) == "csv":
+        raise SourceError(f"{path}: not a regular file")
+    return path
+
+
 async def run_upload(plan: UploadPlan, console: Console) -> UploadResult:
     """Upload ``plan.source`` with journal, failures file, display and report.
 
     Raises :class:`~ingest.errors.IngestError` for what exits with status 2.
     """
-    path = require(plan.source)
+    path = check_source(plan.source, plan.formats)
     data = DatasetPath(path, plan.formats)
-    if not path.is_file() and detect(path, plan.formats.format) == "csv":
-        raise SourceError(f"{path}: not a regular file")
     _check_paths(plan)
     ing = Ingester(plan.config)
     # the source is opened once: its header first (a missing column is reported before
@@ -142,6 +159,11 @@ async def _upload(
     """The upload of ``rows``, opened: journal, failures file, display, report."""
     path = plan.source
     columns = list(rows.columns)
+    if plan.dataset_version and not plan.config.dataset_id and "dataset_id" not in columns:
+        raise ConfigError(
+            "--dataset-version makes a version of the dataset the rows go into: give "
+            "--dataset-id (the data names no dataset)"
+        )
     journal_path = await anyio.to_thread.run_sync(journal_file, rows, plan.state)
     journal = Journal.open(
         journal_path,
@@ -159,6 +181,7 @@ async def _upload(
         )
 
     sink = _Sink(journal, failures)
+    versions: dict[str, str] = {}
     state = {"interrupted": False}
     error: BaseException | None = None
     upload_scope = anyio.CancelScope()
@@ -214,6 +237,8 @@ async def _upload(
                     async with ing.stream(rows, skip=journal.skip) as outcomes:
                         async for batch in outcomes.batches():
                             sink.take(batch)
+                    if plan.dataset_version and not ing.report.rows_failed:
+                        await _make_versions(plan, ing, rows, versions, reporter)
             except IngestError as exc:
                 error = exc
             finally:
@@ -249,7 +274,13 @@ async def _upload(
         journal=journal.path,
         report_json=plan.report_json,
         notes=notes,
+        dataset_versions=versions,
     )
+    if plan.dataset_version and status == EXIT_OK and not versions:
+        notes.append(
+            "--dataset-version: no version made, the rows went into no dataset (the data's "
+            "dataset_id cells are all empty): give --dataset-id"
+        )
     if result.failures is not None:
         result.retry = shlex.join(["ingest", "upload", str(result.failures)])
         result.retry = " ".join([result.retry, *plan.retry_options])
@@ -257,6 +288,22 @@ async def _upload(
     if plan.report_json is not None:
         write_report(plan, result)
     return result
+
+
+async def _make_versions(
+    plan: UploadPlan, ing: Ingester, rows: RowSource, versions: dict[str, str], reporter: Reporter
+) -> None:
+    """``--dataset-version``, once every row landed: a version of each dataset the rows went
+    into (``--dataset-id`` and those the data names, which ``validate``'s counting pass
+    finds when the data has a ``dataset_id`` column)."""
+    datasets = {plan.config.dataset_id} if plan.config.dataset_id else set()
+    if "dataset_id" in rows.columns:
+        datasets |= (await validate_path(DatasetPath(plan.source, plan.formats))).datasets
+    for dataset_id in sorted(datasets):
+        versions[dataset_id] = await ing.create_dataset_version(
+            dataset_id, description=f"ingest upload {plan.source.name}"
+        )
+        reporter.log(f"dataset version {versions[dataset_id]} of dataset {dataset_id}", style="")
 
 
 def _journal_target(plan: UploadPlan) -> dict[str, object]:
@@ -272,8 +319,10 @@ def _journal_target(plan: UploadPlan) -> dict[str, object]:
     return target
 
 
-def _config_from_args(ns: argparse.Namespace) -> Config:
-    options = {name: getattr(ns, _dest(option)) for name, option in CONFIG_OPTIONS.items()}
+def config_from_args(ns: argparse.Namespace) -> Config:
+    """The ``Config`` of a command's options (those it does not take left to their
+    defaults), credentials also from the environment; no credentials at all is an error."""
+    options = {name: getattr(ns, _dest(option), None) for name, option in CONFIG_OPTIONS.items()}
     for secret in (
         ns.pat,
         ns.api_key,
@@ -337,7 +386,7 @@ def _tune_gc() -> None:
 
 
 def cmd_upload(ns: argparse.Namespace) -> int:
-    config = _config_from_args(ns)
+    config = config_from_args(ns)
     source = Path(ns.data)
     retry, token_variable = retry_options(ns, detect(source, ns.format))
     plan = UploadPlan(
@@ -351,6 +400,7 @@ def cmd_upload(ns: argparse.Namespace) -> int:
         formats=format_options(ns),
         retry_options=retry,
         token_variable=token_variable,
+        dataset_version=ns.dataset_version,
     )
     console = err_console()
 
@@ -362,4 +412,6 @@ def cmd_upload(ns: argparse.Namespace) -> int:
     if result.interrupted:
         arm_hard_exit()  # the event loop's exit restored the default handlers
     print_summary(result, console)
+    for version_id in result.dataset_versions.values():
+        print(version_id)  # stdout: for a script to read
     return result.exit_status

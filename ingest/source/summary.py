@@ -22,11 +22,13 @@ class ValidationSummary:
     """What a file holds, as the upload would see it.
 
     ``rows`` counts every data record read (valid or not); ``images`` the distinct
-    inputs the valid rows name; ``boxes`` the valid rows with a box; ``labels`` the
-    distinct concepts (positive or negative); ``image_level_rows`` the valid rows
-    without a box; ``invalid`` every invalid row with its line and reason; ``warnings``
-    what the data holds that would not be uploaded (a column ingest does not read...)
-    and ``notes`` what else the read has to say (the warnings among them).
+    inputs the valid rows name; ``boxes`` the valid rows with a region (a box or a
+    polygon), of which ``polygons`` the polygons; ``labels`` the distinct concepts
+    (positive or negative); ``image_level_rows`` the valid rows without a region;
+    ``datasets`` the datasets the rows name (``dataset_id``); ``invalid`` every invalid
+    row with its line and reason; ``warnings`` what the data holds that would not be
+    uploaded (a column ingest does not read...) and ``notes`` what else the read has to
+    say (the warnings among them).
     """
 
     path: Path | None = None
@@ -36,6 +38,8 @@ class ValidationSummary:
     boxes: int = 0
     labels: int = 0
     image_level_rows: int = 0
+    polygons: int = 0
+    datasets: set[str] = field(default_factory=set)
     invalid: list[InvalidRow] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -69,6 +73,8 @@ async def validate_file(path: str | os.PathLike[str]) -> ValidationSummary:
         validator = src.validator
         if validator is not None:
             summary.boxes = validator.boxes
+            summary.polygons = validator.polygons
+            summary.datasets = set(validator.datasets)
             summary.image_level_rows = validator.image_level_rows
             summary.images = len(validator.images)
             summary.labels = len(validator.labels())
@@ -114,8 +120,11 @@ async def validate_path(
                     labels.update(item.neg_concepts)
                     if item.annotation_id:
                         summary.boxes += 1
+                        summary.polygons += item.polygon is not None
                     else:
                         summary.image_level_rows += 1
+                    if item.dataset_id:
+                        summary.datasets.add(item.dataset_id)
             if export is not None:
                 export.commit()
                 summary.written = export.rows

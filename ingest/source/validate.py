@@ -93,9 +93,10 @@ class Validator:
     ``concept_ids="names"``: concept cells hold names, made ids by :func:`concept_id`;
     two names that make one id are refused. ``concept_names``: the names of the ids
     the cells hold (a format source's classes), put on every row. With ``counting``,
-    valid rows are not built but tallied (``images``, ``boxes`` - polygons included -
-    ``image_level_rows``, :meth:`labels`) and ``check`` returns ``None`` for them: the
-    fast path of :func:`~ingest.source.validate_file`.
+    valid rows are not built but tallied (``images``, ``boxes`` - polygons included, and
+    counted apart in ``polygons`` - ``image_level_rows``, ``datasets``, :meth:`labels`)
+    and ``check`` returns ``None`` for them: the fast path of
+    :func:`~ingest.source.validate_file`.
     """
 
     def __init__(
@@ -120,6 +121,10 @@ class Validator:
         self.images: set[int] = set()
         self.boxes = 0
         self.image_level_rows = 0
+        self.polygons = 0
+        """Of the ``boxes`` tallied, those that are polygons."""
+        self.datasets: set[str] = set()
+        """The datasets the tallied rows name (``dataset_id``)."""
         self._label_sets: set[tuple[str, ...]] = set()
         self.image, index = check_header(self.columns, path)
         self._image_i = index[self.image]
@@ -383,8 +388,12 @@ class Validator:
                 self.images.add(hash(key))
             if has_box or polygon is not None:
                 self.boxes += 1
+                if polygon is not None:
+                    self.polygons += 1
             else:
                 self.image_level_rows += 1
+            if dataset:
+                self.datasets.add(dataset)
             if pos is not self._last_counted[1] and pos.names:
                 self._label_sets.add(pos.names)
             if neg.names:
