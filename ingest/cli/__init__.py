@@ -24,7 +24,7 @@ line does, around an upload only.
 from __future__ import annotations
 
 from .main import build_parser, main
-from .summary import print_summary
-from .upload import UploadPlan, UploadResult, run_upload
+from .summary import UploadResult, print_summary
+from .upload import UploadPlan, run_upload
 
 __all__ = ["UploadPlan", "UploadResult", "build_parser", "main", "print_summary", "run_upload"]

@@ -22,8 +22,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ingest.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, err_console
-from ingest.cli.summary import print_summary
-from ingest.cli.upload import UploadPlan, UploadResult, run_upload
+from ingest.cli.summary import UploadResult, print_summary
+from ingest.cli.upload import UploadPlan, run_upload
 from ingest.config import Config
 from ingest.errors import SourceError
 from ingest.report import Report

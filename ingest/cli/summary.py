@@ -1,10 +1,11 @@
-"""The end of an upload: the closing table and the JSON report."""
+"""The end of an upload: what it gives back, the closing table and the JSON report."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -13,16 +14,33 @@ from rich.text import Text
 from ingest.cli.common import scrub
 from ingest.cli.progress import RATE_WINDOW
 from ingest.errors import ConfigError
-from ingest.report import RunFigures
-
-if TYPE_CHECKING:
-    from ingest.cli.upload import UploadPlan, UploadResult
+from ingest.report import Report, RunFigures
 
 
-def write_report(plan: UploadPlan, result: UploadResult) -> None:
+@dataclass
+class UploadResult:
+    """What an upload gives back: its report, exit status and the files it wrote."""
+
+    report: Report
+    exit_status: int
+    interrupted: bool = False
+    failures: Path | None = None
+    journal: Path | None = None
+    report_json: Path | None = None
+    notes: list[str] = field(default_factory=list)
+    retry: str = ""
+    """The command that uploads the failures file, when there is one."""
+    token_variable: str = ""
+    """The variable that command takes the token from, when the run had it as an option."""
+    dataset_versions: dict[str, str] = field(default_factory=dict)
+    """The dataset versions made (``--dataset-version``): version id by dataset id."""
+
+
+def write_report(result: UploadResult, source: Path, path: Path) -> None:
+    """The upload's JSON report at ``path``: the report, its data and files, its exit."""
     data = result.report.to_dict()
     data.update(
-        source=str(plan.source),
+        source=str(source),
         state_file=str(result.journal) if result.journal else None,
         failures_file=str(result.failures) if result.failures else None,
         interrupted=result.interrupted,
@@ -30,8 +48,7 @@ def write_report(plan: UploadPlan, result: UploadResult) -> None:
     )
     if result.dataset_versions:
         data["dataset_versions"] = dict(result.dataset_versions)
-    assert plan.report_json is not None
-    write_json(plan.report_json, data)
+    write_json(path, data)
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

@@ -33,14 +33,13 @@ from ingest.cli.progress import (
     watch,
 )
 from ingest.cli.signals import abort, arm_hard_exit
-from ingest.cli.summary import print_summary, write_report
+from ingest.cli.summary import UploadResult, print_summary, write_report
 from ingest.config import Config
 from ingest.errors import ConfigError, IngestError, SourceError
 from ingest.failures import FailuresWriter, default_failures_path
 from ingest.ingester import Ingester
 from ingest.journal import Journal, default_state_path
 from ingest.model import Outcome, Status
-from ingest.report import Report
 from ingest.source import DatasetPath, FormatOptions, RowSource, detect, validate_path
 from ingest.source.fingerprint import journal_file
 from ingest.source.formats import require
@@ -99,23 +98,6 @@ class _Sink:
             self.last_failure = describe_failure(failed.line, failed.error, image)
             self.last_image = image
         failures.flush()
-
-
-@dataclass
-class UploadResult:
-    report: Report
-    exit_status: int
-    interrupted: bool = False
-    failures: Path | None = None
-    journal: Path | None = None
-    report_json: Path | None = None
-    notes: list[str] = field(default_factory=list)
-    retry: str = ""
-    """The command that uploads the failures file, when there is one."""
-    token_variable: str = ""
-    """The variable that command takes the token from, when the run had it as an option."""
-    dataset_versions: dict[str, str] = field(default_factory=dict)
-    """The dataset versions made (``--dataset-version``): version id by dataset id."""
 
 
 def _check_paths(plan: UploadPlan) -> None:
@@ -286,7 +268,7 @@ async def _upload(
         result.retry = " ".join([result.retry, *plan.retry_options])
         result.token_variable = plan.token_variable
     if plan.report_json is not None:
-        write_report(plan, result)
+        write_report(result, plan.source, plan.report_json)
     return result
 
 
