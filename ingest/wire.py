@@ -86,6 +86,7 @@ class AnnotationEncoder:
     def __init__(self, limit: int = 16384) -> None:
         self._labels: dict[tuple[object, ...], bytes] = {}
         self._limit = limit
+        self._heads: dict[int, bytes] = {}
 
     def _region_data(
         self,
@@ -114,12 +115,37 @@ class AnnotationEncoder:
         """The ``annotations`` field of a request holding one annotation per row.
 
         Every row must have a region (``coords`` or ``polygon``) and an annotation id.
+        A box annotation is six byte strings: its header, its id, its input (the same
+        for an image's rows), the part before the box (the same for every label set of
+        one length), the four floats and the labels.
         """
         parts: list[bytes] = []
-        append = parts.append
+        add = parts.extend
+        labels = self._labels
         region_data = self._region_data
+        heads = self._heads
+        last_iid: str | None = None
+        input_part = b""
         for row in rows:
+            pos, neg, names = row.pos_concepts, row.neg_concepts, row.concept_names
+            rd = labels.get((pos, neg, id(names)) if names else (pos, neg))
+            if rd is None:
+                rd = region_data(pos, neg, names)
+            iid = row.input_id
+            if iid is not last_iid:
+                last_iid = iid
+                raw = iid.encode()
+                input_part = _INPUT_ID + _size(len(raw)) + raw
+            aid = row.annotation_id.encode()
+            id_part = _ID + _size(len(aid)) + aid
             coords = row.coords
+            if coords is not None and not row.info:
+                head = heads.get(len(rd)) or self._head(len(rd))
+                left, top, right, bottom = coords
+                box = _pack_box(_B0, left, _B1, top, _B2, right, _B3, bottom)
+                size = len(id_part) + len(input_part) + len(head) + _BOX_LEN + len(rd)
+                add((_ANNOTATION + _size(size), id_part, input_part, head, box, rd))
+                continue
             if coords is not None:
                 left, top, right, bottom = coords
                 where = _INFO_PREFIX + _pack_box(_B0, left, _B1, top, _B2, right, _B3, bottom)
@@ -127,26 +153,23 @@ class AnnotationEncoder:
                 assert row.polygon is not None
                 info = _polygon_info(row.polygon)
                 where = _REGION_INFO + _size(len(info)) + info
-            region = where + region_data(row.pos_concepts, row.neg_concepts, row.concept_names)
+            region = where + rd
             data = _REGIONS + _size(len(region)) + region
-            aid = row.annotation_id.encode()
-            iid = row.input_id.encode()
-            ann = (
-                _ID
-                + _size(len(aid))
-                + aid
-                + _INPUT_ID
-                + _size(len(iid))
-                + iid
-                + _DATA
-                + _size(len(data))
-                + data
-            )
+            ann = id_part + input_part + _DATA + _size(len(data)) + data
             if row.info:
                 body = _struct(row.info)
                 ann += _ANNOTATION_INFO + _size(len(body)) + body
-            append(_ANNOTATION + _size(len(ann)) + ann)
+            add((_ANNOTATION + _size(len(ann)), ann))
         return b"".join(parts)
+
+    def _head(self, labels: int) -> bytes:
+        """What comes between a box annotation's input id and its floats, for labels of
+        ``labels`` bytes: the data's tag and size, the region's, the region info's."""
+        region = len(_INFO_PREFIX) + _BOX_LEN + labels
+        data = len(_REGIONS) + len(_size(region)) + region
+        head = _DATA + _size(data) + _REGIONS + _size(region) + _INFO_PREFIX
+        self._heads[labels] = head
+        return head
 
 
 _pack_double = struct.Struct("<d").pack
