@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import coco_memory, coco_sdk, grouping, iterables, spark
+from benchmarks import coco_memory, coco_sdk, grouping, iterables, jobcheck, spark
 from benchmarks.common import RESULTS, ROOT
 from benchmarks.render import body, load, table
 
@@ -57,6 +57,7 @@ BLOCKS: dict[str, tuple[str, str, Callable[[dict[str, Any]], list[str]]]] = {
         "python -m benchmarks.grouping --images 333334 --repeats 1",
         grouping.markdown,
     ),
+    "jobcheck": ("jobcheck", "python -m benchmarks.jobcheck", jobcheck.markdown),
 }
 """Block name: (results file without ``.json``, the command that writes it, its rendering)."""
 
