@@ -75,9 +75,7 @@ def _records(rows: Sequence[Sequence[str]], header: list[str]) -> list[Record]:
     for n, row in enumerate(rows):
         cells = list(row)
         if len(cells) == 8 and len(header) != 8:
-            cells = (
-                [cells[7], *cells[:7]] if header[0] == "metadata" else [*cells, "a note"]
-            )
+            cells = [cells[7], *cells[:7]] if header[0] == "metadata" else [*cells, "a note"]
         out.append((n + 2, cells, ""))
     out.append((len(rows) + 2, ["https://x.example/9.jpg"], "the CSV record cannot be read: x"))
     return out
