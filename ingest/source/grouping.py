@@ -116,8 +116,9 @@ class _Stretches:
 
     Remembers one 64-bit hash per stretch, in 256 arrays by the hash's low bits; a
     partition is checked for repeated hashes (an image that came back) when the scan
-    ends, or as soon as it has grown by 64k, and then keeps each hash once: memory holds
-    one hash per image. A collision of two hashes can only make a grouped file look
+    ends, or as soon as it has doubled since its last check (and grown by 1024), and
+    then keeps each hash once: memory holds at most about two hashes per image, however
+    many stretches (a shuffled file's rows) there are. A collision of two hashes can only make a grouped file look
     scattered (it is then grouped again, correctly, at some cost) and count two images
     as one, never the reverse.
     """
@@ -140,7 +141,8 @@ class _Stretches:
         h = hash(key)
         part = self._parts[h & 255]
         part.append(h)
-        if len(part) - self._checked[h & 255] >= 65536:
+        checked = self._checked[h & 255]
+        if len(part) - checked >= max(checked, 1024):
             self._settle(h & 255)
         probe = self._probe
         if probe is not None:
@@ -517,8 +519,14 @@ class ImageGrouping:
         async for chunk, chunk_dirty in records:
             dirty = dirty or chunk_dirty
             for record in chunk:
-                if record[1] or record[2]:
-                    k = image_key(record[1], image_i, id_i)
+                cells = record[1]
+                if cells or record[2]:
+                    # image_key, inline for the usual record (no input_id column)
+                    k = (
+                        cells[image_i].strip()
+                        if id_i < 0 and image_i < len(cells)
+                        else image_key(cells, image_i, id_i)
+                    )
                     add(record, k)
                     count(k)
         grouper.seal()
