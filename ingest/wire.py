@@ -281,14 +281,14 @@ def _light_replies() -> dict[str, tuple[Any, Any]]:
                 type_name=status,
             )
             whole = reply.DESCRIPTOR.fields_by_name
-            light = proto.message_type.add(name=reply.DESCRIPTOR.name)
-            light.field.add(
+            lean = proto.message_type.add(name=reply.DESCRIPTOR.name)
+            lean.field.add(
                 name="status",
                 number=whole["status"].number,
                 type=field.TYPE_MESSAGE,
                 type_name=status,
             )
-            light.field.add(
+            lean.field.add(
                 name=items,
                 number=whole[items].number,
                 type=field.TYPE_MESSAGE,

@@ -118,9 +118,9 @@ class _Stretches:
     partition is checked for repeated hashes (an image that came back) when the scan
     ends, or as soon as it has doubled since its last check (and grown by 1024), and
     then keeps each hash once: memory holds at most about two hashes per image, however
-    many stretches (a shuffled file's rows) there are. A collision of two hashes can only make a grouped file look
-    scattered (it is then grouped again, correctly, at some cost) and count two images
-    as one, never the reverse.
+    many stretches (a shuffled file's rows) there are. A collision of two hashes can
+    only make a grouped file look scattered (it is then grouped again, correctly, at
+    some cost) and count two images as one, never the reverse.
     """
 
     def __init__(self, scan: OrderScan, *, probe: bool = False) -> None:
