@@ -3,6 +3,8 @@ its figures come from (:func:`provenance`)."""
 
 from __future__ import annotations
 
+import compileall
+import functools
 import os
 import platform
 import subprocess
@@ -20,6 +22,7 @@ __all__ = [
     "RESULTS",
     "ROOT",
     "USER",
+    "compiled",
     "log",
     "machine",
     "provenance",
@@ -36,6 +39,16 @@ reaches there (a few hundred requests per second), so its limiter never holds it
 
 # What a results file is not produced from: the results and the page rendered from them.
 _NOT_CODE = ("benchmarks/results", "benchmarks/README.md")
+
+
+@functools.cache
+def compiled() -> None:
+    """Byte-compile ``ingest`` and ``benchmarks`` (once per harness process), as pip does
+    when it installs a package: every client then imports them as an installed copy
+    would, not compiling its modules from source at each start (which a process does
+    when ``PYTHONDONTWRITEBYTECODE`` kept the ``.pyc`` files from being written)."""
+    for package in ("ingest", "benchmarks"):
+        compileall.compile_dir(ROOT / package, quiet=1)
 
 
 def log(message: str) -> None:

@@ -5,10 +5,12 @@
     python -m benchmarks.datagen OUT.csv --images N [--seed S] [--broken-rate R]
         [--invalid-rate R | --invalid-rows K] [--image-level-rate R] [--shuffle-window W]
 
-Each image gets 1-5 boxes (one row each) with 1-3 positive concepts from a small
-vocabulary, sometimes a negative one, and a small metadata JSON object shared by all
-its rows. With ``--image-level-rate R`` a fraction R of the images also get one row
-without a box (image-level labels). Broken images (``--broken-rate``) have ``broken``
+Each image gets 1-5 boxes (``--min-boxes``, ``--max-boxes``; one row each) with 1-3
+positive concepts from a small vocabulary, sometimes a negative one, and a small metadata
+JSON object shared by all its rows. With ``--image-level-rate R`` a fraction R of the
+images also get one row without a box (image-level labels): ``--image-level-rate 1
+--max-boxes 0 --min-boxes 0`` writes a classification set, one row of labels per image,
+the four box cells empty. Broken images (``--broken-rate``) have ``broken``
 in their URL (the sandbox fails to download them). Invalid rows (``--invalid-rate``
 per image, or exactly ``--invalid-rows``) are extra rows that the validator rejects.
 ``--shuffle-window W`` shuffles rows within a sliding window of W rows, so rows of one
@@ -88,6 +90,7 @@ def generate(
     image_level_rate: float = 0.0,
     shuffle_window: int = 0,
     max_boxes: int = 5,
+    min_boxes: int = 1,
 ) -> dict[str, int]:
     """Write a CSV of ``images`` images to ``path``; return what it holds.
 
@@ -138,7 +141,7 @@ def generate(
                 labels.update(pos)
                 rows.append([url, "", "", "", "", "|".join(pos), "", metadata])
                 counts["image_level_rows"] += 1
-            for _ in range(rng.randint(1, max_boxes)):
+            for _ in range(rng.randint(min_boxes, max_boxes)):
                 pos = rng.sample(VOCABULARY, rng.randint(1, 3))
                 neg = ""
                 if rng.random() < 0.1:
@@ -193,7 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--invalid-rows", type=int, default=None, help="exact number of invalid rows")
     p.add_argument("--image-level-rate", type=float, default=0.0, help="images with a box-less row")
     p.add_argument("--shuffle-window", type=int, default=0, help="rows shuffled within a window")
-    p.add_argument("--max-boxes", type=int, default=5, help="boxes per image: 1 to this")
+    p.add_argument("--max-boxes", type=int, default=5, help="boxes per image: at most")
+    p.add_argument("--min-boxes", type=int, default=1, help="boxes per image: at least")
     options = vars(p.parse_args(argv))  # every option but ``out`` is one of generate's
     counts = generate(options.pop("out"), **options)
     json.dump(counts, sys.stdout)

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import coco_memory, coco_sdk, grouping, iterables, spark, verify
+from benchmarks import coco_memory, coco_sdk, grouping, iterables, jobcheck, spark, verify
 from benchmarks.common import RESULTS, ROOT
 from benchmarks.render import body, load, table
 
@@ -58,6 +58,7 @@ BLOCKS: dict[str, tuple[str, str, Callable[[dict[str, Any]], list[str]]]] = {
         grouping.markdown,
     ),
     "verify": ("verify", "python -m benchmarks.verify --big", verify.markdown),
+    "jobcheck": ("jobcheck", "python -m benchmarks.jobcheck", jobcheck.markdown),
 }
 """Block name: (results file without ``.json``, the command that writes it, its rendering)."""
 

@@ -2,8 +2,9 @@
 
 Runs, one after the other, each in its own process (warnings are errors there), every
 command of :data:`benchmarks.readme.BLOCKS` (the suite with its 5M-row file, Spark, the
-COCO runs, the iterables, the grouping, the verification), each writing its results file into
-``benchmarks/results/``; then renders the page from them (:mod:`benchmarks.readme`). Each
+COCO runs, the iterables, the grouping, the verification, the inputs-add job experiment),
+each writing its results file into ``benchmarks/results/``; then renders the page from them
+(:mod:`benchmarks.readme`). Each
 results file records its own run time (the page sums them). The results must come from
 committed code: with uncommitted
 changes outside the results and the page it refuses to start. It goes on after a
@@ -39,6 +40,7 @@ QUICK = {
     "spark": "python -m benchmarks.spark --quick",
     "grouping": "python -m benchmarks.grouping --images 3000 --repeats 1",
     "verify": "python -m benchmarks.verify --quick --big",
+    "jobcheck": "python -m benchmarks.jobcheck --images 1000",
 }
 """The same commands at small sizes."""
 

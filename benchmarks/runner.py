@@ -23,7 +23,7 @@ import anyio
 
 from benchmarks.audit import ImageOf, analyse
 from benchmarks.clients import Command
-from benchmarks.common import PY, ROOT
+from benchmarks.common import PY, ROOT, compiled
 from benchmarks.data import Data
 from benchmarks.strict import pythonwarnings
 from benchmarks.verdict import problems
@@ -57,6 +57,7 @@ with open(out, "w") as fh:
 
 def _start(cmd: list[str], tmp: Path) -> subprocess.Popen[bytes]:
     """Start ``cmd`` under the launcher, its output into files under ``tmp``."""
+    compiled()
     # warnings are errors in the client too, whoever built its command line
     env = {
         **os.environ,

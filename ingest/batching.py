@@ -20,12 +20,17 @@ __all__ = ["Batcher"]
 
 T = TypeVar("T")
 
+#: Seconds a full buffer waits before reading a capacity function again.
+_RECHECK = 0.5
+
 
 class Batcher(Generic[T]):
     """Batches of up to ``size`` weight from ``receive`` (a stream of lists of items).
 
     ``weight(item)`` is the item's share of a batch (1 by default); ``on_fill()`` is
-    called after each arrival and when the stream ends (a stage watching its backlog). Run
+    called after each arrival and when the stream ends (a stage watching its backlog).
+    ``capacity`` is the weight the buffer holds before the pump waits (four batches by
+    default), or a function giving it (read again as items leave). Run
     :meth:`pump` in the stage's task group; call :meth:`next_batch` from each
     sender; it returns ``None`` once the stream has ended and the buffer is empty.
     """
@@ -36,14 +41,15 @@ class Batcher(Generic[T]):
         *,
         size: int,
         linger: float,
-        capacity: int | None = None,
+        capacity: int | Callable[[], int] | None = None,
         weight: Callable[[T], int] | None = None,
         on_fill: Callable[[], None] | None = None,
     ) -> None:
         self._receive = receive
         self.size = size
         self.linger = linger
-        self.capacity = capacity or size * 4
+        room = capacity or size * 4
+        self._room = room if callable(room) else lambda: room
         self._weight = weight or (lambda _item: 1)
         self._on_fill = on_fill or (lambda: None)
         self._unit = weight is None
@@ -73,8 +79,9 @@ class Batcher(Generic[T]):
         try:
             async with self._receive:
                 while True:
-                    while self._load >= self.capacity:
-                        await self._changed.wait()
+                    while self._load >= self._room():
+                        with anyio.move_on_after(_RECHECK):
+                            await self._changed.wait()
                     try:
                         items = await self._receive.receive()
                     except anyio.EndOfStream:

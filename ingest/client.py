@@ -69,6 +69,7 @@ from ingest.errors import (
     scopes_hint,
 )
 from ingest.ratelimit import Priority, RateLimiter
+from ingest.wire import LIGHT_REPLIES
 
 __all__ = ["CallStats", "Client", "Verdicts", "describe"]
 
@@ -82,6 +83,9 @@ _FATAL_GRPC = frozenset({grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMIS
 
 #: Request fields that hold items with ids, whose replies carry a status per item.
 _ITEM_FIELDS = ("inputs", "annotations")
+
+#: The service every call goes to.
+_SERVICE = "clarifai.api.V2"
 
 
 @dataclass(slots=True)
@@ -144,6 +148,8 @@ class Client(AsyncResource):
         self.stats = CallStats()
         self._channel: Any = None
         self._stub: Any = None
+        self._light: dict[str, Any] = {}
+        """Calls whose replies are read lightly (:data:`ingest.wire.LIGHT_REPLIES`)."""
         token = config.token or ""
         self._metadata = (("authorization", f"Key {token}"),)
         self._user_app_id = (
@@ -166,6 +172,14 @@ class Client(AsyncResource):
         else:
             self._channel = ClarifaiChannel.get_aio_insecure_grpc_channel(host, port)
         self._stub = service_pb2_grpc.V2Stub(self._channel)
+        self._light = {
+            method: self._channel.unary_unary(
+                f"/{_SERVICE}/{method}",
+                request_serializer=request.SerializeToString,
+                response_deserializer=reply.FromString,
+            )
+            for method, (request, reply) in LIGHT_REPLIES.items()
+        }
         return self
 
     async def aclose(self) -> None:
@@ -324,7 +338,7 @@ class Client(AsyncResource):
 
     async def _invoke(self, method: str, request: Any) -> Any:
         """One gRPC call with a deadline; cancellation cancels the call cleanly."""
-        rpc = getattr(self._stub, method)
+        rpc = self._light.get(method) or getattr(self._stub, method)
         call = rpc(request, metadata=self._metadata, timeout=self.config.call_timeout)
         try:
             return await call

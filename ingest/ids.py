@@ -28,11 +28,13 @@ __all__ = [
     "MAX_INPUT_ID",
     "annotation_id",
     "box_id",
+    "box_id_of_texts",
     "input_id",
     "input_key",
     "is_valid_id",
     "is_valid_input_id",
     "labels_part",
+    "number_text",
     "polygon_id",
 ]
 
@@ -72,9 +74,18 @@ def labels_part(concepts: Sequence[str]) -> bytes:
 
 def box_id(input_key: bytes, box: tuple[float, float, float, float], labels: bytes) -> str:
     """The annotation id of ``box`` from the encoded input id and labels."""
-    left, top, right, bottom = box
-    coords = f"{float(left)!r}\x1f{float(top)!r}\x1f{float(right)!r}\x1f{float(bottom)!r}"
-    return _blake(input_key + coords.encode() + labels, digest_size=16).hexdigest()
+    return box_id_of_texts(input_key, [number_text(value) for value in box], labels)
+
+
+def number_text(value: float) -> str:
+    """One number of a box as its annotation id writes it: as Python writes the float."""
+    return repr(float(value))
+
+
+def box_id_of_texts(input_key: bytes, texts: Sequence[str], labels: bytes) -> str:
+    """:func:`box_id` from the box's four numbers already written by :func:`number_text`
+    (a reader that meets the same cells again keeps them written)."""
+    return _blake(input_key + "\x1f".join(texts).encode() + labels, digest_size=16).hexdigest()
 
 
 def annotation_id(

@@ -117,14 +117,21 @@ async def run_pipeline(
         for _ in range(max(1, config.concurrency // 2)):
             tg.start_soon(patch_worker, stage.clone(), patching)
 
-        # 3. post annotations, keeping about one settle time's worth of calls (the
-        # last inputs' first check and one recheck) in reserve for the end of the
-        # run (bounded: memory stays flat)
+        # 3. post annotations. While the budget sets the pace, about one settle time's
+        # worth of calls (the last inputs' first check and one recheck) is kept in
+        # reserve for the end of the run, when nothing else can use the budget's slots
+        # (bounded: memory stays flat); while the client sets it, none is.
         size = config.annotation_batch_size
+        limiter = client.limiter
 
         def backlog() -> int:
-            calls = math.ceil(client.limiter.rate * tracker.settle_time())
+            if not limiter.binding:
+                return 0
+            calls = math.ceil(limiter.rate * tracker.settle_time())
             return size * min(calls, _MAX_BACKLOG_CALLS)
+
+        def room() -> int:
+            return backlog() + size * (config.concurrency + 1)
 
         def backlog_grew() -> None:
             # calls already waiting at BACKFILL go first once the backlog is long
@@ -136,7 +143,7 @@ async def run_pipeline(
             to_annotate,
             size=size,
             linger=config.linger,
-            capacity=size * (_MAX_BACKLOG_CALLS + 4),
+            capacity=room,
             on_fill=backlog_grew,
         )
         tg.start_soon(annotating.pump)
@@ -166,20 +173,23 @@ async def _read(
         return
     size = stage.config.batch_size
     current: Image | None = None
+    iid = None
     async for chunk in rows.batches():
         ready: list[Image] = []
         for item in _admit(stage, chunk, skip):
-            if current is not None and current.input_id == item.input_id:
-                current.rows.append(item)
+            if item.input_id == iid:
+                current.rows.append(item)  # type: ignore[union-attr]
                 continue
             if current is not None:
                 ready.append(current)
-            stage.tallies.read.images += 1
-            current = Image(item.input_id, [item], _weight(item, size))
+            iid = item.input_id
+            current = Image(iid, [item], _weight(item, size) if item.path else 1)
+        stage.tallies.read.images += len(ready)
         await stage.flush()
-        if ready:
-            await send.send(ready)
+        for start in range(0, len(ready), size):  # a queue holds images, not chunks
+            await send.send(ready[start : start + size])
     if current is not None:
+        stage.tallies.read.images += 1
         await send.send([current])
 
 
@@ -190,6 +200,7 @@ def _admit(
     read = stage.tallies.read
     read.rows += len(chunk)
     out: list[Row] = []
+    append = out.append
     for item in chunk:
         if isinstance(item, InvalidRow):
             read.invalid += 1
@@ -199,7 +210,7 @@ def _admit(
         elif skip is not None and skip(item.line):
             read.resumed += 1
         else:
-            out.append(item)
+            append(item)
     return out
 
 

@@ -8,6 +8,12 @@ already queued when its reasons change (:meth:`RateLimiter.promote`). When the
 server still answers CONN_THROTTLED the rate drops multiplicatively; after a quiet
 spell it climbs back towards the configured rate. Both are logged (``ingest.ratelimit``:
 a warning when throttling starts, info when the pace is back at its budget).
+
+The stages size what they keep in hand by whether the budget sets the pace
+(:attr:`RateLimiter.binding`): requests queueing for their turn mean that every slot
+counts, and work kept ready fills them; a budget the client never reaches (a high rate
+limit, the sandbox without one) leaves the pace to the client itself, and then work
+kept ahead only takes memory.
 """
 
 from __future__ import annotations
@@ -23,6 +29,13 @@ import anyio
 __all__ = ["Priority", "RateLimiter"]
 
 log = logging.getLogger("ingest.ratelimit")
+
+#: A wait for a request's slot at least this long (seconds) means requests queue for the
+#: budget; a budget of 1,000 requests/s needs ten requests queued at once for it.
+_QUEUED = 0.010
+
+#: Seconds :attr:`RateLimiter.binding` stays true after such a wait.
+_BINDING_FOR = 2.0
 
 
 class Priority(enum.IntEnum):
@@ -67,6 +80,7 @@ class RateLimiter:
         self._ticket = itertools.count()
         self._changed = anyio.Event()
         self.granted = 0
+        self._queued_at = -1e9
 
     def _notify(self) -> None:
         self._changed.set()
@@ -98,6 +112,8 @@ class RateLimiter:
                         self.granted += 1
                         self._notify()
                         return
+                    if self._next - now >= _QUEUED:
+                        self._queued_at = now
                     with anyio.move_on_after(self._next - now):
                         await self._changed.wait()
                 else:
@@ -108,6 +124,12 @@ class RateLimiter:
                 heapq.heapify(self._waiters)
                 self._notify()
             raise
+
+    @property
+    def binding(self) -> bool:
+        """True when the budget sets the pace: a request waited 10 ms or more for its slot
+        in the last two seconds (false until one has)."""
+        return time.monotonic() - self._queued_at < _BINDING_FOR
 
     def promote(self, old: Priority, new: Priority) -> int:
         """Move the requests waiting at ``old`` to ``new``, keeping their arrival order.

@@ -3,15 +3,22 @@
 A PostAnnotations call carries up to 128 annotations that differ from each other only
 in their two ids, four floats and a label set; building each through the message API
 costs a dozen attribute calls per box. Here an annotation is a few byte strings
-joined: the concepts of each label set are serialised by protobuf once and cached,
-the box is one ``struct`` pack. The request is then parsed from those bytes in one
-call (:func:`annotations_request`), so it is an ordinary message and what goes on
-the wire is protobuf's own serialisation of it. Tags come from the descriptors, and
-``tests/test_wire.py`` checks the result against messages built field by field.
+joined: each concept is written once and kept, each label set is its concepts joined
+once and kept, the box is one ``struct`` pack. The request is then parsed from those
+bytes in one call (:func:`annotations_request`), so it is an ordinary message and what
+goes on the wire is protobuf's own serialisation of it. Tags come from the descriptors,
+and ``tests/test_wire.py`` checks the result against messages built field by field.
 
 Polygon regions and ``annotation_info`` are rarer: protobuf serialises those parts
 (a ``RegionInfo`` with ``polygon.points``, a ``Struct``), which are joined in the same
 way. A concept's ``name`` is the row's ``concept_names`` entry, else its id.
+
+Replies are read lightly where only their statuses count (:data:`LIGHT_REPLIES`): a
+``PostInputs`` or ``PostAnnotations`` reply sends every item back whole (an input's data,
+an annotation's regions and concepts), and parsing all of it to read one status per item
+costs more than the call's own request. Their light message types have the replies'
+field numbers for the statuses and the items' ids and statuses only; the rest of each
+item stays unparsed bytes.
 """
 
 from __future__ import annotations
@@ -21,11 +28,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2
-from google.protobuf import struct_pb2
+from clarifai_grpc.grpc.api.status import status_pb2
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, struct_pb2
 
 from ingest.model import Row
 
-__all__ = ["AnnotationEncoder", "annotations_request"]
+__all__ = ["LIGHT_REPLIES", "AnnotationEncoder", "annotations_request"]
 
 _LEN = 2  # wire type of strings and messages
 _FIXED32 = 5  # wire type of floats
@@ -77,15 +85,26 @@ _INFO_PREFIX = (
 )
 
 
+# Data{concepts: Concept{id, name, value}}
+_DATA_CONCEPT = _tag(resources_pb2.Data, "concepts", _LEN)
+_CONCEPT_ID = _tag(resources_pb2.Concept, "id", _LEN)
+_CONCEPT_NAME = _tag(resources_pb2.Concept, "name", _LEN)
+_CONCEPT_VALUE = _tag(resources_pb2.Concept, "value", _FIXED32)
+_pack_float = struct.Struct("<f").pack
+
+
 class AnnotationEncoder:
     """Encodes box rows as ``PostAnnotationsRequest.annotations`` entries.
 
-    Keeps the encoded concepts of up to ``limit`` label sets (a few dozen bytes each).
+    Keeps the encoded concepts of up to ``limit`` label sets and ``limit`` concepts (a few
+    dozen bytes each).
     """
 
     def __init__(self, limit: int = 16384) -> None:
         self._labels: dict[tuple[object, ...], bytes] = {}
         self._limit = limit
+        self._heads: dict[int, bytes] = {}
+        self._concepts: dict[tuple[str, float, str], bytes] = {}
 
     def _region_data(
         self,
@@ -97,29 +116,74 @@ class AnnotationEncoder:
         key: tuple[object, ...] = (pos, neg, id(names)) if names else (pos, neg)
         got = self._labels.get(key)
         if got is None:
-            data = resources_pb2.Data()
-            for concepts, value in ((pos, 1.0), (neg, 0.0)):
-                for concept in concepts:
-                    c = data.concepts.add()
-                    c.id = concept
-                    c.name = names.get(concept, concept) if names else concept
-                    c.value = value
-            body = data.SerializeToString()
+            concept = self._concept
+            body = b"".join(
+                [concept(c, 1.0, names.get(c, c) if names else c) for c in pos]
+                + [concept(c, 0.0, names.get(c, c) if names else c) for c in neg]
+            )
             got = _REGION_DATA + _size(len(body)) + body if body else b""
             if len(self._labels) < self._limit:
                 self._labels[key] = got
+        return got
+
+    def _concept(self, concept: str, value: float, name: str) -> bytes:
+        """One ``Data.concepts`` entry (each written once, then kept)."""
+        key = (concept, value, name)
+        got = self._concepts.get(key)
+        if got is None:
+            body = (
+                _CONCEPT_ID
+                + _size(len(raw := concept.encode()))
+                + raw
+                + _CONCEPT_NAME
+                + _size(len(text := name.encode()))
+                + text
+                + _CONCEPT_VALUE
+                + _pack_float(value)
+            )
+            got = _DATA_CONCEPT + _size(len(body)) + body
+            if len(self._concepts) < self._limit:
+                self._concepts[key] = got
         return got
 
     def encode(self, rows: Iterable[Row]) -> bytes:
         """The ``annotations`` field of a request holding one annotation per row.
 
         Every row must have a region (``coords`` or ``polygon``) and an annotation id.
+        A box annotation is six byte strings: its header, its id, its input (the same
+        for an image's rows), the part before the box (the same for every label set of
+        one length), the four floats and the labels.
         """
         parts: list[bytes] = []
-        append = parts.append
+        add = parts.extend
+        labels = self._labels
         region_data = self._region_data
+        heads = self._heads
+        small = _SMALL
+        last_iid: str | None = None
+        input_part = b""
         for row in rows:
+            pos, neg, names = row.pos_concepts, row.neg_concepts, row.concept_names
+            rd = labels.get((pos, neg, id(names)) if names else (pos, neg))
+            if rd is None:
+                rd = region_data(pos, neg, names)
+            iid = row.input_id
+            if iid is not last_iid:
+                last_iid = iid
+                raw = iid.encode()
+                input_part = _INPUT_ID + _size(len(raw)) + raw
+            aid = row.annotation_id.encode()
+            n = len(aid)
+            id_part = _ID + (small[n] if n < 256 else _varint(n)) + aid
             coords = row.coords
+            if coords is not None and not row.info:
+                head = heads.get(len(rd)) or self._head(len(rd))
+                left, top, right, bottom = coords
+                box = _pack_box(_B0, left, _B1, top, _B2, right, _B3, bottom)
+                n = len(id_part) + len(input_part) + len(head) + _BOX_LEN + len(rd)
+                tag = _ANNOTATION + (small[n] if n < 256 else _varint(n))
+                add((tag, id_part, input_part, head, box, rd))
+                continue
             if coords is not None:
                 left, top, right, bottom = coords
                 where = _INFO_PREFIX + _pack_box(_B0, left, _B1, top, _B2, right, _B3, bottom)
@@ -127,26 +191,23 @@ class AnnotationEncoder:
                 assert row.polygon is not None
                 info = _polygon_info(row.polygon)
                 where = _REGION_INFO + _size(len(info)) + info
-            region = where + region_data(row.pos_concepts, row.neg_concepts, row.concept_names)
+            region = where + rd
             data = _REGIONS + _size(len(region)) + region
-            aid = row.annotation_id.encode()
-            iid = row.input_id.encode()
-            ann = (
-                _ID
-                + _size(len(aid))
-                + aid
-                + _INPUT_ID
-                + _size(len(iid))
-                + iid
-                + _DATA
-                + _size(len(data))
-                + data
-            )
+            ann = id_part + input_part + _DATA + _size(len(data)) + data
             if row.info:
                 body = _struct(row.info)
                 ann += _ANNOTATION_INFO + _size(len(body)) + body
-            append(_ANNOTATION + _size(len(ann)) + ann)
+            add((_ANNOTATION + _size(len(ann)), ann))
         return b"".join(parts)
+
+    def _head(self, labels: int) -> bytes:
+        """What comes between a box annotation's input id and its floats, for labels of
+        ``labels`` bytes: the data's tag and size, the region's, the region info's."""
+        region = len(_INFO_PREFIX) + _BOX_LEN + labels
+        data = len(_REGIONS) + len(_size(region)) + region
+        head = _DATA + _size(data) + _REGIONS + _size(region) + _INFO_PREFIX
+        self._heads[labels] = head
+        return head
 
 
 _pack_double = struct.Struct("<d").pack
@@ -190,3 +251,66 @@ def annotations_request(encoded: bytes) -> Any:
     request = service_pb2.PostAnnotationsRequest()
     request.MergeFromString(encoded)
     return request
+
+
+def _light_replies() -> dict[str, tuple[Any, Any]]:
+    """Method -> (request class, light reply class) for the replies read for statuses."""
+    field = descriptor_pb2.FieldDescriptorProto
+    status = "." + status_pb2.Status.DESCRIPTOR.full_name
+    name = "ingest/light_replies.proto"
+    pool = descriptor_pool.Default()
+    try:
+        pool.FindFileByName(name)
+    except KeyError:
+        proto = descriptor_pb2.FileDescriptorProto(
+            name=name, package="ingest.light", syntax="proto3"
+        )
+        proto.dependency.append(status_pb2.DESCRIPTOR.name)
+        shapes = (
+            (service_pb2.MultiInputResponse, "inputs", resources_pb2.Input),
+            (service_pb2.MultiAnnotationResponse, "annotations", resources_pb2.Annotation),
+        )
+        for reply, items, item in shapes:
+            fields = item.DESCRIPTOR.fields_by_name
+            entry = proto.message_type.add(name=item.DESCRIPTOR.name)
+            entry.field.add(name="id", number=fields["id"].number, type=field.TYPE_STRING)
+            entry.field.add(
+                name="status",
+                number=fields["status"].number,
+                type=field.TYPE_MESSAGE,
+                type_name=status,
+            )
+            whole = reply.DESCRIPTOR.fields_by_name
+            lean = proto.message_type.add(name=reply.DESCRIPTOR.name)
+            lean.field.add(
+                name="status",
+                number=whole["status"].number,
+                type=field.TYPE_MESSAGE,
+                type_name=status,
+            )
+            lean.field.add(
+                name=items,
+                number=whole[items].number,
+                type=field.TYPE_MESSAGE,
+                label=field.LABEL_REPEATED,
+                type_name=f".ingest.light.{item.DESCRIPTOR.name}",
+            )
+        pool.Add(proto)
+
+    def light(reply: Any) -> Any:
+        return message_factory.GetMessageClass(
+            pool.FindMessageTypeByName(f"ingest.light.{reply.DESCRIPTOR.name}")
+        )
+
+    return {
+        "PostInputs": (service_pb2.PostInputsRequest, light(service_pb2.MultiInputResponse)),
+        "PostAnnotations": (
+            service_pb2.PostAnnotationsRequest,
+            light(service_pb2.MultiAnnotationResponse),
+        ),
+    }
+
+
+LIGHT_REPLIES = _light_replies()
+"""``method -> (request class, light reply class)``: the calls whose replies are read for
+their statuses, the items' ids and statuses only."""

@@ -73,3 +73,23 @@ async def test_on_fill_sees_each_arrival_and_the_end() -> None:
                 await send.send([3])
     # the buffer as it grew, then once more when the stream ended
     assert seen == [(2, False), (3, False), (3, True)]
+
+
+async def test_a_capacity_function_is_read_again_as_it_changes() -> None:
+    send, receive = anyio.create_memory_object_stream[list[int]](0)
+    room = [2]
+    batcher = Batcher(receive, size=2, linger=60.0, capacity=lambda: room[0])
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(batcher.pump)
+        async with send:
+            await send.send([1, 2])
+            await anyio.wait_all_tasks_blocked()
+            with pytest.raises(anyio.WouldBlock):  # 2 buffered, room for 2: full
+                send.send_nowait([3])
+            room[0] = 4  # more room: the pump takes more without a batch leaving
+            with anyio.fail_after(5):
+                await send.send([3, 4])
+            assert batcher.buffered == 4
+        assert await batcher.next_batch() == [1, 2]
+        assert await batcher.next_batch() == [3, 4]
+        assert await batcher.next_batch() is None

@@ -103,3 +103,15 @@ def test_throttling_is_logged_once_per_burst(caplog: pytest.LogCaptureFixture) -
         "the service throttles requests: pace lowered from 10 to 7 requests/s "
         "(it comes back after quiet seconds)"
     )
+
+
+async def test_the_budget_binds_while_requests_queue_for_it() -> None:
+    """A budget the requests wait for sets the pace; one they never wait for does not."""
+    slow, fast = RateLimiter(15.0), RateLimiter(10_000.0)
+    assert not slow.binding and not fast.binding  # nothing waited yet
+    with anyio.fail_after(5):
+        for _ in range(3):
+            await slow.acquire()
+            await fast.acquire()
+    assert slow.binding  # the second request waited 33 ms for its slot
+    assert not fast.binding  # a tenth of a millisecond between slots

@@ -100,6 +100,14 @@ def _parse(text: str, first_line: int, final: bool) -> tuple[list[Record], int, 
     # A sentinel blank line: csv reads it as an empty record after the last one, and
     # a record whose quoted field is still open swallows it instead.
     lines.append("\n")
+    try:
+        every = list(csv.reader(lines))
+    except csv.Error:
+        pass  # each record on its own, below
+    else:
+        if len(every) == n + 1:  # one record per line (the usual case): numbered in one go
+            del every[n]
+            return list(zip(itertools.count(first_line), every, itertools.repeat(""))), n, ""
     feed = iter(lines)
     records: list[Record] = []
     before = 0  # lines consumed by earlier readers (a new one follows a csv error)

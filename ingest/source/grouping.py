@@ -60,11 +60,12 @@ __all__ = [
     "scan_order",
 ]
 
-BUCKET_BYTES = 1024 * 1024
-"""Data bytes per bucket file: what one bucket costs in memory while it is grouped."""
+BUCKET_BYTES = 512 * 1024
+"""Data bytes per bucket file: what one bucket costs in memory while it is grouped (its
+records decoded take about ten times as much)."""
 
-MAX_BUCKETS = 4096
-"""Most bucket files (past it buckets grow: about 8 GiB of data before they do)."""
+MAX_BUCKETS = 8192
+"""Most bucket files (past it buckets grow: about 4 GiB of data before they do)."""
 
 _BUFFERED = 8 * 1024 * 1024
 """Write buffers of all buckets together hold at most about this many bytes."""
@@ -88,6 +89,9 @@ class OrderScan:
     """True when no image's rows come back after another image's."""
     size: int = 0
     """The file's size in bytes."""
+    complete: bool = True
+    """False when the pass stopped at the first image whose rows came back (asked with
+    ``until_scattered``): ``grouped`` is then False and the counts cover the rows read."""
 
 
 def image_key(cells: list[str], image_i: int, id_i: int) -> str:
@@ -112,30 +116,48 @@ class _Stretches:
 
     Remembers one 64-bit hash per stretch, in 256 arrays by the hash's low bits; a
     partition is checked for repeated hashes (an image that came back) when the scan
-    ends, or as soon as it has grown by 64k, and then keeps each hash once: memory holds
-    one hash per image. A collision of two hashes can only make a grouped file look
-    scattered (it is then grouped again, correctly, at some cost) and count two images
-    as one, never the reverse.
+    ends, or as soon as it has doubled since its last check (and grown by 1024), and
+    then keeps each hash once: memory holds at most about two hashes per image, however
+    many stretches (a shuffled file's rows) there are. A collision of two hashes can
+    only make a grouped file look scattered (it is then grouped again, correctly, at
+    some cost) and count two images as one, never the reverse.
     """
 
-    def __init__(self, scan: OrderScan) -> None:
+    def __init__(self, scan: OrderScan, *, probe: bool = False) -> None:
         self.scan = scan
         self._parts: list[array[int]] = [array("q") for _ in range(256)]
         self._checked = [0] * 256
         self._last: object = None
+        self._probe: set[int] | None = set() if probe else None
 
-    def add(self, key: object) -> None:
-        """One record naming the image ``key``."""
+    def add(self, key: object) -> bool:
+        """One record naming the image ``key``; True when, probing, the key's image came
+        back after another image (only the first :data:`_PROBED` stretches are watched)."""
         self.scan.records += 1
         if key == self._last:
-            return
+            return False
         self._last = key
         self.scan.stretches += 1
         h = hash(key)
         part = self._parts[h & 255]
         part.append(h)
-        if len(part) - self._checked[h & 255] >= 65536:
+        checked = self._checked[h & 255]
+        if len(part) - checked >= max(checked, 1024):
             self._settle(h & 255)
+        probe = self._probe
+        if probe is not None:
+            if h in probe:
+                return True
+            if len(probe) < _PROBED:
+                probe.add(h)
+        return False
+
+    def scattered(self) -> OrderScan:
+        """The scan so far, stopped at an image whose rows came back."""
+        self.scan.grouped = self.scan.complete = False
+        self._parts = []
+        self._probe = None
+        return self.scan
 
     def _settle(self, i: int) -> None:
         part = self._parts[i]
@@ -153,34 +175,53 @@ class _Stretches:
         return self.scan
 
 
+_PROBED = 65536
+"""Stretches watched for an image coming back when the pass may stop there."""
+
+
 async def scan_order(
-    path: str | os.PathLike[str], image_i: int, id_i: int, *, header_line: int = 1
+    path: str | os.PathLike[str],
+    image_i: int,
+    id_i: int,
+    *,
+    header_line: int = 1,
+    until_scattered: bool = False,
 ) -> OrderScan:
     """Count the records and images after the header; tell whether each image's rows are together.
 
     Reads the file's bytes in a worker thread without parsing every record
-    (:func:`_scan_bytes`: a tenth of the cost of parsing); a file it cannot read that
-    way (lone CR line endings, a UTF-16 file) is parsed with :mod:`csv` instead.
+    (:func:`_scan_bytes`); a file it cannot read that way (lone CR line endings, a UTF-16
+    file) is parsed with :mod:`csv` instead. With ``until_scattered`` the pass stops at
+    the first image seen to come back within its first :data:`_PROBED` stretches (a
+    shuffled file shows one within a few hundred rows), with ``complete`` False: a caller
+    that groups the file anyway counts as it groups.
     """
-    fast = await anyio.to_thread.run_sync(_scan_bytes, path, image_i, id_i)
+    fast = await anyio.to_thread.run_sync(_scan_bytes, path, image_i, id_i, until_scattered)
     if fast is not None:
         return fast
-    return await _scan_csv(path, image_i, id_i, header_line)
+    return await _scan_csv(path, image_i, id_i, header_line, until_scattered)
 
 
 async def _scan_csv(
-    path: str | os.PathLike[str], image_i: int, id_i: int, header_line: int
+    path: str | os.PathLike[str],
+    image_i: int,
+    id_i: int,
+    header_line: int,
+    until_scattered: bool = False,
 ) -> OrderScan:
     """:func:`scan_order` through the reader's own csv parsing (any file it reads)."""
-    order = _Stretches(OrderScan(size=os.stat(path).st_size))
+    order = _Stretches(OrderScan(size=os.stat(path).st_size), probe=until_scattered)
     async for chunk in read_chunks(path):
         for line, cells, problem in chunk.records:
-            if line > header_line and (cells or problem):
-                order.add(image_key(cells, image_i, id_i))
+            named = line > header_line and (cells or problem)
+            if named and order.add(image_key(cells, image_i, id_i)):
+                return order.scattered()
     return order.finish()
 
 
-def _scan_bytes(path: str | os.PathLike[str], image_i: int, id_i: int) -> OrderScan | None:
+def _scan_bytes(
+    path: str | os.PathLike[str], image_i: int, id_i: int, until_scattered: bool = False
+) -> OrderScan | None:
     """:func:`scan_order` over raw lines; ``None`` when the file needs the csv parser.
 
     A physical line starts a record unless the quotes before it are still open (an
@@ -189,7 +230,7 @@ def _scan_bytes(path: str | os.PathLike[str], image_i: int, id_i: int) -> OrderS
     that one record. Keys are the cells' raw bytes, stripped.
     """
     scan = OrderScan(size=os.stat(path).st_size)
-    order = _Stretches(scan)
+    order = _Stretches(scan, probe=until_scattered)
     upto = max(image_i, id_i) + 1
     header = True
     record: list[bytes] = []  # the lines of a record whose quotes are still open
@@ -223,8 +264,8 @@ def _scan_bytes(path: str | os.PathLike[str], image_i: int, id_i: int) -> OrderS
                         record = []
                         if header:
                             header = False
-                        else:
-                            order.add(key)
+                        elif order.add(key):
+                            return order.scattered()
                     continue
                 quote = line.find(b'"')
                 if quote < 0:
@@ -240,8 +281,8 @@ def _scan_bytes(path: str | os.PathLike[str], image_i: int, id_i: int) -> OrderS
                     key = _csv_key([line], image_i, id_i)
                 if header:
                     header = False
-                else:
-                    order.add(key)
+                elif order.add(key):
+                    return order.scattered()
             if not data:
                 break
     if record:  # a quote never closed: the reader reports that record
@@ -299,8 +340,11 @@ class DiskGrouper:
             for group in g.groups():     # each key's records, in the order added
                 ...
 
-    ``key(record)`` names a record's group (any hashable value, computed again when
-    the bucket is read back, so it need not be stored). A record is any value msgspec
+    ``key(record)`` names a record's group (any hashable value): the key's hash is
+    stored beside the record and groups the records read back, so the key is computed
+    once and never stored. Two keys of one 64-bit hash (about once in ten million runs of
+    a million images) make one group; its records still come in the order added. A
+    record is any value msgspec
     encodes (tuples come back as lists). ``expected_bytes`` sizes the buckets (the
     data's size); ``what`` names the data in error messages. A full disk raises
     :class:`~ingest.errors.SourceError` that says where and what to do.
@@ -354,12 +398,15 @@ class DiskGrouper:
             )
         return SourceError(f"{doing} {self._base}: {exc.strerror or exc}")
 
-    def add(self, record: Any) -> None:
-        """Queue one record for its group's bucket."""
-        i = hash(self._key(record)) % self.buckets
+    def add(self, record: Any, key: Hashable = None) -> None:
+        """Queue one record for its group's bucket (``key``: its key, when known)."""
+        h = hash(self._key(record) if key is None else key)
+        i = h % self.buckets
         buf = self._buffers[i]
-        self._encoder.encode_into(record, buf, -1)
-        self._counts[i] += 1
+        encode = self._encoder.encode_into
+        encode(h, buf, -1)
+        encode(record, buf, -1)
+        self._counts[i] += 2
         if len(buf) >= self._flush_at:
             self._flush(i)
 
@@ -392,7 +439,6 @@ class DiskGrouper:
         self._reading = True
         self.seal()
         self._buffers = []
-        key = self._key
         for path in self._paths:
             try:
                 data = path.read_bytes()
@@ -401,16 +447,16 @@ class DiskGrouper:
             except OSError as exc:
                 raise self._error(exc, "cannot read a temp file in") from None
             path.unlink()
-            groups: dict[Hashable, list[Any]] = {}
+            groups: dict[int, list[Any]] = {}
             offset = 0
             while offset < len(data):
                 (size,) = _FRAME.unpack_from(data, offset)
                 offset += _FRAME.size
-                for record in self._decoder.decode(data[offset : offset + size]):
-                    k = key(record)
-                    group = groups.get(k)
+                items = iter(self._decoder.decode(data[offset : offset + size]))
+                for h, record in zip(items, items, strict=True):
+                    group = groups.get(h)
                     if group is None:
-                        groups[k] = [record]
+                        groups[h] = [record]
                     else:
                         group.append(record)
                 offset += size
@@ -450,9 +496,9 @@ class ImageGrouping:
         started = time.monotonic()
         stats.update(phase="scanning")
         image_i, id_i = validator.image_index, validator.id_index
-        scan = await scan_order(path, image_i, id_i, header_line=header_line)
-        stats.update(rows_total=scan.records, images_total=scan.images)
+        scan = await scan_order(path, image_i, id_i, header_line=header_line, until_scattered=True)
         if scan.grouped:
+            stats.update(rows_total=scan.records, images_total=scan.images)
             stats.update(grouping_s=time.monotonic() - started, phase="")
             async for chunk, dirty in records:
                 yield validator.rows(chunk, dirty)
@@ -465,15 +511,29 @@ class ImageGrouping:
         grouper = self._grouper = DiskGrouper(
             self.tmp_dir, expected_bytes=scan.size, key=key, what=f"the rows of {path}"
         )
-        add = grouper.add
+        # the scan stopped where an image came back: the records and images are counted
+        # here, as they are grouped
+        counted = _Stretches(OrderScan(size=scan.size))
+        add, count = grouper.add, counted.add
         dirty = False
         async for chunk, chunk_dirty in records:
             dirty = dirty or chunk_dirty
             for record in chunk:
-                if record[1] or record[2]:
-                    add(record)
+                cells = record[1]
+                if cells or record[2]:
+                    # image_key, inline for the usual record (no input_id column)
+                    k = (
+                        cells[image_i].strip()
+                        if id_i < 0 and image_i < len(cells)
+                        else image_key(cells, image_i, id_i)
+                    )
+                    add(record, k)
+                    count(k)
         grouper.seal()
+        scan = counted.finish()
         stats.update(
+            rows_total=scan.records,
+            images_total=scan.images,
             grouped=True,
             grouping_temp_bytes=grouper.bytes_written,
             grouping_s=time.monotonic() - started,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,17 +84,16 @@ class RowTally:
     failed: int = 0
 
     def count(self, outcomes: list[Outcome]) -> None:
-        present = failed = 0
-        for outcome in outcomes:
-            status = outcome.status
-            if status is not Status.LANDED:
-                if status is Status.FAILED:
-                    failed += 1
-                else:
-                    present += 1
+        statuses = list(map(_STATUS, outcomes))
+        present = statuses.count(Status.PRESENT)
+        failed = statuses.count(Status.FAILED)
         self.landed += len(outcomes) - present - failed
         self.present += present
         self.failed += failed
+
+
+_STATUS = operator.itemgetter(1)
+"""An outcome's status (its second field)."""
 
 
 @dataclass(slots=True)

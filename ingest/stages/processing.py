@@ -36,6 +36,12 @@ log = logging.getLogger("ingest.processing")
 
 _MISSING_LIMIT = 3
 
+#: Seconds between two readings of the rate inputs end at.
+_RATE_EVERY = 0.5
+
+#: Check batches the tracker may always hold.
+_LEAST_BATCHES = 8
+
 
 @dataclass(slots=True)
 class _Entry:
@@ -48,11 +54,24 @@ class _Entry:
 
 
 class Tracker:
-    """Tracks pending inputs until each succeeds, fails or times out."""
+    """Tracks pending inputs until each succeeds, fails or times out.
+
+    It holds at most :meth:`limit` inputs (the create stage waits past it): what the
+    request budget can create in one settle time while the budget sets the pace, else
+    twice what comes through in one settle time (Little's law: what is held is what
+    passes in a second times the seconds it stays), and never more than
+    ``Config.max_pending``.
+    """
 
     def __init__(self, stage: WorkerContext) -> None:
         self.config = stage.config
+        self.limiter = stage.client.limiter
         self.estimate = self.config.processing_estimate
+        self._through = 0
+        """Inputs that ended here (processed, failed, timed out)."""
+        self._rate = 0.0
+        """Inputs ending per second, smoothed."""
+        self._rate_at = (time.monotonic(), 0)
         self._due: list[tuple[float, int]] = []
         self._entries: dict[int, _Entry] = {}
         self._seq = itertools.count()
@@ -71,6 +90,20 @@ class Tracker:
         """About how long a new input takes to come through: its first check and one more."""
         return self.estimate + self.recheck_delay()
 
+    def limit(self) -> int:
+        """How many inputs may await processing at once (see the class)."""
+        now = time.monotonic()
+        since, through = self._rate_at
+        if now - since >= _RATE_EVERY:
+            rate = (self._through - through) / (now - since)
+            self._rate = rate if not self._rate else (self._rate + rate) / 2
+            self._rate_at = (now, self._through)
+        size = self.config.check_batch_size
+        need = 2 * self._rate * self.settle_time()
+        if self.limiter.binding:
+            need = max(need, self.limiter.rate * self.settle_time() * self.config.batch_size)
+        return int(min(self.config.max_pending, max(need, _LEAST_BATCHES * size)))
+
     def _notify(self) -> None:
         self._changed.set()
         self._changed = anyio.Event()
@@ -84,8 +117,9 @@ class Tracker:
         try:
             async with stored:
                 async for images in stored:
-                    while len(self._entries) >= self.config.max_pending:
-                        await self._changed.wait()
+                    while len(self._entries) >= self.limit():
+                        with anyio.move_on_after(_RATE_EVERY):
+                            await self._changed.wait()
                     now = time.monotonic()
                     wake = False
                     for image in images:
@@ -247,13 +281,21 @@ class Tracker:
         self._notify()
 
     def _adapt(self, checked: int, done: int) -> None:
-        """Wait longer before first checks when they find work unfinished, shorter when not."""
+        """Wait longer before first checks when they find work unfinished, shorter when not.
+
+        While the budget sets the pace a check that finds work unfinished costs a request
+        slot, so the wait shortens slowly; while it does not, such a check costs nothing
+        but the call, and the wait shortens as fast as it lengthens (otherwise a first
+        guess far above the service's processing time would hold every input that long
+        until enough checks had told it, and the tracker would hold them all).
+        """
         if not checked:
             return
         if done < 0.9 * checked:
             self.estimate = min(self.estimate * 1.25, 60.0)
         elif done == checked:
-            self.estimate = max(self.estimate * 0.97, 0.2)
+            shorter = 0.97 if self.limiter.binding else 0.8
+            self.estimate = max(self.estimate * shorter, 0.2)
 
     def _succeed(
         self,
@@ -264,6 +306,7 @@ class Tracker:
         stored: Any,
     ) -> None:
         entry = self._entries.pop(entry_id)
+        self._through += 1
         image = entry.image
         stage.tallies.processing.new += 1
         status = Status.PRESENT if image.existed else Status.LANDED
@@ -282,6 +325,7 @@ class Tracker:
 
     def _end(self, stage: WorkerContext, entry_id: int, error: str) -> None:
         entry = self._entries.pop(entry_id)
+        self._through += 1
         stage.tallies.processing.failed += 1
         stage.fail_rows(entry.image.rows, error)
         stage.settled(entry.image)

@@ -58,7 +58,7 @@ def grouped_by_url(src: Path, dst: Path) -> Path:
 def test_groups_come_back_whole_in_the_order_added_and_the_folder_goes(tmp_path: Path) -> None:
     rng = random.Random(1)
     records = [(f"k{rng.randrange(300)}", i, "x" * rng.randrange(50)) for i in range(20_000)]
-    with DiskGrouper(tmp_path, expected_bytes=600_000, key=lambda r: r[0]) as grouper:
+    with DiskGrouper(tmp_path, expected_bytes=BUCKET_BYTES - 1, key=lambda r: r[0]) as grouper:
         assert grouper.buckets == 1
         for record in records:
             grouper.add(record)
@@ -111,6 +111,17 @@ async def test_scan_tells_grouped_from_scattered(tmp_path: Path) -> None:
     scan = await scan_order(raw, 0, -1)
     assert not scan.grouped and scan.records == len(data.rows)
     assert scan.stretches > len({r["url"] for r in data.rows})
+
+
+async def test_a_scan_may_stop_at_the_first_image_that_comes_back(tmp_path: Path) -> None:
+    data = make_dataset(150, seed=11)
+    path = shuffled(data.write(tmp_path / "raw.csv"), tmp_path / "shuffled.csv")
+    grouped = grouped_by_url(path, tmp_path / "grouped.csv")
+    early = await scan_order(path, 0, -1, until_scattered=True)
+    assert not early.grouped and not early.complete
+    assert 0 < early.records < len(data.rows)
+    full = await scan_order(grouped, 0, -1, until_scattered=True)
+    assert full.grouped and full.complete and full == await scan_order(grouped, 0, -1)
 
 
 async def read_all(path: Path, tmp_dir: Path) -> tuple[list[Row | InvalidRow], SourceStats]:
