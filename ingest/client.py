@@ -84,6 +84,21 @@ _FATAL_GRPC = frozenset({grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMIS
 #: Request fields that hold items with ids, whose replies carry a status per item.
 _ITEM_FIELDS = ("inputs", "annotations")
 
+#: Calls naming a resource below the app (a dataset, a dataset version, a job): their
+#: CONN_DOES_NOT_EXIST may speak of that resource rather than of the app, so it is the
+#: caller's to read, never "the app no longer exists".
+_BELOW_APP = frozenset(
+    {
+        "GetDataset",
+        "GetDatasetVersion",
+        "GetInputsAddJob",
+        "ListDatasetInputs",
+        "ListDatasetVersions",
+        "PostDatasetInputs",
+        "PostDatasetVersions",
+    }
+)
+
 #: The service every call goes to.
 _SERVICE = "clarifai.api.V2"
 
@@ -369,7 +384,7 @@ class Client(AsyncResource):
         """Raise what a reply's status stands for; return when it is the caller's to read."""
         status = reply.status
         code = status.code
-        if code == sc.SUCCESS:
+        if code == sc.SUCCESS or (code == sc.CONN_DOES_NOT_EXIST and method in _BELOW_APP):
             return
         if code in STOP_CODES and (code != sc.CONN_DOES_NOT_EXIST or self._accepted):
             raise _account_error(status)

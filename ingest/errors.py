@@ -98,13 +98,15 @@ _APP_OPTIONS = "Config.user_id/Config.app_id (or CLARIFAI_USER_ID/CLARIFAI_APP_I
 PAT_WITHOUT_APP = f"a personal access token needs the app it writes to: give {_APP_OPTIONS}"
 
 #: The calls an upload makes and the scope each needs from an app key with scopes
-#: (Clarifai's scope names, docs "Scopes"; PostDatasets only when rows name a dataset).
+#: (Clarifai's scope names, docs "Scopes"; PostDatasets and PostDatasetInputs only when
+#: the rows go into a dataset).
 CALL_SCOPES: dict[str, str] = {
     "PostInputs": "Inputs:Add",
     "ListInputs": "Inputs:Get",
     "PatchInputs": "Inputs:Patch",
     "PostAnnotations": "Annotations:Add",
     "PostDatasets": "Datasets:Add",
+    "PostDatasetInputs": "Datasets:Add",
     "PostDatasetVersions": "Datasets:Add",
 }
 

@@ -221,24 +221,20 @@ class Ingester(AsyncResource):
         version_id = uuid.uuid4().hex
         request = service_pb2.PostDatasetVersionsRequest(dataset_id=dataset_id)
         request.dataset_versions.add(id=version_id, description=description)
-        try:
-            reply = await self.client.call("PostDatasetVersions", request)
-        except ClarifaiError as exc:
-            if exc.code != sc.CONN_DOES_NOT_EXIST:
-                raise
-            raise ClarifaiError(
-                f"no version of dataset {dataset_id!r} made: the dataset (or the app) does not "
-                f"exist; Clarifai answers {exc.description}",
-                code=exc.code,
-                description=exc.description,
-            ) from None
+        reply = await self.client.call("PostDatasetVersions", request)
         status = reply.status
         if status.code == sc.SUCCESS or (
             status.code == sc.DATABASE_DUPLICATE_KEY and version_id in status.details
         ):
             return version_id
+        missing = (
+            "the dataset (or the app) does not exist; "
+            if status.code == sc.CONN_DOES_NOT_EXIST
+            else ""
+        )
         raise ClarifaiError(
-            f"no version of dataset {dataset_id!r} made: Clarifai answers {describe(status)}",
+            f"no version of dataset {dataset_id!r} made: {missing}Clarifai answers "
+            f"{describe(status)}",
             code=status.code,
             description=status.description,
         )

@@ -132,11 +132,15 @@ class Plan:
         }
 
 
-def _needed_scopes(datasets: set[str], version: bool) -> dict[str, str]:
-    """The scopes the upload's calls need, with the call needing each."""
+def _needed_scopes(datasets: set[str], into: set[str], version: bool) -> dict[str, str]:
+    """The scopes the upload's calls need, with the call needing each: ``datasets`` the data
+    names (made if missing), ``into`` every dataset the inputs go into (existing inputs
+    join them)."""
     calls = ["PostInputs", "ListInputs", "PatchInputs", "PostAnnotations"]
     if datasets:
         calls.append("PostDatasets")
+    if into:
+        calls.append("PostDatasetInputs")
     if version:
         calls.append("PostDatasetVersions")
     needed: dict[str, str] = {}
@@ -338,7 +342,7 @@ async def make_plan(
     summary = plan.data
     named = summary.datasets | ({config.dataset_id} if config.dataset_id else set())
     if await _app_checks(client, config, plan):
-        _scope_check(plan, _needed_scopes(summary.datasets, dataset_version))
+        _scope_check(plan, _needed_scopes(summary.datasets, named, dataset_version))
         await _dataset_checks(client, config, plan)
         if rows is not None:
             if _may(plan.scopes, READ_SCOPES["ListInputs"]):

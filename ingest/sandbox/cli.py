@@ -12,7 +12,7 @@ from typing import Any
 import anyio
 
 from ingest.sandbox.auth import READ_SCOPES
-from ingest.sandbox.options import PENDING_ANNOTATIONS, SandboxOptions
+from ingest.sandbox.options import DATASET_MEMBER_AGAIN, PENDING_ANNOTATIONS, SandboxOptions
 from ingest.sandbox.patching import OVERWRITE_READINGS
 from ingest.sandbox.server import Sandbox
 
@@ -151,6 +151,13 @@ def add_reading_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.pending_annotations,
         help="what PostAnnotations does with an annotation of an input still processing: "
         "refuse it (ANNOTATION_INVALID_ARGUMENT, the default) or accept it",
+    )
+    a(
+        "--dataset-member-again",
+        choices=DATASET_MEMBER_AGAIN,
+        default=d.dataset_member_again,
+        help="what PostDatasetInputs answers for an input the dataset holds already: "
+        "accept it (SUCCESS, the default) or refuse it (DATASET_INPUT_DUPLICATE)",
     )
     a(
         "--job-counts-refused",

@@ -183,6 +183,14 @@ class DatasetRPCs(ServicerBase):
                     f"no input with id {input_id!r}",
                 )
                 continue
+            if input_id in members and state.options.dataset_member_again == "refuse":
+                set_status(
+                    item.input.status,
+                    sc.DATASET_INPUT_DUPLICATE,
+                    "Input already in dataset",
+                    f"input {input_id!r} is in dataset {request.dataset_id!r} already",
+                )
+                continue
             if input_id not in members:
                 members[input_id] = now
                 stored.message.dataset_ids.append(request.dataset_id)

@@ -6,10 +6,13 @@ from dataclasses import dataclass, field
 
 from ingest.sandbox.patching import OVERWRITE_READINGS
 
-__all__ = ["PENDING_ANNOTATIONS", "SandboxOptions"]
+__all__ = ["DATASET_MEMBER_AGAIN", "PENDING_ANNOTATIONS", "SandboxOptions"]
 
 PENDING_ANNOTATIONS = ("refuse", "accept")
 """The readings of an annotation posted on an input still processing."""
+
+DATASET_MEMBER_AGAIN = ("accept", "refuse")
+"""The readings of PostDatasetInputs naming an input the dataset holds already."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,6 +98,11 @@ class SandboxOptions:
     an input is labelled "once your input is successfully indexed", and the SDK's own
     ``upload_dataset`` waits for processing first) or ``"accept"`` (stored at once, as if
     Clarifai took it; it stays if the input later fails)."""
+    dataset_member_again: str = "accept"
+    """What PostDatasetInputs answers for an input the dataset holds already (the docs do
+    not say): ``"accept"`` (the default: SUCCESS, nothing changes) or ``"refuse"`` (the
+    item fails with DATASET_INPUT_DUPLICATE, a code the status codes list; the call is
+    MIXED_STATUS or FAILURE)."""
     job_counts_refused: bool = False
     """Whether an inputs-add job counts the inputs PostInputs refused (as failed). Off (the
     default, the proto's words): a job collects "statistics about created inputs" only, and
@@ -140,6 +148,11 @@ class SandboxOptions:
             raise ValueError("tls needs at least one host name for the certificate")
         if not self.pats and not self.api_keys and not self.scoped_keys:
             raise ValueError("give at least one personal access token or API key")
+        if self.dataset_member_again not in DATASET_MEMBER_AGAIN:
+            raise ValueError(
+                f"dataset_member_again must be one of {', '.join(DATASET_MEMBER_AGAIN)}, "
+                f"got {self.dataset_member_again!r}"
+            )
         if self.pending_annotations not in PENDING_ANNOTATIONS:
             raise ValueError(
                 f"pending_annotations must be one of {', '.join(PENDING_ANNOTATIONS)}, "

@@ -18,10 +18,12 @@ from ingest.stages.base import WorkerContext, is_duplicate
 
 __all__ = [
     "CREATED_CODES",
+    "JOINED_CODES",
     "MAX_REQUEST_BYTES",
     "add_concept",
     "add_labels",
     "create_worker",
+    "datasets_of",
     "fold_metadata",
     "geo_of",
     "labels_of",
@@ -38,6 +40,9 @@ CREATED_CODES = frozenset(
         sc.INPUT_DOWNLOAD_SUCCESS,
     }
 )
+
+#: Per-input codes of PostDatasetInputs meaning "the input is in the dataset".
+JOINED_CODES = frozenset({sc.SUCCESS, sc.DATASET_INPUT_SUCCESS, sc.DATASET_INPUT_DUPLICATE})
 
 
 log = logging.getLogger("ingest.create")
@@ -73,10 +78,7 @@ async def build_input(target: Any, image: Image, dataset_id: str | None) -> None
         data.image.url = first.url
     add_labels(data, image)
     set_geo(data, geo_of(image))
-    if dataset_id:
-        target.dataset_ids.append(dataset_id)
-    if first.dataset_id and first.dataset_id != dataset_id:
-        target.dataset_ids.append(first.dataset_id)
+    target.dataset_ids.extend(datasets_of(image, dataset_id))
 
 
 def settle(held: Any, given: Any) -> Any:
@@ -225,6 +227,7 @@ async def _send(
         await created.send(images)
         return
     stored: list[Image] = []
+    existing: list[Image] = []
     for image, status in zip(images, verdicts.statuses, strict=True):
         if status.code in CREATED_CODES:
             tally.new += 1
@@ -232,11 +235,64 @@ async def _send(
         elif is_duplicate(status):
             tally.existing += 1
             image.existed = True
-            stored.append(image)
+            existing.append(image)
         else:
             _fail(stage, image, f"input not created: {describe(status)}")
+    if existing:
+        stored.extend(await _join_datasets(stage, existing))
     if stored:
         await created.send(stored)
+
+
+def datasets_of(image: Image, dataset_id: str | None) -> list[str]:
+    """The datasets an image's input goes into: ``--dataset-id``, then its rows' own."""
+    out = [dataset_id] if dataset_id else []
+    first = image.first.dataset_id
+    if first and first != dataset_id:
+        out.append(first)
+    return out
+
+
+async def _join_datasets(stage: WorkerContext, images: list[Image]) -> list[Image]:
+    """Put inputs that existed already into the datasets their rows name; return those
+    now in every one of them and fail the others' rows.
+
+    A duplicate input's ``dataset_ids`` are refused with it, and listed inputs never say
+    which datasets hold them (``Input.dataset_ids`` "is ignored for other endpoints, e.g.
+    GetInput, ListInputs", grpc protos), so each such input is added again with
+    PostDatasetInputs, one call per dataset and batch: an input already in the dataset
+    answers SUCCESS or DATASET_INPUT_DUPLICATE, both meaning it is there
+    (docs/clarifai-behaviour.md, "PostDatasetInputs of a member").
+    """
+    by_dataset: dict[str, list[Image]] = {}
+    for image in images:
+        for dataset_id in datasets_of(image, stage.config.dataset_id):
+            by_dataset.setdefault(dataset_id, []).append(image)
+    failed: dict[str, str] = {}
+    for dataset_id, members in by_dataset.items():
+        request = service_pb2.PostDatasetInputsRequest(dataset_id=dataset_id)
+        for image in members:
+            request.dataset_inputs.add().input.id = image.input_id
+        reply = await stage.client.call("PostDatasetInputs", request, priority=Priority.CREATE)
+        if reply.status.code == sc.SUCCESS:
+            continue
+        # an item the reply does not list takes the reply's status
+        by_id = {item.input.id: item.input.status for item in reply.dataset_inputs}
+        for image in members:
+            status = by_id.get(image.input_id, reply.status)
+            if status.code not in JOINED_CODES and image.input_id not in failed:
+                failed[image.input_id] = (
+                    f"the input exists but was not added to dataset {dataset_id!r}: "
+                    f"{describe(status)}"
+                )
+    kept: list[Image] = []
+    for image in images:
+        error = failed.get(image.input_id)
+        if error is None:
+            kept.append(image)
+        else:
+            _fail(stage, image, error)
+    return kept
 
 
 def _fail(stage: WorkerContext, image: Image, error: str) -> None:
