@@ -145,7 +145,9 @@ def _add_output_arguments(parser: argparse.ArgumentParser) -> argparse._Argument
 
 def _add_upload_arguments(up: argparse.ArgumentParser) -> None:
     _add_data_arguments(up, strict="send nothing if any row is invalid (reads DATA twice)")
-    conn = _add_connection_arguments(up, dataset="also add every input to this dataset")
+    conn = _add_connection_arguments(
+        up, dataset="also add every input to this dataset (inputs the app holds already too)"
+    )
     conn.add_argument(
         "--dataset-version",
         action="store_true",
