@@ -354,14 +354,7 @@ class _Run:
 
     def record(self, report: RunFigures) -> None:
         """What the source says of its read and the client's counts since the run began."""
-        src = self.source
-        report.phase = src.phase
-        report.rows_total = src.rows_total
-        report.images_total = src.images_total
-        report.grouped = src.grouped
-        report.grouping_s = src.grouping_s
-        report.grouping_temp_bytes = src.grouping_temp_bytes
-        report.notes[:] = src.notes
+        report.take_read(self.source)
         s, before = self.client.stats, self._before
         report.requests = s.requests - before[0]
         report.throttled = s.throttled - before[1]

@@ -8,14 +8,43 @@ counts (requests, throttled replies, retries) and what the source says of its re
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-__all__ = ["Report", "RunFigures"]
+__all__ = ["ReadFigures", "Report", "RunFigures"]
 
 
 @dataclass(slots=True)
-class RunFigures:
+class ReadFigures:
+    """What a source says of its read: kept up to date by the source while it reads
+    (``ingest.source.SourceStats``), and copied into each run's figures."""
+
+    rows_total: int = 0
+    """Records (positions) in the data, from the counting pass (0 for an iterable source
+    or while unknown)."""
+    images_total: int = 0
+    """Distinct images in the data, from the counting pass (0 while unknown)."""
+    grouped: bool = False
+    """The rows of some image were scattered: they were grouped on disk first."""
+    grouping_s: float = 0.0
+    """Seconds the counting pass and, when needed, the grouping took before rows went on."""
+    grouping_temp_bytes: int = 0
+    """Bytes of temp files the grouping wrote (removed at the end)."""
+    notes: list[str] = field(default_factory=list)
+    """What the source has to say about the read (a backend used, rows kept as boxes...),
+    its warnings included."""
+    phase: str = field(default="", repr=False)
+    """What the source is doing before rows flow: "scanning", "grouping" or ""."""
+
+    def take_read(self, source: ReadFigures) -> None:
+        """Copy what ``source`` says of its read (its notes as a list of this one's own)."""
+        for f in fields(ReadFigures):
+            value = getattr(source, f.name)
+            setattr(self, f.name, list(value) if isinstance(value, list) else value)
+
+
+@dataclass(slots=True)
+class RunFigures(ReadFigures):
     """What every run over some data reports besides its own counts (an upload's
     :class:`Report`, a verification's ``VerifyReport``): what the source says of its read,
     the client's calls, the time. Assembled in one place, ``Ingester``'s run record."""
@@ -24,20 +53,6 @@ class RunFigures:
     throttled: int = 0
     retries: int = 0
     elapsed_s: float = 0.0
-    rows_total: int = 0
-    """Records in the file, from the counting pass (0 for an iterable source)."""
-    images_total: int = 0
-    """Distinct images in the data, from the counting pass (0 while unknown)."""
-    grouped: bool = False
-    """The file's rows were not grouped by image: they were grouped on disk first."""
-    grouping_s: float = 0.0
-    """Seconds the counting pass and, when needed, the grouping took before rows went on."""
-    grouping_temp_bytes: int = 0
-    """Bytes of temp files the grouping wrote (removed at the end)."""
-    notes: list[str] = field(default_factory=list)
-    """What the source has to say about the read (a backend used, rows kept as boxes...)."""
-    phase: str = field(default="", repr=False)
-    """What the source is doing before rows flow: "scanning", "grouping" or ""."""
     requests_by_method: dict[str, int] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic, repr=False)
 

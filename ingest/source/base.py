@@ -32,6 +32,7 @@ from typing import Any, ClassVar, Protocol, Self, TypeAlias, runtime_checkable
 from anyio.abc import AsyncResource
 
 from ingest.model import InvalidRow, Row
+from ingest.report import ReadFigures
 
 from .columns import unknown_columns, unknown_warning
 from .fingerprint import FileList
@@ -46,29 +47,15 @@ Source: TypeAlias = (
 
 
 @dataclass(slots=True)
-class SourceStats:
-    """What a source says about its read, kept up to date while it reads.
+class SourceStats(ReadFigures):
+    """What a source says about its read (:class:`~ingest.report.ReadFigures`), kept up to
+    date while it reads.
 
     Sources change it through :meth:`update`, :meth:`note` and :meth:`warn` (a reader
     working in a thread, from that thread); the ingester reads it into its report
     whenever the report is read.
     """
 
-    phase: str = ""
-    """What the source is doing before rows flow: "scanning", "grouping" or ""."""
-    rows_total: int = 0
-    """Rows (positions) the source will give, from a counting pass (0 while unknown)."""
-    images_total: int = 0
-    """Distinct images the rows name, from a counting pass (0 while unknown)."""
-    grouped: bool = False
-    """The rows of some image were scattered: they were grouped on disk first."""
-    grouping_s: float = 0.0
-    """Seconds the counting pass and, when needed, the grouping took."""
-    grouping_temp_bytes: int = 0
-    """Bytes of temp files the grouping wrote (removed at the end)."""
-    notes: list[str] = field(default_factory=list)
-    """What the report should say about the read (a backend used, boxes kept...), the
-    warnings included."""
     warnings: list[str] = field(default_factory=list)
     """What the data holds that is not uploaded (a column ingest does not read...):
     ``strict`` refuses a source with any."""
