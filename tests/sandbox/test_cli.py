@@ -171,6 +171,7 @@ FLAGS = [
 FLAGS += [
     ("--pending-annotations accept", "pending_annotations", "accept"),
     ("--job-counts-refused", "job_counts_refused", True),
+    ("--dataset-member-again refuse", "dataset_member_again", "refuse"),
     ("--no-data-host", "data_host", False),
     ("--read-only-key ro", "scoped_keys", {"ro": READ_SCOPES}),
 ]
