@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -73,3 +74,24 @@ def test_results_from_other_code_are_stale(tmp_path: Path) -> None:
     out["provenance"]["uncommitted_changes"] = True
     (tmp_path / "grouping.json").write_text(json.dumps(out))
     assert "results/grouping.json: produced with uncommitted changes" in readme.stale(tmp_path)
+
+
+def _figures(text: str) -> list[str]:
+    """The figures of ``text`` that say something: with a decimal point or a thousands comma."""
+    return re.findall(r"(?<![\w.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\w.,])\d+\.\d+", text)
+
+
+def test_the_readme_quotes_only_figures_of_this_page() -> None:
+    """Every figure of the README's Performance section is one of this page's, as rounded."""
+    top = (readme.README.parent.parent / "README.md").read_text()
+    section = top.split("## Performance", 1)[1].split("\n## ", 1)[0]
+    here = {float(f.replace(",", "")) for f in _figures(PAGE)}
+    quoted = _figures(section)
+    assert len(quoted) > 20
+    missing = []
+    for figure in quoted:
+        value = float(figure.replace(",", ""))
+        places = len(figure.partition(".")[2])
+        if not any(round(f, places) == value for f in here):
+            missing.append(figure)
+    assert not missing, f"README figures from nowhere on benchmarks/README.md: {missing}"
