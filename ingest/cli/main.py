@@ -178,8 +178,9 @@ def _add_upload_arguments(up: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ingest",
-        description="Upload annotated images (CSV, COCO, YOLO, Pascal VOC) into Clarifai, "
-        "fast, resumably, without duplicates.",
+        description="Upload annotated images (a CSV, COCO, YOLO, Pascal VOC, LabelMe, CVAT, "
+        "class folders, the official SDK's CSV) into Clarifai, fast, resumably, without "
+        "duplicates.",
         epilog="run 'ingest COMMAND --help' for a command's options; "
         "'ingest demo' shows an upload against an in-process sandbox",
     )
@@ -213,8 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--write-csv",
         metavar="OUT",
         help="also write the rows ingest would send as a CSV in its own format (what a COCO, "
-        "YOLO or VOC dataset becomes), to look at, diff or edit; 'ingest upload OUT' stores "
-        "the same as uploading DATA",
+        "YOLO, VOC, LabelMe or CVAT dataset becomes), to look at, diff or edit; 'ingest "
+        "upload OUT' stores the same as uploading DATA",
     )
     val.set_defaults(func=cmd_validate)
 
