@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
 from benchmarks import readme
+from tests.helpers import ROOT
 
 PAGE = readme.README.read_text()
 
@@ -82,16 +84,17 @@ def _figures(text: str) -> list[str]:
 
 
 def test_the_readme_quotes_only_figures_of_this_page() -> None:
-    """Every figure of the README's Performance section is one of this page's, as rounded."""
-    top = (readme.README.parent.parent / "README.md").read_text()
+    """Every figure of the README's Performance section is one of this page's, as rounded
+    half up to the places the README gives."""
+    top = (ROOT / "README.md").read_text()
     section = top.split("## Performance", 1)[1].split("\n## ", 1)[0]
-    here = {float(f.replace(",", "")) for f in _figures(PAGE)}
+    here = {Decimal(f.replace(",", "")) for f in _figures(PAGE)}
     quoted = _figures(section)
     assert len(quoted) > 20
     missing = []
     for figure in quoted:
-        value = float(figure.replace(",", ""))
-        places = len(figure.partition(".")[2])
-        if not any(round(f, places) == value for f in here):
+        value = Decimal(figure.replace(",", ""))
+        step = Decimal(1).scaleb(-len(figure.partition(".")[2]))
+        if not any(f.quantize(step, ROUND_HALF_UP) == value for f in here):
             missing.append(figure)
     assert not missing, f"README figures from nowhere on benchmarks/README.md: {missing}"
